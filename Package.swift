@@ -1,0 +1,100 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "qballoon",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "qballoon", targets: ["qballoon"]),
+        .library(name: "QBalloonJSON", targets: ["QBalloonJSON"]),
+        .library(name: "QBalloonQMP", targets: ["QBalloonQMP"]),
+        .library(name: "QBalloon", targets: ["QBalloon"]),
+        .library(name: "QBalloonFakeQMP", targets: ["QBalloonFakeQMP"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        // The only module that sees jansson's C types.
+        .systemLibrary(
+            name: "CJansson",
+            pkgConfig: "jansson",
+            providers: [.apt(["libjansson-dev"])]
+        ),
+        .target(
+            name: "QBalloonJSON",
+            dependencies: ["CJansson"]
+        ),
+        .target(
+            name: "QBalloonQMP",
+            dependencies: [
+                "QBalloonJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "QBalloon",
+            dependencies: [
+                "QBalloonJSON",
+                "QBalloonQMP",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "QBalloonFakeQMP",
+            dependencies: [
+                "QBalloonJSON",
+                "QBalloonQMP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "qballoon",
+            dependencies: [
+                "QBalloonJSON",
+                "QBalloonQMP",
+                "QBalloon",
+                "QBalloonFakeQMP",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "qballoon-bench",
+            dependencies: [
+                "QBalloonJSON",
+                "QBalloonQMP",
+                "QBalloon",
+            ],
+            path: "Benchmarks/qballoon-bench"
+        ),
+        .testTarget(name: "QBalloonJSONTests", dependencies: ["QBalloonJSON"]),
+        .testTarget(
+            name: "QBalloonQMPTests",
+            dependencies: [
+                "QBalloonQMP", "QBalloonJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "QBalloonTests", dependencies: ["QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonFakeQMP"]),
+        .testTarget(
+            name: "QBalloonFakeQMPTests",
+            dependencies: ["QBalloonFakeQMP", "QBalloonQMP", "QBalloonJSON", "QBalloon"],
+            resources: []
+        ),
+        .testTarget(
+            name: "QBalloonIntegrationTests",
+            dependencies: ["QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonFakeQMP"]
+        ),
+    ]
+)

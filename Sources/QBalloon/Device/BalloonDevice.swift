@@ -1,0 +1,221 @@
+import QBalloonJSON
+import QBalloonQMP
+
+/// The virtio-balloon device of one VM, reached over its QMP connection.
+///
+/// ```swift
+/// let client = try await QMPClient.connect(to: QMPAddress("/run/qemu/db.qmp"))
+/// let balloon = try await BalloonDevice.find(on: client)
+/// let outcome = try await balloon.setTarget(2 << 30, waiting: .init(timeout: .seconds(60)))
+/// ```
+public struct BalloonDevice: Sendable {
+    public let client: QMPClient
+    /// The device's QOM path, e.g. `/machine/peripheral/balloon0` or `/machine/peripheral-anon/device[0]`.
+    public let path: String
+
+    public init(client: QMPClient, path: String) {
+        self.client = client
+        self.path = path
+    }
+
+    private var address: String { "\(client.address)" }
+
+    /// Finds the balloon device, whether or not `-device virtio-balloon-*` was given an id.
+    /// - Throws: ``BalloonError`` `noDevice` when the VM has none; ``QMPError`` when QMP fails.
+    public static func find(on client: QMPClient) async throws -> BalloonDevice {
+        for container in ["/machine/peripheral", "/machine/peripheral-anon"] {
+            if let path = try await balloonChild(of: container, client: client) {
+                return BalloonDevice(client: client, path: path)
+            }
+        }
+        // Not where -device puts it. Tell "no balloon" apart from "somewhere else" before searching.
+        do {
+            _ = try await client.execute("query-balloon")
+        } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotActive" {
+            throw noDevice(client)
+        }
+        var queue = ["/machine"]
+        var visited = 0
+        while !queue.isEmpty, visited < 2000 {
+            let parent = queue.removeFirst()
+            visited += 1
+            for (name, type) in try await children(of: parent, client: client) {
+                let child = parent == "/" ? "/\(name)" : "\(parent)/\(name)"
+                if type.hasPrefix("child<virtio-balloon") { return BalloonDevice(client: client, path: child) }
+                if type.hasPrefix("child<") { queue.append(child) }
+            }
+        }
+        throw noDevice(client)
+    }
+
+    private static func noDevice(_ client: QMPClient) -> BalloonError {
+        BalloonError(
+            code: .noDevice, address: "\(client.address)",
+            detail: "this VM has no balloon device (start QEMU with -device virtio-balloon-pci)")
+    }
+
+    private static func balloonChild(of container: String, client: QMPClient) async throws -> String? {
+        let entries = try await children(of: container, client: client)
+        // Prefer the proxy (virtio-balloon-pci, -ccw) the user added over its backend device.
+        let balloons = entries.filter { $0.type.hasPrefix("child<virtio-balloon") }
+        guard let chosen = balloons.first(where: { !$0.type.hasSuffix("-device>") }) ?? balloons.first else { return nil }
+        return "\(container)/\(chosen.name)"
+    }
+
+    private static func children(of path: String, client: QMPClient) async throws -> [(name: String, type: String)] {
+        let listing: JSON
+        do {
+            listing = try await client.execute("qom-list", arguments: ["path": .string(path)])
+        } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotFound" {
+            return []  // QEMU creates /machine/peripheral-anon only once a device needs it.
+        }
+        guard let entries = listing.arrayValue else {
+            throw BalloonError(code: .badReply, address: "\(client.address)", detail: "qom-list \(path) did not return a list")
+        }
+        return entries.compactMap { entry in
+            guard let name = entry["name"]?.stringValue, let type = entry["type"]?.stringValue else { return nil }
+            return (name, type)
+        }
+    }
+
+    // MARK: Reading
+
+    /// The guest's current size: RAM minus what it has given back so far (not the target).
+    public func actual() async throws -> UInt64 {
+        let reply = try await run("query-balloon")
+        guard let actual = reply["actual"]?.uint64Value else {
+            throw BalloonError(code: .badReply, address: address, detail: "query-balloon returned no 'actual': \(reply)")
+        }
+        return actual
+    }
+
+    /// The VM's RAM: base memory plus hot-plugged memory. The balloon can never go above it.
+    public func maxBytes() async throws -> UInt64 {
+        let reply = try await client.execute("query-memory-size-summary")
+        guard let base = reply["base-memory"]?.uint64Value else {
+            throw BalloonError(
+                code: .badReply, address: address, detail: "query-memory-size-summary returned no 'base-memory': \(reply)")
+        }
+        return base + (reply["plugged-memory"]?.uint64Value ?? 0)
+    }
+
+    /// How often the guest is asked for statistics, in seconds; 0 when polling is off.
+    public func pollingInterval() async throws -> Int {
+        let reply = try await qomGet("guest-stats-polling-interval")
+        guard let seconds = reply.int64Value else {
+            throw BalloonError(
+                code: .badReply, address: address, detail: "guest-stats-polling-interval is \(reply.typeName), expected an integer")
+        }
+        return Int(seconds)
+    }
+
+    /// Asks the guest for statistics every `seconds` (0 turns polling off).
+    public func setPollingInterval(seconds: Int) async throws {
+        guard seconds >= 0 else {
+            throw BalloonError(code: .badTarget, address: address, detail: "the polling interval cannot be negative")
+        }
+        _ = try await client.execute(
+            "qom-set",
+            arguments: [
+                "path": .string(path), "property": "guest-stats-polling-interval", "value": .int(Int64(seconds)),
+            ])
+    }
+
+    /// The guest's last reported statistics. Unreported values are `nil`; a guest that never reported
+    /// has `lastUpdate == nil`.
+    public func stats() async throws -> GuestStats {
+        try GuestStats(qomValue: try await qomGet("guest-stats"), address: address)
+    }
+
+    private func qomGet(_ property: String) async throws -> JSON {
+        try await client.execute("qom-get", arguments: ["path": .string(path), "property": .string(property)])
+    }
+
+    // MARK: Changing
+
+    /// Asks the guest to give back or take memory until it has `bytes`; returns at once.
+    public func setTarget(_ bytes: UInt64) async throws {
+        guard bytes > 0, bytes <= UInt64(Int64.max) else {
+            throw BalloonError(code: .badTarget, address: address, detail: "target \(bytes) bytes is out of range")
+        }
+        _ = try await run("balloon", arguments: ["value": .int(Int64(bytes))])
+    }
+
+    /// How long ``setTarget(_:waiting:)`` follows the balloon.
+    public struct Wait: Sendable {
+        /// Give up after this long.
+        public var timeout: Duration
+        /// Count the balloon as stalled when it has not moved for this long short of its target.
+        public var stallAfter: Duration
+        /// How often to read `actual`.
+        public var pollEvery: Duration
+
+        public init(timeout: Duration = .seconds(60), stallAfter: Duration = .seconds(5), pollEvery: Duration = .milliseconds(200)) {
+            self.timeout = timeout
+            self.stallAfter = stallAfter
+            self.pollEvery = pollEvery
+        }
+    }
+
+    /// Sets the target and follows the balloon until it gets there, stalls, or the wait times out.
+    public func setTarget(_ bytes: UInt64, waiting wait: Wait) async throws -> BalloonOutcome {
+        let ram = try await maxBytes()
+        try await setTarget(bytes)
+        let clock = ContinuousClock()
+        let start = clock.now
+        func elapsed() -> Double { (clock.now - start).seconds }
+        var progress = BalloonProgress(requested: bytes, ramBytes: ram, now: 0, stallAfter: wait.stallAfter.seconds)
+        while true {
+            let actual = try await actual()
+            switch progress.observe(actual: actual, at: elapsed()) {
+            case .reached:
+                return BalloonOutcome(requested: bytes, target: progress.target, actual: actual, result: .reached)
+            case .stalled:
+                return BalloonOutcome(requested: bytes, target: progress.target, actual: actual, result: .stalled)
+            case .moving:
+                if elapsed() >= wait.timeout.seconds {
+                    return BalloonOutcome(requested: bytes, target: progress.target, actual: actual, result: .timeout)
+                }
+            }
+            try await Task.sleep(for: wait.pollEvery)
+        }
+    }
+
+    /// Runs a balloon command, turning QEMU's "no device" into ``BalloonError``.
+    private func run(_ name: String, arguments: [String: JSON]? = nil) async throws -> JSON {
+        do {
+            return try await client.execute(name, arguments: arguments)
+        } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotActive" {
+            throw Self.noDevice(client)
+        }
+    }
+}
+
+/// How a change of the balloon ended.
+public struct BalloonOutcome: Sendable, Hashable {
+    public enum Result: String, Sendable, Hashable {
+        /// The guest got to the target.
+        case reached
+        /// The guest stopped moving short of the target.
+        case stalled
+        /// The wait ended before the guest got there.
+        case timeout
+        /// The target was sent and not followed.
+        case sent
+    }
+
+    /// What was asked for.
+    public var requested: UInt64
+    /// Where QEMU will stop: the request clamped to RAM and rounded to pages.
+    public var target: UInt64
+    /// The guest's size when the wait ended.
+    public var actual: UInt64
+    public var result: Result
+
+    public init(requested: UInt64, target: UInt64, actual: UInt64, result: Result) {
+        self.requested = requested
+        self.target = target
+        self.actual = actual
+        self.result = result
+    }
+}

@@ -1,0 +1,108 @@
+/// A size as a user writes it: bytes (`1073741824`), a binary unit (`512M`, `2GiB`, `1.5G`; K, M, G, T and
+/// KiB, MiB, GiB, TiB are all powers of 1024, `B` is bytes), or a share of the VM's maximum RAM (`50%`).
+///
+/// ```swift
+/// let size = try MemorySize("2GiB")            // .bytes(2147483648)
+/// let half = try MemorySize("50%").bytes(ofMax: 4 << 30)   // 2147483648
+/// ```
+public enum MemorySize: Sendable, Hashable, CustomStringConvertible {
+    case bytes(UInt64)
+    /// A percentage (0...100) of the VM's maximum RAM.
+    case percentOfMax(Double)
+
+    /// Parses a size. Throws ``MemorySizeError`` naming the text and what is wrong with it.
+    public init(_ text: String) throws {
+        let trimmed = text.trimmingWhitespace
+        guard !trimmed.isEmpty else { throw MemorySizeError(text: text, reason: "empty size") }
+        if trimmed.hasSuffix("%") {
+            let number = trimmed.dropLast().trimmingWhitespace
+            guard let percent = Double(number), percent.isFinite else {
+                throw MemorySizeError(text: text, reason: "'\(number)' is not a number")
+            }
+            guard percent > 0 else { throw MemorySizeError(text: text, reason: "a percentage must be more than 0") }
+            guard percent <= 100 else { throw MemorySizeError(text: text, reason: "a percentage cannot exceed 100") }
+            self = .percentOfMax(percent)
+            return
+        }
+        self = .bytes(try Self.parseBytes(trimmed, original: text))
+    }
+
+    /// The size in bytes; a percentage is taken of `maxBytes` and rounded down to a 4 KiB page.
+    public func bytes(ofMax maxBytes: UInt64) -> UInt64 {
+        switch self {
+        case .bytes(let bytes): return bytes
+        case .percentOfMax(let percent):
+            let exact = Double(maxBytes) * percent / 100
+            return UInt64(exact) / 4096 * 4096
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .bytes(let bytes): return formatBytes(bytes)
+        case .percentOfMax(let percent):
+            return percent == percent.rounded() ? "\(Int(percent))%" : "\(percent)%"
+        }
+    }
+
+    static let units: [String: UInt64] = [
+        "": 0, "B": 0, "K": 10, "M": 20, "G": 30, "T": 40, "KIB": 10, "MIB": 20, "GIB": 30, "TIB": 40,
+    ]
+
+    private static func parseBytes(_ text: Substring, original: String) throws -> UInt64 {
+        if text.hasPrefix("-") { throw MemorySizeError(text: original, reason: "a size cannot be negative") }
+        let number = text.prefix(while: { $0.isASCII && ($0.isNumber || $0 == ".") })
+        let unit = text[number.endIndex...].trimmingWhitespace
+        guard let shift = units[unit.uppercased()] else {
+            throw MemorySizeError(
+                text: original, reason: "unknown unit '\(unit)' (use K, M, G, T, KiB, MiB, GiB, TiB or %)")
+        }
+        guard !number.isEmpty else { throw MemorySizeError(text: original, reason: "no number before the unit") }
+        if let whole = UInt64(number) {
+            let (result, overflow) = whole.multipliedReportingOverflow(by: 1 << shift)
+            guard !overflow else { throw MemorySizeError(text: original, reason: "too large") }
+            guard result > 0 else { throw MemorySizeError(text: original, reason: "a size must be more than 0") }
+            return result
+        }
+        guard let fraction = Double(number), fraction.isFinite else {
+            throw MemorySizeError(text: original, reason: "'\(number)' is not a number")
+        }
+        let result = fraction * Double(UInt64(1) << shift)
+        guard result < 1.8e19 else { throw MemorySizeError(text: original, reason: "too large") }
+        guard result >= 1 else { throw MemorySizeError(text: original, reason: "a size must be at least 1 byte") }
+        return UInt64(result)
+    }
+}
+
+/// A size that cannot be parsed.
+public struct MemorySizeError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let text: String
+    public let reason: String
+    public var description: String { "bad size '\(text)': \(reason)" }
+}
+
+/// Formats bytes for people: `512 MiB`, `1.5 GiB`, `4096 B`.
+public func formatBytes(_ bytes: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+    var value = Double(bytes)
+    var unit = 0
+    while value >= 1024, unit < units.count - 1 {
+        value /= 1024
+        unit += 1
+    }
+    if unit == 0 { return "\(bytes) B" }
+    let rounded = (value * 100).rounded() / 100
+    if rounded == rounded.rounded() { return "\(Int(rounded)) \(units[unit])" }
+    var text = String(rounded)
+    if text.hasSuffix("0"), text.contains(".") { text.removeLast() }
+    return "\(text) \(units[unit])"
+}
+
+extension StringProtocol {
+    var trimmingWhitespace: Substring {
+        var text = self[...]
+        while let first = text.first, first.isWhitespace { text = text.dropFirst() }
+        while let last = text.last, last.isWhitespace { text = text.dropLast() }
+        return Substring(text)
+    }
+}

@@ -1,0 +1,212 @@
+import Logging
+import NIOCore
+import NIOPosix
+import QBalloonJSON
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An async QMP client: one connection to one QEMU monitor.
+///
+/// Many tasks may run commands at once; replies are matched to them by id. Events arrive on
+/// ``events``, a stream with a bounded buffer (the oldest are dropped when a consumer falls behind).
+///
+/// ```swift
+/// let client = try await QMPClient.connect(to: QMPAddress("unix:/run/qemu/db.qmp"))
+/// let balloon = try await client.execute("query-balloon")
+/// print(balloon["actual"]?.uint64Value ?? 0)
+/// await client.close()
+/// ```
+public final class QMPClient: Sendable {
+    /// Connection settings.
+    public struct Options: Sendable {
+        /// How long a command may wait for its reply.
+        public var commandTimeout: Duration
+        /// How long to wait for the socket and QEMU's greeting.
+        public var connectTimeout: Duration
+        /// Events kept for a consumer that has not read them yet.
+        public var eventBufferSize: Int
+        /// The largest message accepted from QEMU.
+        public var maxMessageBytes: Int
+        /// The deepest nesting accepted from QEMU.
+        public var maxDepth: Int
+
+        public init(
+            commandTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
+            eventBufferSize: Int = 256, maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024
+        ) {
+            self.commandTimeout = commandTimeout
+            self.connectTimeout = connectTimeout
+            self.eventBufferSize = eventBufferSize
+            self.maxMessageBytes = maxMessageBytes
+            self.maxDepth = maxDepth
+        }
+    }
+
+    /// The monitor this client talks to.
+    public let address: QMPAddress
+    /// What QEMU said when the session opened.
+    public let greeting: QMPGreeting
+    /// Events from QEMU, in order. One consumer; it ends when the connection closes.
+    public let events: AsyncStream<QMPEvent>
+    private let options: Options
+    private let channel: Channel
+    private let handler: NIOLoopBound<QMPChannelHandler>
+    private let nextID = Atomic<Int>(1)
+
+    private init(
+        address: QMPAddress, greeting: QMPGreeting, events: AsyncStream<QMPEvent>, options: Options,
+        channel: Channel, handler: NIOLoopBound<QMPChannelHandler>
+    ) {
+        self.address = address
+        self.greeting = greeting
+        self.events = events
+        self.options = options
+        self.channel = channel
+        self.handler = handler
+    }
+
+    /// Connects, reads the greeting and negotiates capabilities.
+    /// - Throws: ``QMPError`` (`connectFailed`, `noGreeting`, `negotiationFailed`, `connectionClosed`).
+    public static func connect(
+        to address: QMPAddress, options: Options = Options(),
+        logger: Logger = Logger(label: "qballoon.qmp", factory: { _ in SwiftLogNoOpLogHandler() }),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> QMPClient {
+        var socketLogger = logger
+        socketLogger[metadataKey: "qmp.socket"] = "\(address)"
+        let logger = socketLogger
+        try Self.checkSocketPath(address)
+        let (events, continuation) = AsyncStream.makeStream(
+            of: QMPEvent.self, bufferingPolicy: .bufferingNewest(max(1, options.eventBufferSize)))
+        let eventLoop = eventLoopGroup.next()
+        let ready = eventLoop.makePromise(of: QMPGreeting.self)
+        let connectTimeout = TimeAmount(options.connectTimeout)
+        let maxBytes = options.maxMessageBytes
+        let maxDepth = options.maxDepth
+        let bootstrap = ClientBootstrap(group: eventLoop)
+            .connectTimeout(connectTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handler = QMPChannelHandler(
+                        address: "\(address)", ready: ready, events: continuation, greetingTimeout: connectTimeout,
+                        logger: logger)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(QMPFrameDecoder(maxMessageBytes: maxBytes, maxDepth: maxDepth)))
+                    try channel.pipeline.syncOperations.addHandler(handler)
+                }
+            }
+        let channel: Channel
+        do {
+            switch address.base {
+            case .unixDomainSocket(let path):
+                channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
+            case .hostname(let host, let port):
+                channel = try await bootstrap.connect(host: host, port: port).get()
+            }
+        } catch {
+            ready.fail(error)
+            continuation.finish()
+            throw QMPError(code: .connectFailed, address: "\(address)", detail: "cannot connect: \(Self.explain(error))")
+        }
+        let greeting: QMPGreeting
+        do {
+            greeting = try await ready.futureResult.get()
+        } catch {
+            channel.close(promise: nil)
+            throw error
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: QMPChannelHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        logger.debug("QMP session open", metadata: ["qemu.version": "\(greeting.version)"])
+        return QMPClient(
+            address: address, greeting: greeting, events: events, options: options, channel: channel, handler: handler)
+    }
+
+    /// Runs a command and returns its `return` value.
+    /// - Parameters:
+    ///   - name: the command, e.g. `query-balloon`.
+    ///   - arguments: its arguments, if any.
+    ///   - timeout: how long to wait for the reply; the client's ``Options/commandTimeout`` if `nil`.
+    /// - Throws: ``QMPError``: `commandFailed` with QEMU's class and description, `timeout`,
+    ///   `connectionClosed` or `protocolViolation`.
+    public func execute(_ name: String, arguments: [String: JSON]? = nil, timeout: Duration? = nil) async throws -> JSON {
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        let command = QMPCommand(name, arguments: arguments)
+        let promise = channel.eventLoop.makePromise(of: JSON.self)
+        let timeAmount = TimeAmount(timeout ?? options.commandTimeout)
+        let handler = self.handler
+        channel.eventLoop.execute {
+            handler.value.send(command, id: id, timeout: timeAmount, promise: promise)
+        }
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            channel.eventLoop.execute { handler.value.cancel(id: id) }
+        }
+    }
+
+    /// Closes the connection; commands still waiting fail with `connectionClosed`.
+    public func close() async {
+        let handler = self.handler
+        channel.eventLoop.execute { handler.value.close() }
+        try? await channel.closeFuture.get()
+    }
+
+    /// True while the connection is open.
+    public var isActive: Bool { channel.isActive }
+
+    /// Completes when the connection closes, for whatever reason.
+    public func waitUntilClosed() async {
+        try? await channel.closeFuture.get()
+    }
+
+    // MARK: Connection errors in words
+
+    private static func checkSocketPath(_ address: QMPAddress) throws {
+        guard let path = address.unixPath else { return }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let reason = errno == ENOENT
+                ? "no such socket (start QEMU with -qmp unix:\(path),server=on,wait=off)"
+                : String(cString: strerror(errno))
+            throw QMPError(code: .connectFailed, address: "\(address)", detail: "cannot connect: \(reason)")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFSOCK else {
+            throw QMPError(code: .connectFailed, address: "\(address)", detail: "cannot connect: not a socket")
+        }
+    }
+
+    private static func explain(_ error: Error) -> String {
+        if let io = error as? IOError { return describe(errno: io.errnoCode) }
+        if let connection = error as? NIOConnectionError {
+            if let io = connection.connectionErrors.first?.error as? IOError { return describe(errno: io.errnoCode) }
+            if let dns = connection.dnsAError ?? connection.dnsAAAAError { return "cannot resolve host: \(dns)" }
+        }
+        if error is ChannelError, case .connectTimeout = error as! ChannelError { return "timed out" }
+        return "\(error)"
+    }
+
+    private static func describe(errno code: CInt) -> String {
+        switch code {
+        case ECONNREFUSED: return "connection refused (is QEMU running with this monitor?)"
+        case EACCES, EPERM: return "permission denied"
+        case ENOENT: return "no such socket"
+        default: return String(cString: strerror(code))
+        }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,82 @@
+import QBalloonJSON
+
+/// An error QEMU answered a command with: its class (`GenericError`, `DeviceNotActive`, ...) and description.
+public struct QMPServerError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// QEMU's error class, such as `GenericError`, `CommandNotFound`, `DeviceNotActive`, `DeviceNotFound`.
+    public let errorClass: String
+    /// QEMU's human-readable description.
+    public let desc: String
+
+    public init(errorClass: String, desc: String) {
+        self.errorClass = errorClass
+        self.desc = desc
+    }
+
+    public var description: String { "\(errorClass): \(desc)" }
+}
+
+/// Why a QMP operation failed. Every description names the monitor socket.
+public struct QMPError: Error, Sendable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        enum Base: Sendable, Hashable {
+            case connectFailed, noGreeting, negotiationFailed, commandFailed, timeout, connectionClosed
+            case protocolViolation, badReply
+        }
+        let base: Base
+        /// The socket could not be reached (missing, refused, no permission).
+        public static let connectFailed = Code(base: .connectFailed)
+        /// The socket accepted but QEMU sent no greeting in time (another client may hold the monitor).
+        public static let noGreeting = Code(base: .noGreeting)
+        /// `qmp_capabilities` was refused.
+        public static let negotiationFailed = Code(base: .negotiationFailed)
+        /// QEMU answered the command with an error; see ``QMPError/serverError``.
+        public static let commandFailed = Code(base: .commandFailed)
+        /// No reply came within the command's timeout.
+        public static let timeout = Code(base: .timeout)
+        /// The connection closed before the reply came.
+        public static let connectionClosed = Code(base: .connectionClosed)
+        /// The peer sent something QMP does not allow (not JSON, an unexpected message).
+        public static let protocolViolation = Code(base: .protocolViolation)
+        /// A reply arrived but its content is not what the command returns.
+        public static let badReply = Code(base: .badReply)
+
+        public var description: String {
+            switch base {
+            case .connectFailed: return "connectFailed"
+            case .noGreeting: return "noGreeting"
+            case .negotiationFailed: return "negotiationFailed"
+            case .commandFailed: return "commandFailed"
+            case .timeout: return "timeout"
+            case .connectionClosed: return "connectionClosed"
+            case .protocolViolation: return "protocolViolation"
+            case .badReply: return "badReply"
+            }
+        }
+    }
+
+    public let code: Code
+    /// The monitor the error happened on, as the user wrote it.
+    public var address: String
+    /// The command that failed, when the error belongs to one.
+    public var command: String?
+    /// QEMU's class and description, for ``Code/commandFailed`` and ``Code/negotiationFailed``.
+    public var serverError: QMPServerError?
+    /// More words on what happened.
+    public var detail: String
+
+    public init(code: Code, address: String, command: String? = nil, serverError: QMPServerError? = nil, detail: String) {
+        self.code = code
+        self.address = address
+        self.command = command
+        self.serverError = serverError
+        self.detail = detail
+    }
+
+    public var description: String {
+        var text = "\(address): "
+        if let command { text += "\(command): " }
+        text += detail
+        if let serverError { text += " (QEMU said \(serverError.errorClass): \(serverError.desc))" }
+        return text
+    }
+}

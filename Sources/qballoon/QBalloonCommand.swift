@@ -1,0 +1,77 @@
+import ArgumentParser
+import QBalloon
+import QBalloonQMP
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@main
+struct QBalloonCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qballoon",
+        abstract: "Memory-balloon orchestrator for QEMU: read and set the balloons of running VMs over QMP.",
+        discussion: """
+            Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 the guest stopped short of the target.
+            """,
+        subcommands: [StatusCommand.self, StatsCommand.self, SetCommand.self, FakeQMPCommand.self]
+    )
+
+    /// Runs the command line with the exit codes the README promises: usage errors exit 2 (not 64),
+    /// runtime failures print one line naming the thing at fault and exit 1.
+    static func main() async {
+        let command: any ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                terminate(0)
+            }
+            printError(fullMessage(for: error))
+            terminate(code == .validationFailure ? ExitStatus.usage : code.rawValue)
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                var syncCommand = command
+                try syncCommand.run()
+            }
+            terminate(0)
+        } catch let exitCode as ExitCode {
+            terminate(exitCode.rawValue)
+        } catch let error as ValidationError {
+            printError("qballoon: \(error.message)")
+            terminate(ExitStatus.usage)
+        } catch {
+            printError("qballoon: \(error)")
+            terminate(ExitStatus.failure)
+        }
+    }
+}
+
+/// The process exit codes.
+enum ExitStatus {
+    static let failure: Int32 = 1
+    static let usage: Int32 = 2
+    static let stoppedShort: Int32 = 3
+}
+
+/// Writes a line to standard error.
+func printError(_ text: String) {
+    var line = text
+    if !line.hasSuffix("\n") { line += "\n" }
+    line.withUTF8 { bytes in _ = write(2, bytes.baseAddress, bytes.count) }
+}
+
+/// Ends the process with `code`, flushing standard output first.
+func terminate(_ code: Int32) -> Never {
+    fflush(nil)
+    exit(code)
+}

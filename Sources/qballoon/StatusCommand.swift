@@ -1,0 +1,97 @@
+import ArgumentParser
+import QBalloon
+import QBalloonJSON
+import QBalloonQMP
+
+struct StatusCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show a VM's balloon: actual size, maximum, device path, QEMU version, last guest statistics.")
+
+    @OptionGroup var monitor: MonitorOptions
+
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() async throws {
+        let report = try await withClient(monitor) { client in
+            let balloon = try await BalloonDevice.find(on: client)
+            return BalloonStatus(
+                address: "\(client.address)",
+                version: client.greeting.version,
+                path: balloon.path,
+                actual: try await balloon.actual(),
+                max: try await balloon.maxBytes(),
+                pollingInterval: try await balloon.pollingInterval(),
+                stats: try await balloon.stats(),
+                now: unixNow())
+        }
+        print(json ? report.json.encodedString() : report.text)
+    }
+}
+
+/// What `status` shows.
+struct BalloonStatus {
+    var address: String
+    var version: QEMUVersion
+    var path: String
+    var actual: UInt64
+    var max: UInt64
+    var pollingInterval: Int
+    var stats: GuestStats
+    var now: Double
+
+    var json: JSON {
+        [
+            "qmp": .string(address),
+            "qemu_version": .string("\(version.major).\(version.minor).\(version.micro)"),
+            "qemu_package": .string(version.package),
+            "balloon_path": .string(path),
+            "actual_bytes": .unsigned(actual),
+            "max_bytes": .unsigned(max),
+            "stats_polling_interval": .int(Int64(pollingInterval)),
+            "stats_updated": stats.lastUpdate.map { JSON.int($0) } ?? .null,
+            "stats_age_seconds": stats.age(now: now).map { JSON.double(($0 * 10).rounded() / 10) } ?? .null,
+            "stats": stats.json,
+        ]
+    }
+
+    var text: String {
+        var lines = [
+            "monitor      \(address)",
+            "qemu         \(version)",
+            "balloon      \(path)",
+            "actual       \(formatBytes(actual)) (\(actual) bytes)",
+            "max          \(formatBytes(max)) (\(max) bytes)",
+        ]
+        let polling = pollingInterval > 0 ? "polled every \(pollingInterval)s" : "polling off"
+        if let age = stats.age(now: now) {
+            lines.append("stats        \(polling), last report \(formatAge(age)) ago")
+            lines.append(contentsOf: statsLines(stats).map { "  " + $0 })
+        } else {
+            lines.append(
+                "stats        \(polling), never reported"
+                    + (pollingInterval > 0 ? " (no balloon driver in the guest?)" : " (turn polling on with `qballoon stats`)"))
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+func statsLines(_ stats: GuestStats) -> [String] {
+    func size(_ value: UInt64?) -> String { value.map(formatBytes) ?? "unreported" }
+    func count(_ value: UInt64?) -> String { value.map { "\($0)" } ?? "unreported" }
+    return [
+        "total        \(size(stats.total))",
+        "available    \(size(stats.available))",
+        "free         \(size(stats.free))",
+        "disk caches  \(size(stats.diskCaches))",
+        "swap in/out  \(size(stats.swapIn)) / \(size(stats.swapOut))",
+        "faults       \(count(stats.majorFaults)) major, \(count(stats.minorFaults)) minor",
+    ]
+}
+
+func formatAge(_ seconds: Double) -> String {
+    if seconds < 120 { return "\(Int(seconds.rounded()))s" }
+    if seconds < 7200 { return "\(Int((seconds / 60).rounded()))m" }
+    return "\(Int((seconds / 3600).rounded()))h"
+}
