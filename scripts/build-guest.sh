@@ -143,8 +143,9 @@ log "modules (load order): ${order[*]}"
 
 # --- pack ----------------------------------------------------------------------------
 mkdir -p "$out"
-(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --quiet -o -0 -H newc -R 0:0) |
-    gzip -9 >"$work/initrd.gz"
+find "$root" -exec touch -h -d @0 {} +
+(cd "$root" && find . -print0 | LC_ALL=C sort -z | cpio --quiet --reproducible -o -0 -H newc -R 0:0) |
+    gzip -9n >"$work/initrd.gz"
 cp "$vmlinuz" "$work/vmlinuz"
 mv -f "$work/vmlinuz" "$out/vmlinuz"
 mv -f "$work/initrd.gz" "$out/initrd.gz"

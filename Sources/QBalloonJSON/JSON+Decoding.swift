@@ -15,7 +15,9 @@ extension JSON {
                 message: "JSON text of \(bytes.count) bytes is over the limit of \(limits.maxBytes) bytes")
         }
         let scan = try JSONPreScan.scan(bytes, maxDepth: limits.maxDepth)
-        if scan.wideIntegers.isEmpty {
+        // jansson refuses `\u0000` in strings; with wide integers it must not get the chance to read one as
+        // the marker, so such input goes to jansson as it is and gets its error.
+        if scan.wideIntegers.isEmpty || scan.hasNulEscape {
             return try parse(bytes, allowNul: false, wideIntegers: false)
         }
         let rewritten = scan.rewritingWideIntegers(bytes)
@@ -59,8 +61,13 @@ extension JSON {
 /// The text marking an integer above `Int64.max` that the pre-scan turned into a string for jansson:
 /// a NUL byte (which valid JSON text can only carry as an escape) then `#`.
 enum WideIntegerMarker {
-    static let escaped: [UInt8] = Array(#""\u0000#"#.utf8)
+    static let escaped: [UInt8] = escaped(nuls: 1)
     static let decodedPrefix: (UInt8, UInt8) = (0, UInt8(ascii: "#"))
+
+    /// The marker as jansson writes it, with `nuls` NUL bytes before the `#`, from the opening quote on.
+    static func escaped(nuls: Int) -> [UInt8] {
+        Array("\"".utf8) + Array(repeating: Array(#"\u0000"#.utf8), count: nuls).joined() + Array("#".utf8)
+    }
 }
 
 /// Walks a jansson tree once and builds the Swift value.

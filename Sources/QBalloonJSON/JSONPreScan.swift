@@ -3,6 +3,8 @@
 struct JSONPreScan {
     /// Byte ranges of integer tokens in `Int64.max + 1 ... UInt64.max`.
     var wideIntegers: [Range<Int>] = []
+    /// True when a string holds a `\u0000` escape, which could pass for the wide-integer marker.
+    var hasNulEscape = false
 
     static func scan(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) throws -> JSONPreScan {
         var result = JSONPreScan()
@@ -18,6 +20,11 @@ struct JSONPreScan {
                 while index < count {
                     let inner = bytes[index]
                     if inner == UInt8(ascii: "\\") {
+                        if index + 5 < count, bytes[index + 1] == UInt8(ascii: "u"),
+                            bytes[(index + 2)...(index + 5)].allSatisfy({ $0 == UInt8(ascii: "0") })
+                        {
+                            result.hasNulEscape = true
+                        }
                         index += 2
                         continue
                     }
@@ -52,8 +59,9 @@ struct JSONPreScan {
                 }
                 // A minus sign just before makes it negative: jansson handles (or rejects) those itself.
                 let negative = start > 0 && bytes[start - 1] == UInt8(ascii: "-")
+                // A leading zero is not JSON: leave it to jansson to reject.
                 if plainDigits && !negative && end - start >= 19 && end - start <= 20
-                    && isWide(bytes[start..<end])
+                    && bytes[start] != UInt8(ascii: "0") && isWide(bytes[start..<end])
                 {
                     result.wideIntegers.append(start..<end)
                 }

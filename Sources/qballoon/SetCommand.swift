@@ -10,7 +10,8 @@ struct SetCommand: AsyncParsableCommand {
         discussion: """
             SIZE is bytes, a size with a binary unit (K, M, G, T, KiB, MiB, GiB, TiB: all powers of 1024; 1.5G is
             allowed), or N% of the VM's maximum RAM. Targets above the VM's RAM are clamped to it by QEMU.
-            Results: reached (exit 0), stalled: the guest stopped moving short of the target (exit 3),
+            Results: reached (exit 0), stalled: the guest stopped moving short of the target (exit 3; the target
+            is then reset to where the balloon stopped, unless --keep-target),
             timeout: still moving when --timeout ran out (exit 3), sent: with --no-wait (exit 0).
             """)
 
@@ -26,6 +27,11 @@ struct SetCommand: AsyncParsableCommand {
         name: .customLong("stall-after"),
         help: ArgumentHelp("Report 'stalled' when the balloon has not moved for this long.", valueName: "DURATION"))
     var stallAfter: String = "5s"
+
+    @Flag(
+        name: .customLong("keep-target"),
+        help: "On a stall, leave the target in place instead of resetting it to where the balloon stopped.")
+    var keepTarget = false
 
     @Flag(name: .customLong("no-wait"), help: "Send the target and return without following the balloon.")
     var noWait = false
@@ -49,7 +55,8 @@ struct SetCommand: AsyncParsableCommand {
 
     func run() async throws {
         let size = try MemorySize(size)
-        let wait = BalloonDevice.Wait(timeout: try .parse(timeout), stallAfter: try .parse(stallAfter))
+        let wait = BalloonDevice.Wait(
+            timeout: try .parse(timeout), stallAfter: try .parse(stallAfter), stopAtStall: !keepTarget)
         let outcome = try await withClient(monitor) { client in
             let balloon = try await BalloonDevice.find(on: client)
             let max = try await balloon.maxBytes()
@@ -66,13 +73,17 @@ struct SetCommand: AsyncParsableCommand {
             return try await balloon.setTarget(bytes, waiting: wait)
         }
         if json {
-            let document: JSON = [
+            var document: JSON = [
                 "qmp": .string(monitor.qmp),
                 "requested_bytes": .unsigned(outcome.requested),
                 "target_bytes": .unsigned(outcome.target),
                 "actual_bytes": .unsigned(outcome.actual),
                 "result": .string(outcome.result.rawValue),
             ]
+            if case .object(var members) = document, outcome.result == .stalled {
+                members["target_reset_to_bytes"] = outcome.stoppedAt.map(JSON.unsigned) ?? .null
+                document = .object(members)
+            }
             print(document.encodedString(sortedKeys: true))
         } else {
             print(describe(outcome))
@@ -90,7 +101,9 @@ struct SetCommand: AsyncParsableCommand {
         case .reached: return "reached \(target) (actual \(actual))"
         case .sent: return "sent target \(target) (actual now \(actual))"
         case .stalled:
+            let reset = outcome.stoppedAt.map { "; target reset to \(formatBytes($0)) so the guest stops trying" } ?? ""
             return "stalled at \(actual), short of the target \(target): the guest stopped giving memory back or taking it"
+                + reset
         case .timeout: return "timeout: still moving at \(actual) toward \(target) when --timeout ran out"
         }
     }

@@ -57,7 +57,7 @@ struct StatsCommand: AsyncParsableCommand {
                 lastSeen = update
                 waitingSince = now
                 let actual = try await balloon.actual()
-                print(json ? sampleJSON(stats, actual: actual).encodedString() : sampleText(stats, actual: actual))
+                print(json ? sampleJSON(stats, actual: actual).encodedString(sortedKeys: true) : sampleText(stats, actual: actual))
                 printed += 1
             }
         }

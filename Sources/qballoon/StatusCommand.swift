@@ -26,7 +26,7 @@ struct StatusCommand: AsyncParsableCommand {
                 stats: try await balloon.stats(),
                 now: unixNow())
         }
-        print(json ? report.json.encodedString() : report.text)
+        print(json ? report.json.encodedString(sortedKeys: true) : report.text)
     }
 }
 

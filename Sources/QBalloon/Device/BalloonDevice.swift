@@ -149,11 +149,18 @@ public struct BalloonDevice: Sendable {
         public var stallAfter: Duration
         /// How often to read `actual`.
         public var pollEvery: Duration
+        /// On a stall, set the target to where the balloon stopped, so the guest stops trying to free memory
+        /// it does not have (a Linux guest retries several times a second and, pushed on, runs out of memory).
+        public var stopAtStall: Bool
 
-        public init(timeout: Duration = .seconds(60), stallAfter: Duration = .seconds(5), pollEvery: Duration = .milliseconds(200)) {
+        public init(
+            timeout: Duration = .seconds(60), stallAfter: Duration = .seconds(5), pollEvery: Duration = .milliseconds(200),
+            stopAtStall: Bool = true
+        ) {
             self.timeout = timeout
             self.stallAfter = stallAfter
             self.pollEvery = pollEvery
+            self.stopAtStall = stopAtStall
         }
     }
 
@@ -171,7 +178,10 @@ public struct BalloonDevice: Sendable {
             case .reached:
                 return BalloonOutcome(requested: bytes, target: progress.target, actual: actual, result: .reached)
             case .stalled:
-                return BalloonOutcome(requested: bytes, target: progress.target, actual: actual, result: .stalled)
+                if wait.stopAtStall && actual != progress.target { try await setTarget(actual) }
+                return BalloonOutcome(
+                    requested: bytes, target: progress.target, actual: actual, result: .stalled,
+                    stoppedAt: wait.stopAtStall ? actual : nil)
             case .moving:
                 if elapsed() >= wait.timeout.seconds {
                     return BalloonOutcome(requested: bytes, target: progress.target, actual: actual, result: .timeout)
@@ -211,11 +221,14 @@ public struct BalloonOutcome: Sendable, Hashable {
     /// The guest's size when the wait ended.
     public var actual: UInt64
     public var result: Result
+    /// After a stall, the size the target was reset to (where the balloon stopped), if it was.
+    public var stoppedAt: UInt64?
 
-    public init(requested: UInt64, target: UInt64, actual: UInt64, result: Result) {
+    public init(requested: UInt64, target: UInt64, actual: UInt64, result: Result, stoppedAt: UInt64? = nil) {
         self.requested = requested
         self.target = target
         self.actual = actual
         self.result = result
+        self.stoppedAt = stoppedAt
     }
 }

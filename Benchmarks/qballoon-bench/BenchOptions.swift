@@ -1,0 +1,91 @@
+/// Command-line settings. Defaults are the figures `make bench` reports; `--quick` is a smoke test.
+struct BenchOptions {
+    var qemu = "qemu-system-x86_64"
+    var workDirectory: String?
+    var rounds = 5
+    var perRound = 600
+    var warmUp = 300
+    var throughputSeconds = 3.0
+    var throughputTasks = 16
+    var decodeRounds = 5
+    var decodeIterations = 200_000
+    var schemaIterations = 30
+    /// For profilers: run only this many sequential round trips with one client, then exit.
+    var profile: ProfileTarget?
+    var profileCount = 20_000
+    /// With `--profile client|minimal`: a monitor socket of a QEMU started by hand.
+    var qmpPath: String?
+    /// With `--profile decode|foundation`: a file holding one reply.
+    var payloadPath: String?
+    /// Write the captured replies (guest-stats, realistic variant, schema) here.
+    var savePayloads: String?
+
+    enum ProfileTarget: String {
+        case client, minimal, decode, foundation
+    }
+
+    struct UsageError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static let usage = """
+        usage: qballoon-bench [--qemu PATH] [--workdir DIR] [--rounds N] [--per-round N] [--warmup N]
+                              [--throughput-seconds S] [--tasks N] [--decode-iterations N]
+                              [--schema-iterations N] [--quick] [--save-payloads DIR]
+               qballoon-bench --profile client|minimal --qmp PATH [--count N]
+               qballoon-bench --profile decode|foundation --payload FILE [--count N]
+        """
+
+    init(arguments: [String]) throws {
+        var rest = arguments[...]
+        func value(_ flag: String) throws -> String {
+            guard let next = rest.popFirst() else { throw UsageError(description: "\(flag) needs a value\n\(Self.usage)") }
+            return next
+        }
+        func integer(_ flag: String) throws -> Int {
+            let text = try value(flag)
+            guard let number = Int(text), number > 0 else {
+                throw UsageError(description: "\(flag): '\(text)' is not a positive integer")
+            }
+            return number
+        }
+        while let flag = rest.popFirst() {
+            switch flag {
+            case "--qemu": qemu = try value(flag)
+            case "--workdir": workDirectory = try value(flag)
+            case "--rounds": rounds = try integer(flag)
+            case "--per-round": perRound = try integer(flag)
+            case "--warmup": warmUp = try integer(flag)
+            case "--throughput-seconds":
+                let text = try value(flag)
+                guard let seconds = Double(text), seconds > 0 else {
+                    throw UsageError(description: "\(flag): '\(text)' is not a positive number")
+                }
+                throughputSeconds = seconds
+            case "--tasks": throughputTasks = try integer(flag)
+            case "--decode-iterations": decodeIterations = try integer(flag)
+            case "--schema-iterations": schemaIterations = try integer(flag)
+            case "--quick":
+                rounds = 2
+                perRound = 100
+                warmUp = 50
+                throughputSeconds = 0.5
+                decodeRounds = 2
+                decodeIterations = 2_000
+                schemaIterations = 4
+            case "--profile":
+                let text = try value(flag)
+                guard let target = ProfileTarget(rawValue: text) else {
+                    throw UsageError(description: "--profile: '\(text)' is not client, minimal, decode or foundation")
+                }
+                profile = target
+            case "--count": profileCount = try integer(flag)
+            case "--qmp": qmpPath = try value(flag)
+            case "--payload": payloadPath = try value(flag)
+            case "--save-payloads": savePayloads = try value(flag)
+            case "-h", "--help": throw UsageError(description: Self.usage)
+            default: throw UsageError(description: "unknown option '\(flag)'\n\(Self.usage)")
+            }
+        }
+    }
+}

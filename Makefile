@@ -1,0 +1,27 @@
+# qballoon: `make demo` shows it working, `make test` runs every test. Both install what they need.
+SWIFT ?= swift
+
+.PHONY: demo test build release bench deps clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build --product qballoon
+
+release:
+	@scripts/install-deps.sh --build-only
+	$(SWIFT) build -c release --product qballoon
+
+demo: build
+	@scripts/demo.sh .build/debug/qballoon
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench:
+	@scripts/bench.sh
+
+clean:
+	rm -rf .build .build-release

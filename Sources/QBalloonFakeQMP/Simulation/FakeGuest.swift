@@ -1,0 +1,224 @@
+/// The simulated guest behind a fake balloon device, as a plain value: no clock, no I/O. Every call takes
+/// the time it happens at (seconds since the Unix epoch) and the guest catches up to it, so nothing ticks
+/// while nobody looks.
+///
+/// The model:
+/// - The guest has `actual` bytes (RAM minus the balloon). Its workload uses `used(t)`; kernel memory
+///   (`unfreeable`) and shmem cannot be freed; page cache fills what is left, up to `cache`.
+/// - `actual` moves toward the balloon target at `speed` bytes per second. Shrinking stops at the floor
+///   `used + unfreeable + shmem` (the driver cannot allocate more pages: inflation stalls) and goes on if
+///   the floor drops. The balloon never gives memory back by itself.
+/// - When the workload needs more than fits, the rest is swapped out: the guest is under pressure, free and
+///   available memory are 0, and swap-in, swap-out and major faults rise as it thrashes.
+/// - Statistics are reported when polling is on, every interval from the moment it was set (plus once at
+///   start when the scenario says so, like Linux's driver). `qom-get` shows the last report.
+///
+/// ```swift
+/// var guest = FakeGuest(scenario: .idle, startTime: 0)
+/// guest.setTarget(1 << 30, at: 0)
+/// guest.advance(to: 2)
+/// guest.actual   // 2 GiB - 2 s × 256 MiB/s
+/// ```
+public struct FakeGuest: Sendable {
+    /// The guest's page size: the balloon moves in pages.
+    public static let pageSize: UInt64 = 4096
+    /// The longest step of the simulation, in seconds.
+    static let maxStep = 0.1
+
+    public let scenario: FakeGuestScenario
+    /// When the guest started (the scenario's time 0), in seconds since the Unix epoch.
+    public let startTime: Double
+    /// The time the guest has been simulated up to.
+    public private(set) var time: Double
+    /// The target, clamped to RAM and rounded to whole balloon pages as QEMU does.
+    public private(set) var target: UInt64
+    /// The polling interval in seconds (`guest-stats-polling-interval`), 0 when off.
+    public private(set) var pollingInterval: Int64 = 0
+    /// When ``actual`` last changed: the time a `BALLOON_CHANGE` event for it is stamped with.
+    public private(set) var lastActualChange: Double
+    /// Whether the guest sends statistics at all.
+    public let reportsStats: Bool
+
+    private var memory: Double
+    private var lastUsed: Double
+    private var swapped: Double = 0
+    private var swapIn: Double = 0
+    private var swapOut: Double = 0
+    private var majorFaults: Double = 0
+    private var minorFaults: Double = 0
+    private var pollingSince: Double = 0
+    private var report: FakeGuestStats = .none
+
+    /// A guest that starts at `startTime` with all its RAM (no balloon inflated).
+    /// - Parameters:
+    ///   - scenario: RAM, workload and memory behaviour.
+    ///   - startTime: the scenario's time 0, in seconds since the Unix epoch.
+    ///   - reportsStats: `false` for a guest that never sends statistics.
+    public init(scenario: FakeGuestScenario, startTime: Double, reportsStats: Bool = true) {
+        self.scenario = scenario
+        self.startTime = startTime
+        self.time = startTime
+        self.target = scenario.ram
+        self.memory = Double(scenario.ram)
+        self.lastActualChange = startTime
+        self.reportsStats = reportsStats
+        self.lastUsed = scenario.workload.used(at: 0)
+        if reportsStats, !scenario.startPaused, scenario.guest.statsAtBoot {
+            takeReport(at: startTime)
+        }
+    }
+
+    // MARK: Reading
+
+    /// The memory the guest has now, in bytes: RAM minus the balloon, in whole pages (`query-balloon`).
+    public var actual: UInt64 { Self.roundToBalloonPages(memory, ram: scenario.ram) }
+
+    /// The last statistics report (all-ones with `last-update` 0 before the first).
+    public var stats: FakeGuestStats { report }
+
+    /// True when the balloon has nothing left to do: it reached the target, or the guest cannot move it.
+    public var isBalloonSettled: Bool {
+        scenario.startPaused || scenario.balloon.speed == 0 || actual == target
+    }
+
+    /// The guest's memory now.
+    public var state: FakeGuestState {
+        let breakdown = self.breakdown()
+        let page = Double(Self.pageSize)
+        return FakeGuestState(
+            time: time, actual: actual, target: target, used: UInt64(max(0, lastUsed)), swapped: UInt64(swapped),
+            cache: UInt64(breakdown.cache), free: UInt64(breakdown.free), available: UInt64(breakdown.available),
+            floor: UInt64(floorBytes(used: lastUsed)), isUnderPressure: swapped >= page,
+            isStalled: memory > Double(target) + page / 2 && memory <= floorBytes(used: lastUsed) + page)
+    }
+
+    // MARK: Events
+
+    /// Sets the balloon target (the `balloon` command's value, already checked to be above 0), after
+    /// catching up to `now`. Values above RAM mean RAM.
+    public mutating func setTarget(_ value: Int64, at now: Double) {
+        advance(to: now)
+        let ram = scenario.ram
+        let wanted = min(UInt64(max(value, 1)), ram)
+        // QEMU keeps the balloon size in pages, rounding the balloon down.
+        let balloonPages = (ram - wanted) / Self.pageSize
+        target = ram - balloonPages * Self.pageSize
+    }
+
+    /// Sets `guest-stats-polling-interval` (already checked: 0 to 2³²-1), after catching up to `now`.
+    /// A new interval asks the guest at once, then every `seconds`.
+    public mutating func setPollingInterval(_ seconds: Int64, at now: Double) {
+        advance(to: now)
+        pollingInterval = max(0, seconds)
+        guard pollingInterval > 0 else { return }
+        pollingSince = now
+        if reportsStats, !scenario.startPaused { takeReport(at: now) }
+    }
+
+    /// Simulates the guest up to `now`; earlier times are ignored.
+    public mutating func advance(to now: Double) {
+        guard now > time else { return }
+        guard !scenario.startPaused else {
+            time = now
+            return
+        }
+        if reportsStats, pollingInterval > 0 {
+            let interval = Double(pollingInterval)
+            let reports = ((now - pollingSince) / interval).rounded(.down)
+            let lastDue = pollingSince + reports * interval
+            if reports >= 1, lastDue > time {
+                integrate(to: lastDue)
+                takeReport(at: lastDue)
+            }
+        }
+        integrate(to: now)
+    }
+
+    // MARK: Simulation
+
+    private mutating func integrate(to end: Double) {
+        while time < end {
+            let next = min(end, time + Self.maxStep)
+            step(to: next)
+        }
+    }
+
+    private mutating func step(to next: Double) {
+        let dt = next - time
+        let guest = scenario.guest
+        let used = max(0, scenario.workload.used(at: next - startTime))
+        let fixed = Double(guest.unfreeable + guest.shmem)
+        let goal = Double(target)
+        let speed = Double(scenario.balloon.speed)
+        let before = actual
+        if memory > goal {
+            // Shrink, but the driver cannot take pages the guest cannot free; below the floor it just stays.
+            let lowest = min(memory, used + fixed)
+            memory = max(max(goal, memory - speed * dt), lowest)
+        } else if memory < goal {
+            memory = min(goal, memory + speed * dt)
+        }
+        if actual != before { lastActualChange = next }
+
+        let resident = min(used, max(0, memory - fixed))
+        let nowSwapped = used - resident
+        let change = nowSwapped - swapped
+        let page = Double(Self.pageSize)
+        if change > 0 {
+            swapOut += change
+        } else {
+            swapIn -= change
+            majorFaults -= change / page
+        }
+        if nowSwapped > 0 {
+            let churn = guest.thrashRate * nowSwapped * dt
+            swapIn += churn
+            swapOut += churn
+            majorFaults += churn / page
+        }
+        minorFaults += guest.minorFaultRate * dt + max(0, used - lastUsed) / page
+        swapped = nowSwapped
+        lastUsed = used
+        time = next
+    }
+
+    private func floorBytes(used: Double) -> Double {
+        used + Double(scenario.guest.unfreeable + scenario.guest.shmem)
+    }
+
+    private func breakdown() -> (cache: Double, free: Double, available: Double) {
+        let guest = scenario.guest
+        let fixed = Double(guest.unfreeable + guest.shmem)
+        let resident = min(lastUsed, max(0, memory - fixed))
+        let room = max(0, memory - fixed - resident)
+        let cache = min(Double(guest.cache), room)
+        let free = room - cache
+        return (cache, free, free + cache)
+    }
+
+    private mutating func takeReport(at moment: Double) {
+        let breakdown = self.breakdown()
+        let page = Self.pageSize
+        func pages(_ bytes: Double) -> UInt64 { UInt64(max(0, bytes)) / page * page }
+        var values: [String: UInt64] = [
+            "stat-swap-in": pages(swapIn),
+            "stat-swap-out": pages(swapOut),
+            "stat-major-faults": UInt64(max(0, majorFaults)),
+            "stat-minor-faults": UInt64(max(0, minorFaults)),
+            "stat-free-memory": pages(breakdown.free),
+            "stat-total-memory": actual,
+            "stat-available-memory": pages(breakdown.available),
+            "stat-disk-caches": pages(breakdown.cache + Double(scenario.guest.shmem)),
+            "stat-htlb-pgalloc": 0,
+            "stat-htlb-pgfail": 0,
+        ]
+        for name in scenario.guest.unreportedStats { values[name] = FakeGuestStats.unreported }
+        report = FakeGuestStats(lastUpdate: Int64(moment.rounded(.down)), values: values)
+    }
+
+    static func roundToBalloonPages(_ memory: Double, ram: UInt64) -> UInt64 {
+        let balloon = max(0, Double(ram) - memory)
+        let pages = min(UInt64((balloon / Double(pageSize)).rounded()), ram / pageSize)
+        return ram - pages * pageSize
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import QBalloonQMP
+import Testing
+
+/// A real `qemu-system-x86_64` with no guest, started for one test under `-accel tcg` and killed after it.
+///
+/// Outside CI a missing QEMU skips the tests that need it (with the reason printed); under `CI=true` it is
+/// a failure, so CI can never pass without having run them.
+final class RealQEMU: @unchecked Sendable {
+    enum Balloon {
+        case withID(String)
+        case anonymous
+        case none
+    }
+
+    enum Monitor {
+        case unix
+        case tcp
+        /// `-chardev socket ... -mon chardev=...,mode=control,pretty=on`: replies span lines.
+        case unixPretty
+    }
+
+    static let binary: String? = {
+        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
+            let candidate = "\(directory)/qemu-system-x86_64"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }()
+
+    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
+
+    /// Whether tests needing QEMU run here. Prints why not, once.
+    static let available: Bool = {
+        if binary != nil { return true }
+        print("note: qemu-system-x86_64 not found: skipping real-QEMU tests (install qemu-system-x86; under CI=true this fails)")
+        return false
+    }()
+
+    let process: Process
+    let directory: URL
+    let address: QMPAddress
+    let ramBytes: UInt64
+
+    init(balloon: Balloon = .withID("balloon0"), monitor: Monitor = .unix, ramMiB: Int = 512, extra: [String] = []) throws {
+        guard let binary = Self.binary else { throw QEMUMissing() }
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("qballoon-qemu-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        ramBytes = UInt64(ramMiB) << 20
+        var arguments = ["-accel", "tcg", "-S", "-nodefaults", "-display", "none", "-m", "\(ramMiB)M"]
+        switch balloon {
+        case .withID(let id): arguments += ["-device", "virtio-balloon-pci,id=\(id)"]
+        case .anonymous: arguments += ["-device", "virtio-balloon-pci"]
+        case .none: break
+        }
+        let socket = directory.appendingPathComponent("qmp.sock").path
+        switch monitor {
+        case .unix:
+            arguments += ["-qmp", "unix:\(socket),server=on,wait=off"]
+            address = .unixDomainSocket(path: socket)
+        case .unixPretty:
+            arguments += ["-chardev", "socket,id=mon0,path=\(socket),server=on,wait=off", "-mon", "chardev=mon0,mode=control,pretty=on"]
+            address = .unixDomainSocket(path: socket)
+        case .tcp:
+            let port = try Self.freePort()
+            arguments += ["-qmp", "tcp:127.0.0.1:\(port),server=on,wait=off"]
+            address = .hostname("127.0.0.1", port: port)
+        }
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments + extra
+        process.standardOutput = FileHandle.nullDevice
+        let log = directory.appendingPathComponent("qemu.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        process.standardError = try FileHandle(forWritingTo: log)
+        try process.run()
+        try waitForMonitor(socket: socket, log: log)
+    }
+
+    private func waitForMonitor(socket: String, log: URL) throws {
+        for _ in 0..<200 {
+            if !process.isRunning {
+                let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                throw QEMUFailed(message: "QEMU exited with \(process.terminationStatus): \(output)")
+            }
+            switch address.unixPath {
+            case .some(let path): if FileManager.default.fileExists(atPath: path) { return }
+            case .none: if Self.canConnect(address) { return }
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        throw QEMUFailed(message: "QEMU's monitor did not appear within 10s")
+    }
+
+    /// Kills QEMU at once, as a crash would.
+    func kill() {
+        if process.isRunning {
+            Foundation.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+            }
+        }
+        guard bound else { throw QEMUFailed(message: "cannot find a free TCP port") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func canConnect(_ address: QMPAddress) -> Bool {
+        guard case let parts = address.description.split(separator: ":"), parts.count == 3, let port = UInt16(parts[2]) else {
+            return false
+        }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_addr.s_addr = inet_addr(String(parts[1]))
+        target.sin_port = port.bigEndian
+        return withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}
+
+struct QEMUMissing: Error, CustomStringConvertible {
+    var description: String { "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)" }
+}
+
+struct QEMUFailed: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// Fails under CI when QEMU is missing: there a skipped real-QEMU test is a failure.
+@Test func realQEMUIsInstalledUnderCI() {
+    if RealQEMU.isCI {
+        #expect(RealQEMU.binary != nil, "CI=true but qemu-system-x86_64 is missing: the real-QEMU tests cannot run")
+    }
+}
+
+/// The trait for tests that need a real QEMU: skips them (with a reason) only outside CI.
+let needsQEMU = ConditionTrait.enabled(if: RealQEMU.available || RealQEMU.isCI, "qemu-system-x86_64 is not installed")

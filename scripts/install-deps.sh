@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages qballoon needs, with apt-get, only when they are missing.
+#   libjansson-dev, pkg-config  to build (the JSON codec is jansson)
+#   qemu-system-x86             for the tests against a real QEMU (pass --build-only to skip)
+set -euo pipefail
+packages=(libjansson-dev pkg-config)
+[ "${1:-}" = "--build-only" ] || packages+=(qemu-system-x86)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+echo "installing: ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
