@@ -11,7 +11,8 @@ struct SetCommand: AsyncParsableCommand {
             SIZE is bytes, a size with a binary unit (K, M, G, T, KiB, MiB, GiB, TiB: all powers of 1024; 1.5G is
             allowed), or N% of the VM's maximum RAM. Targets above the VM's RAM are clamped to it by QEMU.
             Results: reached (exit 0), stalled: the guest stopped moving short of the target (exit 3; the target
-            is then reset to where the balloon stopped, unless --keep-target),
+            is then reset to where the balloon stopped plus 1/16 of RAM (at least 64 MiB), so the guest, which has
+            nothing left to free, does not run out of memory; --keep-target leaves it),
             timeout: still moving when --timeout ran out (exit 3), sent: with --no-wait (exit 0).
             """)
 
@@ -26,11 +27,11 @@ struct SetCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("stall-after"),
         help: ArgumentHelp("Report 'stalled' when the balloon has not moved for this long.", valueName: "DURATION"))
-    var stallAfter: String = "5s"
+    var stallAfter: String = "2s"
 
     @Flag(
         name: .customLong("keep-target"),
-        help: "On a stall, leave the target in place instead of resetting it to where the balloon stopped.")
+        help: "On a stall, leave the target in place (the guest may run out of memory).")
     var keepTarget = false
 
     @Flag(name: .customLong("no-wait"), help: "Send the target and return without following the balloon.")
@@ -81,7 +82,7 @@ struct SetCommand: AsyncParsableCommand {
                 "result": .string(outcome.result.rawValue),
             ]
             if case .object(var members) = document, outcome.result == .stalled {
-                members["target_reset_to_bytes"] = outcome.stoppedAt.map(JSON.unsigned) ?? .null
+                members["target_reset_to_bytes"] = outcome.resetTo.map(JSON.unsigned) ?? .null
                 document = .object(members)
             }
             print(document.encodedString(sortedKeys: true))
@@ -101,7 +102,7 @@ struct SetCommand: AsyncParsableCommand {
         case .reached: return "reached \(target) (actual \(actual))"
         case .sent: return "sent target \(target) (actual now \(actual))"
         case .stalled:
-            let reset = outcome.stoppedAt.map { "; target reset to \(formatBytes($0)) so the guest stops trying" } ?? ""
+            let reset = outcome.resetTo.map { "; target reset to \(formatBytes($0)) to leave the guest some room" } ?? ""
             return "stalled at \(actual), short of the target \(target): the guest stopped giving memory back or taking it"
                 + reset
         case .timeout: return "timeout: still moving at \(actual) toward \(target) when --timeout ran out"

@@ -51,7 +51,7 @@ struct BalloonStatus {
             "max_bytes": .unsigned(max),
             "stats_polling_interval": .int(Int64(pollingInterval)),
             "stats_updated": stats.lastUpdate.map { JSON.int($0) } ?? .null,
-            "stats_age_seconds": stats.age(now: now).map { JSON.double(($0 * 10).rounded() / 10) } ?? .null,
+            "stats_age_seconds": stats.age(now: now).map { JSON.int(Int64($0.rounded())) } ?? .null,
             "stats": stats.json,
         ]
     }

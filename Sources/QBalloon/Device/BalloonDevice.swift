@@ -149,18 +149,25 @@ public struct BalloonDevice: Sendable {
         public var stallAfter: Duration
         /// How often to read `actual`.
         public var pollEvery: Duration
-        /// On a stall, set the target to where the balloon stopped, so the guest stops trying to free memory
-        /// it does not have (a Linux guest retries several times a second and, pushed on, runs out of memory).
+        /// On a stall, give the guest some room back: set the target to where the balloon stopped plus
+        /// ``stallHeadroom(ramBytes:)``. A guest stalls because it has no memory left to free; left at that
+        /// point it retries several times a second and the next allocation inside it runs out of memory
+        /// (a Linux guest panics with "System is deadlocked on memory").
         public var stopAtStall: Bool
 
         public init(
-            timeout: Duration = .seconds(60), stallAfter: Duration = .seconds(5), pollEvery: Duration = .milliseconds(200),
+            timeout: Duration = .seconds(60), stallAfter: Duration = .seconds(2), pollEvery: Duration = .milliseconds(200),
             stopAtStall: Bool = true
         ) {
             self.timeout = timeout
             self.stallAfter = stallAfter
             self.pollEvery = pollEvery
             self.stopAtStall = stopAtStall
+        }
+
+        /// The room given back after a stalled inflation: 1/16 of the VM's RAM, at least 64 MiB.
+        public static func stallHeadroom(ramBytes: UInt64) -> UInt64 {
+            max(64 << 20, ramBytes / 16)
         }
     }
 
@@ -178,10 +185,15 @@ public struct BalloonDevice: Sendable {
             case .reached:
                 return BalloonOutcome(requested: bytes, target: progress.target, actual: actual, result: .reached)
             case .stalled:
-                if wait.stopAtStall && actual != progress.target { try await setTarget(actual) }
+                var resetTo: UInt64?
+                // Only an inflation leaves the guest without memory; a deflation that stalls keeps its target.
+                if wait.stopAtStall && actual > progress.target {
+                    let reset = min(ram, actual + Wait.stallHeadroom(ramBytes: ram))
+                    try await setTarget(reset)
+                    resetTo = reset
+                }
                 return BalloonOutcome(
-                    requested: bytes, target: progress.target, actual: actual, result: .stalled,
-                    stoppedAt: wait.stopAtStall ? actual : nil)
+                    requested: bytes, target: progress.target, actual: actual, result: .stalled, resetTo: resetTo)
             case .moving:
                 if elapsed() >= wait.timeout.seconds {
                     return BalloonOutcome(requested: bytes, target: progress.target, actual: actual, result: .timeout)
@@ -221,14 +233,14 @@ public struct BalloonOutcome: Sendable, Hashable {
     /// The guest's size when the wait ended.
     public var actual: UInt64
     public var result: Result
-    /// After a stall, the size the target was reset to (where the balloon stopped), if it was.
-    public var stoppedAt: UInt64?
+    /// After a stall, the target it was reset to (where the balloon stopped plus some room), if it was.
+    public var resetTo: UInt64?
 
-    public init(requested: UInt64, target: UInt64, actual: UInt64, result: Result, stoppedAt: UInt64? = nil) {
+    public init(requested: UInt64, target: UInt64, actual: UInt64, result: Result, resetTo: UInt64? = nil) {
         self.requested = requested
         self.target = target
         self.actual = actual
         self.result = result
-        self.stoppedAt = stoppedAt
+        self.resetTo = resetTo
     }
 }
