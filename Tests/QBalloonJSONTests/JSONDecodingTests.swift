@@ -92,7 +92,8 @@ import Testing
         var text = "{\"return\": ["
         for index in 0..<count {
             if index > 0 { text += ", " }
-            text += #"{"name": "type-\#(index)", "meta-type": "object", "members": [{"name": "m\#(index)", "type": "int"}], "#
+            text += #"{"name": "type-\#(index)", "meta-type": "object", "#
+            text += #""members": [{"name": "m\#(index)", "type": "int"}], "#
             text += #""size": \#(index % 7 == 0 ? "18446744073709551615" : String(index))}"#
         }
         text += "], \"id\": 1}"

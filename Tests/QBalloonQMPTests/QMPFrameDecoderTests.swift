@@ -19,16 +19,23 @@ import Testing
         .json(try! JSON.decode(text))
     }
 
+    static let greeting = #"{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "#
+        + #""capabilities": ["oob"]}}"#
+    static let reply = #"{"return": {"actual": 1073741824}, "id": 1}"#
+    static let event = #"{"event": "BALLOON_CHANGE", "data": {"actual": 1}}"#
+    static let stats = #"{"return": {"stats": {"stat-free-memory": 18446744073709551615}, "last-update": 0}, "id": 3}"#
+
+    /// What arrives on the wire, and the frames it holds.
     static let pairs: [(String, [QMPFrame])] = [
-        (#"{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"# + "\r\n",
-         [json(#"{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": ""}, "capabilities": ["oob"]}}"#)]),
+        (greeting + "\r\n", [json(greeting)]),
         (#"{"return": {}, "id": -1}"# + "\r\n", [json(#"{"return": {}, "id": -1}"#)]),
-        (#"{"return": {"actual": 1073741824}, "id": 1}{"event": "BALLOON_CHANGE", "data": {"actual": 1}}"#,
-         [json(#"{"return": {"actual": 1073741824}, "id": 1}"#), json(#"{"event": "BALLOON_CHANGE", "data": {"actual": 1}}"#)]),
+        // No separator between two messages.
+        (reply + event, [json(reply), json(event)]),
+        // pretty=on, with braces and quotes inside a string.
         ("\n  {\n    \"return\": {\n        \"s\": \"a}b\\\"{\"\n    }\n}\n", [json(#"{"return": {"s": "a}b\"{"}}"#)]),
+        // An escaped backslash at the end of a string.
         (#"{"return": "x\\\\", "id": 2}"# + "\r\n", [json(#"{"return": "x\\\\", "id": 2}"#)]),
-        (#"{"return": {"stats": {"stat-free-memory": 18446744073709551615}, "last-update": 0}, "id": 3}"# + "\r\n",
-         [.json(.object(["return": .object(["stats": .object(["stat-free-memory": .uint(.max)]), "last-update": .int(0)]), "id": .int(3)]))]),
+        (stats + "\r\n", [json(stats)]),
     ]
 
     @Test func verifierFeedsByteByByteAndInChunks() throws {
@@ -48,9 +55,9 @@ import Testing
     }
 
     @Test func invalidMessageIsReportedAndTheNextStillDecodes() throws {
-        let text = #"{"a": 1,}"# + "\r\n" + #"{"return": {}, "id": 4}"# + "\r\n" + #"{nope}{"id": 5}"#
+        let text = #"{"a": 1,}"# + "\r\n" + #"{"return": {}, "id": 4}"# + "\r\n" + #"{nope}{"id": 5}{"x": 1]{"id": 6}"#
         let frames = try Self.frames(text)
-        try #require(frames.count == 4)
+        try #require(frames.count == 6)
         guard case .invalid(let first) = frames[0], case .invalid(let third) = frames[2] else {
             Issue.record("expected invalid frames, got \(frames)")
             return
@@ -60,6 +67,9 @@ import Testing
         #expect(third.code == .syntax)
         #expect(frames[1] == .json(.object(["return": .object([:]), "id": .int(4)])))
         #expect(frames[3] == .json(.object(["id": .int(5)])))
+        // A mismatched bracket ends the message early: that message is invalid, the next one is fine.
+        if case .invalid(let error) = frames[4] { #expect(error.code == .syntax) } else { Issue.record("\(frames[4])") }
+        #expect(frames[5] == .json(.object(["id": .int(6)])))
     }
 
     @Test func messageOverTheJSONLimitsIsInvalidNotFatal() throws {
@@ -75,7 +85,8 @@ import Testing
         var buffer = ByteBuffer(string: #"{"return": {"actual": 10"#)
         #expect(try decoder.decode(buffer: &buffer) == nil)
         buffer.writeString("24}, \"id\": 1}\r\n")
-        #expect(try decoder.decode(buffer: &buffer) == .json(.object(["return": .object(["actual": .int(1024)]), "id": .int(1)])))
+        let expected = QMPFrame.json(.object(["return": .object(["actual": .int(1024)]), "id": .int(1)]))
+        #expect(try decoder.decode(buffer: &buffer) == expected)
         #expect(try decoder.decode(buffer: &buffer) == nil)
         #expect(try decoder.decodeLast(buffer: &buffer, seenEOF: true) == nil)
     }

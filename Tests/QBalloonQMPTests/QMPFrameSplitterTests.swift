@@ -2,13 +2,11 @@ import QBalloonQMP
 import Testing
 
 /// Splits `text` the way the decoder does: skip, take messages, stop at `.needMoreData`.
-private func split(_ text: String, splitter: inout QMPFrameSplitter) throws(QMPFrameSplitter.FrameError) -> (
-    messages: [String], rest: String
-) {
+private func split(_ text: String, splitter: inout QMPFrameSplitter) throws -> (messages: [String], rest: String) {
     var bytes = Array(text.utf8)
     var messages: [String] = []
     while true {
-        let frame = try bytes.withUnsafeBytes { (raw) throws(QMPFrameSplitter.FrameError) in try splitter.next(in: raw) }
+        let frame = try bytes.withUnsafeBytes { try splitter.next(in: $0) }
         switch frame {
         case .skip(let count):
             bytes.removeFirst(count)
@@ -21,9 +19,9 @@ private func split(_ text: String, splitter: inout QMPFrameSplitter) throws(QMPF
     }
 }
 
-private func split(_ text: String, maxMessageBytes: Int = 1 << 20, maxDepth: Int = 1024) throws(
-    QMPFrameSplitter.FrameError
-) -> (messages: [String], rest: String) {
+private func split(_ text: String, maxMessageBytes: Int = 1 << 20, maxDepth: Int = 1024) throws -> (
+    messages: [String], rest: String
+) {
     var splitter = QMPFrameSplitter(maxMessageBytes: maxMessageBytes, maxDepth: maxDepth)
     return try split(text, splitter: &splitter)
 }
@@ -52,7 +50,7 @@ private func split(_ text: String, maxMessageBytes: Int = 1 << 20, maxDepth: Int
     func splitsWholeStream(text: String, expected: [String]) throws {
         let result = try split(text)
         #expect(result.messages == expected)
-        #expect(result.rest.allSatisfy(\.isWhitespace))
+        #expect(result.rest.allSatisfy { $0.isWhitespace })
     }
 
     @Test(arguments: streams)
@@ -99,7 +97,8 @@ private func split(_ text: String, maxMessageBytes: Int = 1 << 20, maxDepth: Int
     }
 
     @Test func nonObjectErrorShowsTheByte() {
-        #expect(QMPFrameSplitter.FrameError.notAnObject(byte: UInt8(ascii: "[")).description == "expected a JSON object, got '['")
+        let bracket = QMPFrameSplitter.FrameError.notAnObject(byte: UInt8(ascii: "["))
+        #expect(bracket.description == "expected a JSON object, got '['")
         #expect(QMPFrameSplitter.FrameError.notAnObject(byte: 0).description == "expected a JSON object, got byte 0x0")
         #expect(QMPFrameSplitter.FrameError.tooLarge(limit: 10).description == "message over the limit of 10 bytes")
         #expect(QMPFrameSplitter.FrameError.tooDeep(limit: 3).description == "message nested deeper than 3 levels")

@@ -78,13 +78,15 @@ private func readyMachine() -> QMPSessionStateMachine {
                 == .object([
                     "execute": .string("balloon"), "id": .int(2), "arguments": .object(["value": .int(1 << 30)]),
                 ]))
-        #expect(machine.received(reply(1, .object(["actual": .int(5)]))) == .succeed(id: 1, value: .object(["actual": .int(5)])))
+        let actual = JSON.object(["actual": .int(5)])
+        #expect(machine.received(reply(1, actual)) == .succeed(id: 1, value: actual))
         #expect(machine.received(reply(2)) == .succeed(id: 2, value: .object([:])))
     }
 
     @Test func commandsWhenReadyAreWrittenAtOnce() throws {
         var machine = readyMachine()
-        let command = try written(machine.send(QMPCommand("qom-get", arguments: ["path": "/machine", "property": "type"]), id: 7))
+        let qomGet = QMPCommand("qom-get", arguments: ["path": "/machine", "property": "type"])
+        let command = try written(machine.send(qomGet, id: 7))
         #expect(command["execute"] == .string("qom-get"))
         #expect(command["id"] == .int(7))
         #expect(command["arguments"] == .object(["path": .string("/machine"), "property": .string("type")]))
@@ -111,11 +113,12 @@ private func readyMachine() -> QMPSessionStateMachine {
         #expect(error.code == .commandFailed)
         #expect(error.command == "balloon")
         #expect(error.address == address)
-        #expect(error.serverError == QMPServerError(errorClass: "GenericError", desc: "Parameter 'target' expects a size"))
+        #expect(error.serverError?.errorClass == "GenericError")
+        #expect(error.serverError?.desc == "Parameter 'target' expects a size")
         #expect(
             error.description
-                == "unix:/run/qemu/test.qmp: balloon: QEMU refused the command (QEMU said GenericError: Parameter 'target' expects a size)"
-        )
+                == "unix:/run/qemu/test.qmp: balloon: QEMU refused the command "
+                + "(QEMU said GenericError: Parameter 'target' expects a size)")
         #expect(machine.isReady, "an error reply does not end the session")
     }
 
@@ -154,7 +157,8 @@ private func readyMachine() -> QMPSessionStateMachine {
     @Test func cancellationFailsTheCommandAndDropsTheLateReply() {
         var machine = readyMachine()
         _ = machine.send(QMPCommand("query-balloon"), id: 1)
-        let expected = QMPError(code: .connectionClosed, address: address, command: "query-balloon", detail: "cancelled")
+        let expected = QMPError(
+            code: .connectionClosed, address: address, command: "query-balloon", detail: "cancelled")
         #expect(machine.cancelled(id: 1) == .fail(id: 1, error: expected))
         #expect(machine.cancelled(id: 1) == .none)
         #expect(machine.received(reply(1)) == .none)
@@ -184,7 +188,7 @@ private func readyMachine() -> QMPSessionStateMachine {
         (errorReply(nil, "GenericError", "JSON parse error"), "a reply without an id"),
         (errorReply(.int(42)), "a reply with an id we never sent: 42"),
         (.success(id: .string("1"), value: .object([:])), #"a reply with an id we never sent: "1""#),
-        (.greeting(greeting), "unexpected a greeting"),
+        (.greeting(greeting), "did not expect a greeting now"),
     ]
 
     @Test(arguments: violations)

@@ -33,7 +33,9 @@ public enum MemorySize: Sendable, Hashable, CustomStringConvertible {
         case .bytes(let bytes): return bytes
         case .percentOfMax(let percent):
             let exact = Double(maxBytes) * percent / 100
-            return UInt64(exact) / 4096 * 4096
+            // Near the top of UInt64, Double rounds up past `maxBytes` (even past UInt64.max, which traps).
+            let bytes = exact < 0x1p64 ? min(UInt64(exact), maxBytes) : maxBytes
+            return bytes / 4096 * 4096
         }
     }
 
@@ -91,7 +93,12 @@ public func formatBytes(_ bytes: UInt64) -> String {
         unit += 1
     }
     if unit == 0 { return "\(bytes) B" }
-    let rounded = (value * 100).rounded() / 100
+    var rounded = (value * 100).rounded() / 100
+    if rounded >= 1024, unit < units.count - 1 {
+        // 1048575 bytes is 1023.999 KiB: show it as 1 MiB, not 1024 KiB.
+        rounded = (rounded / 1024 * 100).rounded() / 100
+        unit += 1
+    }
     if rounded == rounded.rounded() { return "\(Int(rounded)) \(units[unit])" }
     var text = String(rounded)
     if text.hasSuffix("0"), text.contains(".") { text.removeLast() }

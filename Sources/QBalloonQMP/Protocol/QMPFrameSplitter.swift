@@ -37,7 +37,6 @@ public struct QMPFrameSplitter: Sendable {
         case notAnObject(byte: UInt8)
         case tooLarge(limit: Int)
         case tooDeep(limit: Int)
-        case unbalanced
 
         public var description: String {
             switch self {
@@ -46,7 +45,6 @@ public struct QMPFrameSplitter: Sendable {
                 return "expected a JSON object, got \(shown)"
             case .tooLarge(let limit): return "message over the limit of \(limit) bytes"
             case .tooDeep(let limit): return "message nested deeper than \(limit) levels"
-            case .unbalanced: return "unbalanced '}' or ']'"
             }
         }
     }
@@ -86,8 +84,8 @@ public struct QMPFrameSplitter: Sendable {
                 depth += 1
                 if depth > maxDepth { throw .tooDeep(limit: maxDepth) }
             case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                // The message started with '{', so depth cannot go below 0 before it ends here.
                 depth -= 1
-                if depth < 0 { throw .unbalanced }
                 if depth == 0 {
                     if index > maxMessageBytes { throw .tooLarge(limit: maxMessageBytes) }
                     self.reset()

@@ -114,7 +114,7 @@ public struct QMPSessionStateMachine: Sendable {
         case (.closed, _):
             return .none
         default:
-            return violation("unexpected \(message.kind)")
+            return violation("did not expect \(message.kind) now")
         }
     }
 
