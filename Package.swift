@@ -10,12 +10,18 @@ let package = Package(
         .library(name: "QBalloonQMP", targets: ["QBalloonQMP"]),
         .library(name: "QBalloon", targets: ["QBalloon"]),
         .library(name: "QBalloonFakeQMP", targets: ["QBalloonFakeQMP"]),
+        .library(name: "QBalloonRules", targets: ["QBalloonRules"]),
+        .library(name: "QBalloonDaemon", targets: ["QBalloonDaemon"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // The only module that sees jansson's C types.
@@ -46,6 +52,29 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Config files, the rule language and the decision engine: pure logic, no I/O but reading files.
+        .target(
+            name: "QBalloonRules",
+            dependencies: [
+                "QBalloon",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        // The orchestrator: one worker per VM, the decision loop, reload, metrics, decision log.
+        .target(
+            name: "QBalloonDaemon",
+            dependencies: [
+                "QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonRules",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "QBalloonFakeQMP",
             dependencies: [
@@ -63,7 +92,10 @@ let package = Package(
                 "QBalloonQMP",
                 "QBalloon",
                 "QBalloonFakeQMP",
+                "QBalloonRules",
+                "QBalloonDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -77,6 +109,11 @@ let package = Package(
             path: "Benchmarks/qballoon-bench"
         ),
         .testTarget(name: "QBalloonJSONTests", dependencies: ["QBalloonJSON"]),
+        .testTarget(name: "QBalloonRulesTests", dependencies: ["QBalloonRules", "QBalloon"]),
+        .testTarget(
+            name: "QBalloonDaemonTests",
+            dependencies: ["QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonFakeQMP", "QBalloonJSON"]
+        ),
         .testTarget(
             name: "QBalloonQMPTests",
             dependencies: [

@@ -2,13 +2,14 @@
 struct BenchOptions {
     var qemu = "qemu-system-x86_64"
     var workDirectory: String?
-    var rounds = 5
-    var perRound = 600
+    var rounds = 15
+    var perRound = 200
     var warmUp = 300
     var throughputSeconds = 3.0
     var throughputTasks = 16
-    var decodeRounds = 5
     var decodeIterations = 200_000
+    /// Alternating blocks the decode iterations are split into.
+    var decodeBlocks = 100
     var schemaIterations = 30
     /// For profilers: run only this many sequential round trips with one client, then exit.
     var profile: ProfileTarget?
@@ -22,6 +23,7 @@ struct BenchOptions {
 
     enum ProfileTarget: String {
         case client, minimal, decode, foundation
+        case clientOnLoop = "client-on-loop"
     }
 
     struct UsageError: Error, CustomStringConvertible {
@@ -30,9 +32,9 @@ struct BenchOptions {
 
     static let usage = """
         usage: qballoon-bench [--qemu PATH] [--workdir DIR] [--rounds N] [--per-round N] [--warmup N]
-                              [--throughput-seconds S] [--tasks N] [--decode-iterations N]
+                              [--throughput-seconds S] [--tasks N] [--decode-iterations N] [--decode-blocks N]
                               [--schema-iterations N] [--quick] [--save-payloads DIR]
-               qballoon-bench --profile client|minimal --qmp PATH [--count N]
+               qballoon-bench --profile client|client-on-loop|minimal --qmp PATH [--count N]
                qballoon-bench --profile decode|foundation --payload FILE [--count N]
         """
 
@@ -64,19 +66,20 @@ struct BenchOptions {
                 throughputSeconds = seconds
             case "--tasks": throughputTasks = try integer(flag)
             case "--decode-iterations": decodeIterations = try integer(flag)
+            case "--decode-blocks": decodeBlocks = try integer(flag)
             case "--schema-iterations": schemaIterations = try integer(flag)
             case "--quick":
                 rounds = 2
                 perRound = 100
                 warmUp = 50
                 throughputSeconds = 0.5
-                decodeRounds = 2
+                decodeBlocks = 4
                 decodeIterations = 2_000
                 schemaIterations = 4
             case "--profile":
                 let text = try value(flag)
                 guard let target = ProfileTarget(rawValue: text) else {
-                    throw UsageError(description: "--profile: '\(text)' is not client, minimal, decode or foundation")
+                    throw UsageError(description: "--profile: '\(text)' is not client, client-on-loop, minimal, decode or foundation")
                 }
                 profile = target
             case "--count": profileCount = try integer(flag)

@@ -69,20 +69,23 @@ struct QBalloonBench {
 
         // 1. Latency.
         let latency = try await LatencyBenchmark(
-            client: client, minimal: minimal, loopRunner: EventLoopRunner(loop: loop), rounds: options.rounds,
-            perRound: options.perRound, warmUp: options.warmUp
+            client: client, minimal: minimal, loopExecutor: EventLoopTaskExecutor(loop: loop),
+            loopActor: EventLoopActor(loop: loop), rounds: options.rounds, perRound: options.perRound,
+            warmUp: options.warmUp
         ).run()
-        let hops = try await EventLoopRunner.measureHops(loop: loop, count: 20_000)
+        _ = try await LatencyBenchmark.measureHops(loop: loop, count: 2_000)
+        let hotHops = try await LatencyBenchmark.measureHops(loop: loop, count: 20_000)
+        let idleHops = try await LatencyBenchmark.measureHops(loop: loop, count: 2_000, idleMicroseconds: 400)
         let queryReply = try minimal.execute("query-balloon")
         let breakdown = try clientCPUBreakdown(reply: queryReply)
-        addLatency(latency, hops: hops, breakdown: breakdown, to: &report)
+        addLatency(latency, hotHops: hotHops, idleHops: idleHops, breakdown: breakdown, to: &report)
 
         // 2. Throughput.
         let throughput = ThroughputBenchmark(client: client)
         _ = try await throughput.run(tasks: options.throughputTasks, seconds: min(0.5, options.throughputSeconds))
         let single = try await throughput.run(tasks: 1, seconds: options.throughputSeconds)
         let many = try await throughput.run(tasks: options.throughputTasks, seconds: options.throughputSeconds)
-        addThroughput(single: single, many: many, minimalMedian: latency.minimal.median, to: &report)
+        addThroughput(single: single, many: many, minimalMedian: latency.median(.minimal), to: &report)
 
         // 3. Decoding.
         let decode = try runDecode(options, minimal: minimal, balloonPath: balloon.path)
@@ -92,7 +95,7 @@ struct QBalloonBench {
         let loadEnd = loadAverage()
         report.set("load_avg_1m_end", .number(loadEnd, decimals: 2))
 
-        let latencyRatio = latency.client.median / latency.minimal.median
+        let latencyRatio = latency.median(.client) / latency.median(.minimal)
         let latencyMet = latencyRatio <= latencyTarget
         let decodeMet = decode.stats.speedup >= decodeTarget && decode.realistic.speedup >= decodeTarget
         report.set(
@@ -113,43 +116,52 @@ struct QBalloonBench {
     // MARK: Phases
 
     static func addLatency(
-        _ latency: LatencyBenchmark.Result, hops: Samples, breakdown: (encode: Double, decode: Double),
-        to report: inout Report
+        _ latency: LatencyBenchmark.Result, hotHops: Samples, idleHops: Samples,
+        breakdown: (encode: Double, decode: Double), to report: inout Report
     ) {
-        let rows: [(String, String, Samples)] = [
-            ("QMPClient (task on global executor)", "qmpclient", latency.client),
-            ("minimal blocking socket client", "minimal", latency.minimal),
-            ("QMPClient (task on the client's event loop)", "qmpclient_on_loop", latency.clientOnLoop),
-        ]
         report.section(
             "1. query-balloon round trip, sequential (\(latency.rounds) rounds x \(latency.perRound) each, alternating)")
-        report.row("", ["median us", "p99 us", "mean us", "min us", "vs minimal"])
-        for (label, key, samples) in rows {
-            let ratio = samples.median / latency.minimal.median
+        report.row("", ["median us", "p99 us", "mean us", "min us", "vs minimal", "CPU us/cmd"])
+        let floor = latency.median(.minimal)
+        for variant in LatencyBenchmark.Variant.allCases {
+            guard let samples = latency.samples[variant] else { continue }
+            let key = variant.key
             report.row(
-                label,
+                variant.label,
                 [
                     format(samples.median / 1000), format(samples.percentile(0.99) / 1000), format(samples.mean / 1000),
-                    format(samples.minimum / 1000), format(ratio, 3) + "x",
+                    format(samples.minimum / 1000), format(samples.median / floor, 3) + "x",
+                    format((latency.cpuPerRoundTrip[variant] ?? .nan) / 1000),
                 ])
+            report.set("latency_\(key)_cpu_us", .number((latency.cpuPerRoundTrip[variant] ?? .nan) / 1000, decimals: 2))
             report.set("latency_\(key)_median_us", .number(samples.median / 1000, decimals: 2))
             report.set("latency_\(key)_p99_us", .number(samples.percentile(0.99) / 1000, decimals: 2))
             report.set("latency_\(key)_mean_us", .number(samples.mean / 1000, decimals: 2))
             report.set("latency_\(key)_min_us", .number(samples.minimum / 1000, decimals: 2))
+            if variant != .minimal, variant != .client {
+                report.set("latency_\(key)_ratio", .number(samples.median / floor, decimals: 3))
+            }
         }
-        let ratio = latency.client.median / latency.minimal.median
-        let roundRatios = zip(latency.clientRoundMedians, latency.minimalRoundMedians).map { $0 / $1 }
+        let client = latency.samples[.client] ?? Samples()
+        let minimal = latency.samples[.minimal] ?? Samples()
+        let ratio = client.median / minimal.median
+        let roundRatios = zip(latency.roundMedians[.client] ?? [], latency.roundMedians[.minimal] ?? []).map { $0 / $1 }
         report.set("latency_ratio", .number(ratio, decimals: 3))
-        report.set("latency_ratio_mean", .number(latency.client.mean / latency.minimal.mean, decimals: 3))
-        report.set("latency_ratio_rounds", .string(roundRatios.map { format($0, 3) }.joined(separator: " ")))
-        report.set("latency_on_loop_ratio", .number(latency.clientOnLoop.median / latency.minimal.median, decimals: 3))
-        report.set("latency_samples_each", .integer(latency.client.count))
-        report.note("ratio QMPClient/minimal on the median: \(format(ratio, 3))x (per round: \(roundRatios.map { format($0, 3) }.joined(separator: ", ")))")
-        report.row("client overhead, no I/O:", [])
-        report.row("  hop to loop + promise + resume (median)", [format(hops.median / 1000, 2) + " us"])
+        report.set("latency_ratio_mean", .number(client.mean / minimal.mean, decimals: 3))
+        report.set("latency_ratio_rounds_median", .number(roundRatios.median, decimals: 3))
+        report.set("latency_ratio_rounds_min", .number(roundRatios.min() ?? .nan, decimals: 3))
+        report.set("latency_ratio_rounds_max", .number(roundRatios.max() ?? .nan, decimals: 3))
+        report.set("latency_samples_each", .integer(client.count))
+        report.note(
+            "ratio QMPClient/minimal on the median: \(format(ratio, 3))x; per round from \(format(roundRatios.min() ?? .nan, 2))x "
+                + "to \(format(roundRatios.max() ?? .nan, 2))x, median \(format(roundRatios.median, 3))x")
+        report.note("client overhead without I/O (loop hop + promise + resume on the global executor; CPU work):")
+        report.row("  hop round trip, back to back (median)", [format(hotHops.median / 1000, 2) + " us"])
+        report.row("  hop round trip after 400 us idle (median)", [format(idleHops.median / 1000, 2) + " us"])
         report.row("  encode command (mean)", [format(breakdown.encode, 0) + " ns"])
         report.row("  decode reply + QMPMessage (mean)", [format(breakdown.decode, 0) + " ns"])
-        report.set("client_hop_roundtrip_median_us", .number(hops.median / 1000, decimals: 2))
+        report.set("client_hop_median_us", .number(hotHops.median / 1000, decimals: 2))
+        report.set("client_hop_after_idle_median_us", .number(idleHops.median / 1000, decimals: 2))
         report.set("client_encode_command_ns", .number(breakdown.encode, decimals: 0))
         report.set("client_decode_reply_ns", .number(breakdown.decode, decimals: 0))
     }
@@ -193,14 +205,16 @@ struct QBalloonBench {
                 try Data(bytes).write(to: URL(fileURLWithPath: "\(directory)/\(name)"))
             }
         }
-        let rounds = options.decodeRounds
-        let perRound = max(1, options.decodeIterations / rounds)
+        let iterations = options.decodeIterations
+        let blocks = options.decodeBlocks
         return DecodeResults(
-            stats: try DecodeBenchmark.run(.init(name: "guest-stats (unreported)", bytes: statsReply), rounds: rounds, perRound: perRound),
-            realistic: try DecodeBenchmark.run(.init(name: "guest-stats (real guest)", bytes: realisticReply), rounds: rounds, perRound: perRound),
+            stats: try DecodeBenchmark.run(
+                .init(name: "guest-stats (unreported)", bytes: statsReply), iterations: iterations, blocks: blocks),
+            realistic: try DecodeBenchmark.run(
+                .init(name: "guest-stats (real guest)", bytes: realisticReply), iterations: iterations, blocks: blocks),
             schema: try DecodeBenchmark.run(
-                .init(name: "query-qmp-schema", bytes: schemaReply), rounds: rounds,
-                perRound: max(1, options.schemaIterations / rounds)),
+                .init(name: "query-qmp-schema", bytes: schemaReply), iterations: options.schemaIterations,
+                blocks: min(options.schemaIterations, blocks)),
             foundationAllOnes: try DecodeBenchmark.foundationAllOnes(statsReply, key: "stat-htlb-pgalloc"))
     }
 
@@ -215,7 +229,7 @@ struct QBalloonBench {
 
     static func addDecode(_ decode: DecodeResults, to report: inout Report) {
         report.section("3. Decoding reply bytes: JSON.decode (jansson) vs Foundation JSONSerialization")
-        report.row("", ["bytes", "ours", "Foundation", "speedup", "decodes"])
+        report.row("(median of blocks; best block below)", ["bytes", "ours", "Foundation", "speedup", "decodes"])
         let rows: [(DecodeBenchmark.Result, String, Double, String, Int)] = [
             (decode.stats, "guest_stats", 1, "ns", 0),
             (decode.realistic, "guest_stats_real", 1, "ns", 0),
@@ -229,10 +243,24 @@ struct QBalloonBench {
                     format(result.foundationNanoseconds / scale, decimals) + " \(unit)", format(result.speedup, 2) + "x",
                     "\(result.iterations)",
                 ])
+            report.row(
+                "  best block",
+                [
+                    "", format(result.oursBestNanoseconds / scale, decimals) + " \(unit)",
+                    format(result.foundationBestNanoseconds / scale, decimals) + " \(unit)",
+                    format(result.bestSpeedup, 2) + "x",
+                ])
+            let speedupKey = key == "guest_stats" ? "decode_speedup" : "decode_\(key)_speedup"
             report.set("decode_\(key)_bytes", .integer(result.bytes))
             report.set("decode_\(key)_\(unit)", .number(result.oursNanoseconds / scale, decimals: decimals + 1))
             report.set("decode_\(key)_foundation_\(unit)", .number(result.foundationNanoseconds / scale, decimals: decimals + 1))
-            report.set(key == "guest_stats" ? "decode_speedup" : "decode_\(key)_speedup", .number(result.speedup, decimals: 2))
+            report.set(speedupKey, .number(result.speedup, decimals: 2))
+            report.set("decode_\(key)_best_\(unit)", .number(result.oursBestNanoseconds / scale, decimals: decimals + 1))
+            report.set(
+                "decode_\(key)_foundation_best_\(unit)",
+                .number(result.foundationBestNanoseconds / scale, decimals: decimals + 1))
+            report.set(speedupKey + "_best", .number(result.bestSpeedup, decimals: 2))
+            report.set("decode_\(key)_iterations", .integer(result.iterations))
         }
         let ones = decode.foundationAllOnes
         report.note("Foundation reads 18446744073709551615 as \(ones.type) \(ones.text): \(ones.exact ? "exact" : "NOT exact")")
@@ -265,15 +293,32 @@ struct QBalloonBench {
         case .client:
             guard let path = options.qmpPath else { throw BenchOptions.UsageError(description: "--profile client needs --qmp PATH") }
             let client = try await QMPClient.connect(to: .unixDomainSocket(path: path))
+            let cpu = processCPUNanoseconds()
             let samples = try await LatencyBenchmark.measureClient(client, count: count)
-            print("QMPClient: \(count) round trips, median \(format(samples.median / 1000, 2)) us")
+            print("QMPClient: \(count) round trips, median \(format(samples.median / 1000, 2)) us, \(cpuPerCall(since: cpu, count))")
             await client.close()
+        case .clientOnLoop:
+            guard let path = options.qmpPath else {
+                throw BenchOptions.UsageError(description: "--profile client-on-loop needs --qmp PATH")
+            }
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let client = try await QMPClient.connect(to: .unixDomainSocket(path: path), eventLoopGroup: group)
+            let cpu = processCPUNanoseconds()
+            let samples = try await withTaskExecutorPreference(EventLoopTaskExecutor(loop: group.next())) {
+                try await LatencyBenchmark.measureClient(client, count: count)
+            }
+            print(
+                "QMPClient, task executor = its loop: \(count) round trips, median \(format(samples.median / 1000, 2)) us, "
+                    + cpuPerCall(since: cpu, count))
+            await client.close()
+            try await group.shutdownGracefully()
         case .minimal:
             guard let path = options.qmpPath else { throw BenchOptions.UsageError(description: "--profile minimal needs --qmp PATH") }
             let minimal = try MinimalQMPClient(path: path)
             var samples = Samples()
+            let cpu = processCPUNanoseconds()
             try minimal.measure("query-balloon", count: count, into: &samples)
-            print("minimal: \(count) round trips, median \(format(samples.median / 1000, 2)) us")
+            print("minimal: \(count) round trips, median \(format(samples.median / 1000, 2)) us, \(cpuPerCall(since: cpu, count))")
         case .decode, .foundation:
             guard let path = options.payloadPath, let data = FileManager.default.contents(atPath: path) else {
                 throw BenchOptions.UsageError(description: "--profile \(target.rawValue) needs --payload FILE (a saved reply)")
@@ -287,6 +332,10 @@ struct QBalloonBench {
             }
             print("\(target.rawValue) \(bytes.count) bytes: \(format(Double(monotonicNanoseconds() - begin) / Double(count), 0)) ns each")
         }
+    }
+
+    static func cpuPerCall(since start: UInt64, _ count: Int) -> String {
+        "CPU \(format(Double(processCPUNanoseconds() - start) / Double(count) / 1000, 2)) us per round trip"
     }
 
     // MARK: Machine

@@ -293,10 +293,21 @@ private func readyMachine() -> QMPSessionStateMachine {
         #expect(machine.received(.greeting(greeting)) == .none)
     }
 
-    @Test func greetingTimeoutAfterTheGreetingDoesNothing() {
+    @Test func connectTimeoutCoversAnUnansweredNegotiation() {
+        var machine = QMPSessionStateMachine(address: address)
+        _ = machine.send(QMPCommand("query-balloon"), id: 1)
+        _ = machine.received(.greeting(greeting))
+        let error = QMPError(
+            code: .timeout, address: address, command: "qmp_capabilities",
+            detail: "no reply to capability negotiation within 3s")
+        #expect(machine.greetingTimedOut(after: 3) == .close(error, failing: [1]))
+        #expect(machine.received(negotiated) == .none)
+        #expect(!machine.isReady)
+    }
+
+    @Test func connectTimeoutOnceReadyDoesNothing() {
         var machine = QMPSessionStateMachine(address: address)
         _ = machine.received(.greeting(greeting))
-        #expect(machine.greetingTimedOut(after: 3) == .none)
         #expect(machine.received(negotiated) == .ready(greeting, writes: []))
         #expect(machine.greetingTimedOut(after: 3) == .none)
         #expect(machine.isReady)

@@ -67,15 +67,19 @@ struct FakeQOMTree: Sendable {
             Node(components: ["objects"], typeName: "container", role: .container, properties: container),
             Node(components: ["chardevs"], typeName: "container", role: .container, properties: container),
             Node(components: ["machine"], typeName: "pc-i440fx-7.2-machine", role: .machine, properties: Self.machine),
-            Node(components: ["machine", "unattached"], typeName: "container", role: .container, properties: container),
-            Node(components: ["machine", "peripheral"], typeName: "container", role: .container, properties: peripheral),
+            Node(
+                components: ["machine", "unattached"], typeName: "container", role: .container, properties: container),
+            Node(
+                components: ["machine", "peripheral"], typeName: "container", role: .container, properties: peripheral),
             Node(
                 components: ["machine", "peripheral-anon"], typeName: "container", role: .container,
                 properties: anonymous),
         ]
         if let balloon {
             nodes.append(
-                Node(components: balloon, typeName: "virtio-balloon-pci", role: .balloonProxy, properties: Self.balloonPCI))
+                Node(
+                    components: balloon, typeName: "virtio-balloon-pci", role: .balloonProxy,
+                    properties: Self.balloonPCI))
             nodes.append(
                 Node(
                     components: balloon + ["virtio-backend"], typeName: "virtio-balloon-device", role: .balloonBackend,
@@ -96,7 +100,9 @@ struct FakeQOMTree: Sendable {
         guard let first = components.first else { return .ambiguous }
         // A real VM has /machine/unattached/device[N] objects too, which this tree leaves out.
         if first.hasPrefix("device["), first.hasSuffix("]") { return .ambiguous }
-        let matches = nodes.filter { $0.components.count >= components.count && $0.components.suffix(components.count) == components[...] }
+        let matches = nodes.filter {
+            $0.components.count >= components.count && $0.components.suffix(components.count) == components[...]
+        }
         switch matches.count {
         case 0: return .notFound
         case 1: return .found(matches[0])

@@ -56,7 +56,11 @@ struct QEMUJSONLexer: Sendable {
                 consumed = true
                 state = next
                 // Whitespace and skipped bytes never become part of a token.
-                if next == .start || next == .recovery { token.removeAll(keepingCapacity: true) } else { token.append(byte) }
+                if next == .start || next == .recovery {
+                    token.removeAll(keepingCapacity: true)
+                } else {
+                    token.append(byte)
+                }
             case .endBefore(let kind):
                 emit(QEMUJSONToken(kind: kind, text: token))
                 token.removeAll(keepingCapacity: true)
@@ -100,7 +104,9 @@ struct QEMUJSONLexer: Sendable {
         case .doubleQuoted, .singleQuoted:
             let quote = state == .doubleQuoted ? UInt8(ascii: "\"") : UInt8(ascii: "'")
             guard (0x20...0xFD).contains(byte) else { return .fail }
-            if byte == UInt8(ascii: "\\") { return .take(state == .doubleQuoted ? .doubleQuotedEscape : .singleQuotedEscape) }
+            if byte == UInt8(ascii: "\\") {
+                return .take(state == .doubleQuoted ? .doubleQuotedEscape : .singleQuotedEscape)
+            }
             if byte == quote { return .endWith(.string) }
             return .take(state)
         case .doubleQuotedEscape:

@@ -149,7 +149,8 @@ enum QEMUJSONParser {
                     guard isValid(codePoint), let scalar = Unicode.Scalar(UInt32(codePoint)) else {
                         // QEMU prints the escape up to where it stopped reading, cut at the token's end.
                         let shown = token[escapeStart..<min(index, token.count)]
-                        throw Failure(message: "\(String(decoding: shown, as: UTF8.self)) is not a valid Unicode character")
+                        throw Failure(
+                            message: "\(String(decoding: shown, as: UTF8.self)) is not a valid Unicode character")
                     }
                     output.append(contentsOf: Array(String(Character(scalar)).utf8))
                 default:

@@ -69,7 +69,9 @@ extension FakeGuestScenario {
         }
     }
 
-    private static func decodeGuest(_ json: JSON, reader: ScenarioReader, ram: UInt64) throws(FakeScenarioError) -> Guest {
+    private static func decodeGuest(_ json: JSON, reader: ScenarioReader, ram: UInt64) throws(FakeScenarioError)
+        -> Guest
+    {
         let object = try reader.object(json, at: "guest")
         try reader.allowOnly(
             ["unfreeable", "shmem", "cache", "statsAtBoot", "unreportedStats", "minorFaultRate", "thrashRate"],
@@ -97,7 +99,8 @@ extension FakeGuestScenario {
         }
         guest.minorFaultRate =
             try reader.number(object["minorFaultRate"], at: "guest.minorFaultRate", minimum: 0) ?? guest.minorFaultRate
-        guest.thrashRate = try reader.number(object["thrashRate"], at: "guest.thrashRate", minimum: 0) ?? guest.thrashRate
+        guest.thrashRate =
+            try reader.number(object["thrashRate"], at: "guest.thrashRate", minimum: 0) ?? guest.thrashRate
         return guest
     }
 
@@ -132,7 +135,8 @@ extension FakeGuestScenario {
         if let burstsJSON = object["bursts"] {
             let burst = try reader.object(burstsJSON, at: "workload.bursts")
             try reader.allowOnly(["every", "length", "extra", "start", "ramp"], in: burst, at: "workload.bursts")
-            guard let every = try reader.number(burst["every"], at: "workload.bursts.every", minimum: 0), every > 0 else {
+            guard let every = try reader.number(burst["every"], at: "workload.bursts.every", minimum: 0), every > 0
+            else {
                 throw reader.error("workload.bursts.every", "expected a number of seconds above 0")
             }
             guard let length = try reader.number(burst["length"], at: "workload.bursts.length", minimum: 0),
@@ -253,7 +257,8 @@ struct ScenarioReader {
         guard let json else { return nil }
         if let bytes = json.uint64Value { return bytes }
         if let text = json.stringValue, let bytes = ByteSize.parse(text) { return bytes }
-        throw error(field, "expected a size like \"300MiB\" or \"2GiB\" (units B, KiB, MiB, GiB, TiB) or bytes, got \(json)")
+        throw error(
+            field, "expected a size like \"300MiB\" or \"2GiB\" (units B, KiB, MiB, GiB, TiB) or bytes, got \(json)")
     }
 
     /// `"all"`, `"none"` or a list of command names.

@@ -11,8 +11,11 @@ public struct FakeGuestState: Sendable, Hashable {
     public var used: UInt64
     /// The part of ``used`` that does not fit and is swapped out.
     public var swapped: UInt64
+    /// Page cache the guest holds now (droppable).
     public var cache: UInt64
+    /// Memory holding nothing (`stat-free-memory`).
     public var free: UInt64
+    /// What the workload could still use without swapping: free + cache (`stat-available-memory`).
     public var available: UInt64
     /// The lowest the balloon can squeeze the guest: used + unfreeable + shmem.
     public var floor: UInt64

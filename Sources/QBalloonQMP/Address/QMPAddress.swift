@@ -46,8 +46,9 @@ public struct QMPAddress: Sendable, Hashable, CustomStringConvertible {
                 portText = rest[rest.index(after: colon)...]
             }
             guard !host.isEmpty else { throw QMPAddressError(text: text, reason: "no host in tcp:HOST:PORT") }
-            guard let port = Int(portText), (1...65535).contains(port) else {
-                throw QMPAddressError(text: text, reason: "port '\(portText)' is not a number from 1 to 65535")
+            // Port 0 is for listening ("any free port"); connecting to it fails with a clear error.
+            guard let port = Int(portText), (0...65535).contains(port) else {
+                throw QMPAddressError(text: text, reason: "port '\(portText)' is not a number from 0 to 65535")
             }
             self.base = .hostname(String(host), port: port)
         } else if let colon = text.firstIndex(of: ":"), !text[..<colon].contains("/") {
@@ -65,6 +66,12 @@ public struct QMPAddress: Sendable, Hashable, CustomStringConvertible {
         case .hostname(let host, let port):
             return host.contains(":") ? "tcp:[\(host)]:\(port)" : "tcp:\(host):\(port)"
         }
+    }
+
+    /// The host and port, for a TCP address.
+    public var hostAndPort: (host: String, port: Int)? {
+        if case .hostname(let host, let port) = base { return (host, port) }
+        return nil
     }
 
     /// The socket path, for a unix address.

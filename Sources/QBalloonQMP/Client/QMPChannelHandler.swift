@@ -10,7 +10,10 @@ final class QMPChannelHandler: ChannelInboundHandler {
 
     private var machine: QMPSessionStateMachine
     private var replies: [Int: EventLoopPromise<JSON>] = [:]
-    private var timers: [Int: Scheduled<Void>] = [:]
+    /// When each request in flight times out. One timer serves them all, armed for the earliest: a timer
+    /// per command would be scheduled and cancelled on every round trip.
+    private var deadlines: [Int: (deadline: NIODeadline, seconds: Double)] = [:]
+    private var timer: (deadline: NIODeadline, task: Scheduled<Void>)?
     private let ready: EventLoopPromise<QMPGreeting>
     private let events: AsyncStream<QMPEvent>.Continuation
     private let greetingTimeout: TimeAmount
@@ -89,12 +92,25 @@ final class QMPChannelHandler: ChannelInboundHandler {
             promise.fail(error)
             return
         }
+        let deadline = NIODeadline.now() + timeout
+        deadlines[id] = (deadline, Double(timeout.nanoseconds) / 1e9)
+        if timer.map({ deadline < $0.deadline }) ?? true { armTimer(for: deadline) }
+    }
+
+    private func armTimer(for deadline: NIODeadline) {
         guard let context else { return }
-        let seconds = Double(timeout.nanoseconds) / 1e9
+        timer?.task.cancel()
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timers[id] = context.eventLoop.scheduleTask(in: timeout) {
-            loopBound.value.run(loopBound.value.machine.timedOut(id: id, after: seconds))
+        timer = (deadline, context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.timerFired() })
+    }
+
+    private func timerFired() {
+        timer = nil
+        let now = NIODeadline.now()
+        for (id, entry) in deadlines where entry.deadline <= now {
+            run(machine.timedOut(id: id, after: entry.seconds))
         }
+        if let next = deadlines.values.map(\.deadline).min() { armTimer(for: next) }
     }
 
     func cancel(id: Int) {
@@ -120,10 +136,10 @@ final class QMPChannelHandler: ChannelInboundHandler {
             readyDone = true
             ready.succeed(greeting)
         case .succeed(let id, let value):
-            timers.removeValue(forKey: id)?.cancel()
+            deadlines.removeValue(forKey: id)
             replies.removeValue(forKey: id)?.succeed(value)
         case .fail(let id, let error):
-            timers.removeValue(forKey: id)?.cancel()
+            deadlines.removeValue(forKey: id)
             replies.removeValue(forKey: id)?.fail(error)
         case .deliver(let event):
             events.yield(event)
@@ -135,9 +151,11 @@ final class QMPChannelHandler: ChannelInboundHandler {
                 ready.fail(error)
             }
             for id in failing {
-                timers.removeValue(forKey: id)?.cancel()
+                deadlines.removeValue(forKey: id)
                 replies.removeValue(forKey: id)?.fail(error)
             }
+            timer?.task.cancel()
+            timer = nil
             events.finish()
             context?.close(promise: nil)
         }

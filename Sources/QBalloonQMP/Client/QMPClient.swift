@@ -137,14 +137,19 @@ public final class QMPClient: Sendable {
     ///   - timeout: how long to wait for the reply; the client's ``Options/commandTimeout`` if `nil`.
     /// - Throws: ``QMPError``: `commandFailed` with QEMU's class and description, `timeout`,
     ///   `connectionClosed` or `protocolViolation`.
+    nonisolated(nonsending)
     public func execute(_ name: String, arguments: [String: JSON]? = nil, timeout: Duration? = nil) async throws -> JSON {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let command = QMPCommand(name, arguments: arguments)
         let promise = channel.eventLoop.makePromise(of: JSON.self)
         let timeAmount = TimeAmount(timeout ?? options.commandTimeout)
         let handler = self.handler
-        channel.eventLoop.execute {
+        if channel.eventLoop.inEventLoop {
             handler.value.send(command, id: id, timeout: timeAmount, promise: promise)
+        } else {
+            channel.eventLoop.execute {
+                handler.value.send(command, id: id, timeout: timeAmount, promise: promise)
+            }
         }
         return try await withTaskCancellationHandler {
             try await promise.futureResult.get()
@@ -159,6 +164,11 @@ public final class QMPClient: Sendable {
         channel.eventLoop.execute { handler.value.close() }
         try? await channel.closeFuture.get()
     }
+
+    /// An executor that runs tasks on this connection's event loop. A task that prefers it
+    /// (`withTaskExecutorPreference(client.taskExecutor) { ... }`) talks to QEMU with no thread hand-offs:
+    /// the command is written and the reply resumes the task on the same thread.
+    public var taskExecutor: any TaskExecutor { EventLoopTaskExecutor(loop: channel.eventLoop) }
 
     /// True while the connection is open.
     public var isActive: Bool { channel.isActive }
@@ -208,5 +218,19 @@ extension TimeAmount {
     init(_ duration: Duration) {
         let (seconds, attoseconds) = duration.components
         self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}
+
+/// Runs jobs on a NIO event loop, so tasks can run where their connection's I/O happens.
+final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    let loop: any EventLoop
+
+    init(loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }

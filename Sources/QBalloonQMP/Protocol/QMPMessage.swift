@@ -109,10 +109,25 @@ public struct QMPCommand: Sendable, Hashable {
 
     /// The wire form with `id`, ending in a newline.
     public func encoded(id: Int) -> [UInt8] {
-        var members: [String: JSON] = ["execute": .string(name), "id": .int(Int64(id))]
-        if let arguments { members["arguments"] = .object(arguments) }
-        var bytes = JSON.object(members).encoded()
-        bytes.append(UInt8(ascii: "\n"))
+        // Written by hand around jansson: this runs for every command, and a dictionary plus a jansson
+        // tree for `{"execute": NAME, "id": N}` costs more than the few bytes it produces.
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(40 + name.utf8.count)
+        bytes.append(contentsOf: #"{"execute":"#.utf8)
+        if name.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }) {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            bytes.append(contentsOf: JSON.string(name).encoded())
+        }
+        if let arguments {
+            bytes.append(contentsOf: #","arguments":"#.utf8)
+            bytes.append(contentsOf: JSON.object(arguments).encoded())
+        }
+        bytes.append(contentsOf: #","id":"#.utf8)
+        bytes.append(contentsOf: String(id).utf8)
+        bytes.append(contentsOf: "}\n".utf8)
         return bytes
     }
 }

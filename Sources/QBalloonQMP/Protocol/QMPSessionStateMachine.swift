@@ -141,13 +141,22 @@ public struct QMPSessionStateMachine: Sendable {
         violation(detail)
     }
 
-    /// No greeting came in time.
+    /// The session was not open (greeted and negotiated) in time.
     public mutating func greetingTimedOut(after seconds: Double) -> ReceiveAction {
-        guard case .awaitingGreeting = state else { return .none }
-        return close(
-            QMPError(
-                code: .noGreeting, address: address,
-                detail: "no QMP greeting within \(Self.formatSeconds(seconds)) (is another client connected to this monitor?)"))
+        switch state {
+        case .awaitingGreeting:
+            return close(
+                QMPError(
+                    code: .noGreeting, address: address,
+                    detail: "no QMP greeting within \(Self.formatSeconds(seconds)) (is another client connected to this monitor?)"))
+        case .negotiating:
+            return close(
+                QMPError(
+                    code: .timeout, address: address, command: "qmp_capabilities",
+                    detail: "no reply to capability negotiation within \(Self.formatSeconds(seconds))"))
+        case .ready, .closed:
+            return .none
+        }
     }
 
     /// The connection closed, by either side. `reason` is used for requests still open.

@@ -1,0 +1,45 @@
+import QBalloonQMP
+import QBalloonRules
+
+/// One VM the daemon should follow: a `[[vm]]` entry, or one socket a glob entry matched.
+public struct FleetMember: Sendable, Hashable {
+    public var name: String
+    public var address: QMPAddress
+    public var settings: VMSettings
+
+    public init(name: String, address: QMPAddress, settings: VMSettings) {
+        self.name = name
+        self.address = address
+        self.settings = settings
+    }
+
+    /// The VMs a config asks for, given the monitor sockets that exist now (for glob entries).
+    /// An entry that names a VM already taken by an earlier entry is skipped and reported.
+    public static func members(of config: QBalloonConfig, sockets: [String]) -> (members: [FleetMember], duplicates: [String]) {
+        var members: [FleetMember] = []
+        var taken: Set<String> = []
+        var duplicates: [String] = []
+        func add(_ member: FleetMember) {
+            if taken.insert(member.name).inserted {
+                members.append(member)
+            } else {
+                duplicates.append("\(member.name) (\(member.address))")
+            }
+        }
+        for entry in config.vms {
+            if let address = entry.address {
+                add(FleetMember(name: entry.name ?? entry.vmName(socketPath: address.unixPath ?? "\(address)"), address: address, settings: entry.settings))
+            } else {
+                for path in sockets.sorted() where entry.matches(socketPath: path) {
+                    add(FleetMember(name: entry.vmName(socketPath: path), address: .unixDomainSocket(path: path), settings: entry.settings))
+                }
+            }
+        }
+        return (members, duplicates)
+    }
+
+    /// The socket globs of a config, to scan for sockets.
+    public static func globs(of config: QBalloonConfig) -> [String] {
+        config.vms.compactMap(\.socketGlob)
+    }
+}

@@ -1,0 +1,209 @@
+import Logging
+import QBalloon
+import QBalloonQMP
+import QBalloonRules
+import Synchronization
+
+/// Keeps one VM attached: connects (or reconnects with capped backoff), finds its balloon, keeps guest
+/// statistics polling on, reads the balloon and the statistics every interval, and sends targets.
+///
+/// A failure here never leaves this VM's loop: it is logged, counted, and retried.
+public final class VMWorker: Sendable {
+    public struct Settings: Sendable, Hashable {
+        public var name: String
+        public var address: QMPAddress
+        public var connect: ConnectMode
+        /// How often to read the VM, and the guest-stats polling period (whole seconds, at least 1).
+        public var interval: Duration
+        public var commandTimeout: Duration
+        public var backoffCap: Double
+
+        public init(
+            name: String, address: QMPAddress, connect: ConnectMode = .persistent, interval: Duration = .seconds(2),
+            commandTimeout: Duration = .seconds(5), backoffCap: Double = 30
+        ) {
+            self.name = name
+            self.address = address
+            self.connect = connect
+            self.interval = interval
+            self.commandTimeout = commandTimeout
+            self.backoffCap = backoffCap
+        }
+    }
+
+    public let settings: Settings
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    private struct State {
+        var observation: VMObservation
+        var device: BalloonDevice?
+    }
+
+    public init(settings: Settings, logger: Logger) {
+        self.settings = settings
+        var logger = logger
+        logger[metadataKey: "vm.name"] = "\(settings.name)"
+        logger[metadataKey: "qmp.socket"] = "\(settings.address)"
+        self.logger = logger
+        self.state = Mutex(State(observation: VMObservation(name: settings.name, address: settings.address)))
+    }
+
+    /// The latest observation.
+    public var observation: VMObservation {
+        state.withLock { $0.observation }
+    }
+
+    private var pollingSeconds: Int { max(1, Int(settings.interval.seconds.rounded())) }
+
+    /// Runs until the task is cancelled.
+    public func run() async {
+        var backoff = Backoff(initial: 0.5, cap: settings.backoffCap)
+        while !Task.isCancelled {
+            do {
+                switch settings.connect {
+                case .persistent:
+                    try await runAttached(resetting: &backoff)
+                case .perPoll:
+                    try await withDevice { device in try await self.read(device) }
+                    backoff.reset()
+                    try await Task.sleep(for: settings.interval)
+                    continue
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                if Task.isCancelled { break }
+                record(error)
+            }
+            let delay = backoff.nextDelay()
+            state.withLock { $0.observation.reconnects += 1 }
+            logger.debug("retrying in \(delay)s")
+            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+        }
+        let device = state.withLock { state in
+            let device = state.device
+            state.device = nil
+            return device
+        }
+        await device?.client.close()
+    }
+
+    /// Sends a new target now. Throws when the VM is not reachable.
+    public func apply(target: UInt64) async throws {
+        switch settings.connect {
+        case .persistent:
+            guard let device = state.withLock({ $0.device }) else {
+                throw QMPError(code: .connectionClosed, address: "\(settings.address)", detail: "not attached")
+            }
+            try await device.setTarget(target)
+        case .perPoll:
+            try await withDevice { device in try await device.setTarget(target) }
+        }
+        state.withLock { $0.observation.lastTarget = target }
+    }
+
+    // MARK: Persistent connection
+
+    private func runAttached(resetting backoff: inout Backoff) async throws {
+        let device = try await attach()
+        state.withLock { $0.device = device }
+        defer { state.withLock { $0.device = nil } }
+        backoff.reset()
+        logger.info("attached", metadata: ["balloon.path": "\(device.path)"])
+        // Events end when the connection does; SHUTDOWN means QEMU is going away.
+        let events = Task {
+            for await event in device.client.events {
+                switch event.name {
+                case "BALLOON_CHANGE":
+                    if let actual = event.data["actual"]?.uint64Value {
+                        self.state.withLock { $0.observation.actual = actual }
+                    }
+                case "SHUTDOWN":
+                    await device.client.close()
+                default:
+                    break
+                }
+            }
+        }
+        defer { events.cancel() }
+        do {
+            while !Task.isCancelled {
+                try await read(device)
+                try await Task.sleep(for: settings.interval)
+            }
+        } catch {
+            await device.client.close()
+            throw error
+        }
+        await device.client.close()
+    }
+
+    // MARK: Per-poll connection
+
+    private func withDevice<T: Sendable>(_ body: (BalloonDevice) async throws -> T) async throws -> T {
+        let device = try await attach()
+        do {
+            let result = try await body(device)
+            await device.client.close()
+            return result
+        } catch {
+            await device.client.close()
+            throw error
+        }
+    }
+
+    // MARK: Work
+
+    private func attach() async throws -> BalloonDevice {
+        let client = try await QMPClient.connect(
+            to: settings.address,
+            options: .init(commandTimeout: settings.commandTimeout, connectTimeout: settings.commandTimeout),
+            logger: logger)
+        do {
+            let device = try await BalloonDevice.find(on: client)
+            if try await device.pollingInterval() != pollingSeconds {
+                try await device.setPollingInterval(seconds: pollingSeconds)
+            }
+            let max = try await device.maxBytes()
+            state.withLock { $0.observation.maxBytes = max }
+            return device
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    private func read(_ device: BalloonDevice) async throws {
+        let actual = try await device.actual()
+        let stats = try await device.stats()
+        let now = unixNow()
+        let stale = (stats.age(now: now) ?? .infinity) > Double(pollingSeconds) * 3
+        state.withLock { state in
+            state.observation.actual = actual
+            state.observation.stats = stats
+            state.observation.observedAt = now
+            state.observation.health = stale ? .noStats : .healthy
+        }
+    }
+
+    private func record(_ error: Error) {
+        let health: VMHealth
+        if let balloon = error as? BalloonError, balloon.code == .noDevice {
+            health = .noBalloon
+        } else {
+            health = .unreachable("\(error)")
+        }
+        let changed = state.withLock { state -> Bool in
+            state.observation.errors += 1
+            let changed = state.observation.health != health
+            state.observation.health = health
+            return changed
+        }
+        if changed {
+            logger.warning("\(health)")
+        } else {
+            logger.debug("\(health)")
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import CoreMetrics
+import Prometheus
+import QBalloonRules
+import Synchronization
+
+/// The daemon's metrics, through swift-metrics into a Prometheus registry that ``MetricsServer`` serves.
+///
+/// Per VM (label `vm`): `qballoon_vm_actual_bytes`, `qballoon_vm_target_bytes`, `qballoon_vm_max_bytes`,
+/// `qballoon_vm_available_bytes`, `qballoon_vm_stats_age_seconds`, `qballoon_vm_pressure` (0/1),
+/// `qballoon_vm_healthy` (0/1), `qballoon_vm_changes_total`, `qballoon_qmp_errors_total`,
+/// `qballoon_qmp_reconnects_total`. Host: `qballoon_host_available_bytes`, `qballoon_host_total_bytes`,
+/// `qballoon_host_memory_psi_some_avg10`, `qballoon_host_memory_psi_full_avg10`.
+public final class DaemonMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    private let perVM: Mutex<[String: VMGauges]>
+    private let host: HostGauges
+
+    struct VMGauges {
+        var actual, target, max, available, statsAge, pressure, healthy: CoreMetrics.Gauge
+        var changes: CoreMetrics.Counter
+        var errors, reconnects: CoreMetrics.Counter
+        var lastErrors = 0
+        var lastReconnects = 0
+    }
+
+    struct HostGauges: Sendable {
+        let available, total, psiSome, psiFull: CoreMetrics.Gauge
+    }
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        let factory = PrometheusMetricsFactory(registry: registry)
+        self.factory = factory
+        self.perVM = Mutex([:])
+        self.host = HostGauges(
+            available: CoreMetrics.Gauge(label: "qballoon_host_available_bytes", factory: factory),
+            total: CoreMetrics.Gauge(label: "qballoon_host_total_bytes", factory: factory),
+            psiSome: CoreMetrics.Gauge(label: "qballoon_host_memory_psi_some_avg10", factory: factory),
+            psiFull: CoreMetrics.Gauge(label: "qballoon_host_memory_psi_full_avg10", factory: factory))
+    }
+
+    private func gauges(_ vm: String, _ state: inout [String: VMGauges]) -> VMGauges {
+        if let existing = state[vm] { return existing }
+        let dimensions = [("vm", vm)]
+        func gauge(_ name: String) -> CoreMetrics.Gauge { CoreMetrics.Gauge(label: name, dimensions: dimensions, factory: factory) }
+        func counter(_ name: String) -> CoreMetrics.Counter { CoreMetrics.Counter(label: name, dimensions: dimensions, factory: factory) }
+        let created = VMGauges(
+            actual: gauge("qballoon_vm_actual_bytes"), target: gauge("qballoon_vm_target_bytes"),
+            max: gauge("qballoon_vm_max_bytes"), available: gauge("qballoon_vm_available_bytes"),
+            statsAge: gauge("qballoon_vm_stats_age_seconds"), pressure: gauge("qballoon_vm_pressure"),
+            healthy: gauge("qballoon_vm_healthy"), changes: counter("qballoon_vm_changes_total"),
+            errors: counter("qballoon_qmp_errors_total"), reconnects: counter("qballoon_qmp_reconnects_total"))
+        state[vm] = created
+        return created
+    }
+
+    /// Records what the daemon saw of a VM, and the decision for it.
+    public func record(_ observation: VMObservation, decision: Decision?, now: Double) {
+        perVM.withLock { state in
+            var vm = gauges(observation.name, &state)
+            if let actual = observation.actual { vm.actual.record(Double(actual)) }
+            if let max = observation.maxBytes { vm.max.record(Double(max)) }
+            if let target = observation.lastTarget { vm.target.record(Double(target)) }
+            if let available = observation.stats?.available { vm.available.record(Double(available)) }
+            if let age = observation.stats?.age(now: now) { vm.statsAge.record(age) }
+            vm.healthy.record(observation.health == .healthy ? 1 : 0)
+            if let decision {
+                vm.pressure.record(decision.pressured ? 1 : 0)
+                if decision.changes { vm.changes.increment() }
+            }
+            if observation.errors > vm.lastErrors {
+                vm.errors.increment(by: observation.errors - vm.lastErrors)
+                vm.lastErrors = observation.errors
+            }
+            if observation.reconnects > vm.lastReconnects {
+                vm.reconnects.increment(by: observation.reconnects - vm.lastReconnects)
+                vm.lastReconnects = observation.reconnects
+            }
+            state[observation.name] = vm
+        }
+    }
+
+    /// Records the host's memory.
+    public func record(host sample: HostSample) {
+        if let available = sample.available { host.available.record(Double(available)) }
+        if let total = sample.total { host.total.record(Double(total)) }
+        if let pressure = sample.pressure {
+            host.psiSome.record(pressure.someAvg10)
+            if let full = pressure.fullAvg10 { host.psiFull.record(full) }
+        }
+    }
+
+    /// Drops a VM's series when it is detached.
+    public func forget(vm name: String) {
+        perVM.withLock { state in
+            guard let vm = state.removeValue(forKey: name) else { return }
+            for gauge in [vm.actual, vm.target, vm.max, vm.available, vm.statsAge, vm.pressure, vm.healthy] { gauge.destroy() }
+            for counter in [vm.changes, vm.errors, vm.reconnects] { counter.destroy() }
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    public func exposition() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+}

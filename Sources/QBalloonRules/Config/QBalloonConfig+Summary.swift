@@ -1,0 +1,80 @@
+import QBalloon
+
+extension QBalloonConfig {
+    /// A one-screen summary for `qballoon check`: daemon settings, the host reserve, each VM with its effective
+    /// limits (percentages shown as such, resolved against the VM's RAM when it attaches), and the rules in order.
+    public var summary: String {
+        var lines: [String] = []
+        lines.append("\(file): OK, \(vms.count) VM \(vms.count == 1 ? "entry" : "entries"), \(rules.count) rule\(rules.count == 1 ? "" : "s")")
+        var daemonLine = "daemon: every \(formatDuration(daemon.interval)), guest stats every \(formatDuration(daemon.statsInterval))"
+        daemonLine += ", stale after \(formatDuration(daemon.staleAfter)), command timeout \(formatDuration(daemon.commandTimeout))"
+        lines.append(daemonLine)
+        lines.append(
+            "        dry run \(daemon.dryRun ? "on" : "off"), restore on exit \(daemon.restoreOnExit ? "on" : "off")"
+                + ", metrics \(daemon.metricsListen ?? "off"), decision log \(daemon.decisionLog ?? "off")")
+        let reserveText: String
+        if case .percentOfMax = host.reserve {
+            reserveText = "\(host.reserve) of host memory"
+        } else {
+            reserveText = host.reserve.description
+        }
+        lines.append(
+            "host: keep MemAvailable above \(reserveText); idle-memory tax \(formatNumber(host.idleTax * 100))%")
+        lines.append("")
+        let header = ["VM", "QMP", "CONNECT", "MIN", "MAX", "STEP", "GROW", "COOLDOWN", "SHARES"]
+        var rows: [[String]] = [header]
+        for vm in vms {
+            let s = vm.settings
+            rows.append([
+                vm.name ?? "(socket name)", vm.socketGlob.map { "\($0) (glob)" } ?? vm.address?.description ?? vm.qmp,
+                s.connect.rawValue, s.min.description, s.max.description, s.step.description, s.growStep.description,
+                formatDuration(s.cooldown), String(s.shares),
+            ])
+        }
+        let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for row in rows {
+            var line = ""
+            for (column, cell) in row.enumerated() {
+                line += column == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[column] - cell.count + 2)
+            }
+            lines.append(line)
+        }
+        let d = defaults
+        lines.append(
+            "deadband \(d.deadband) (at least 16 MiB or 1% of max), give back \(d.giveBack) after a stall"
+                + " (at least 64 MiB), stall after \(formatDuration(d.stallAfter)), hold \(formatDuration(d.stallHold))"
+                + ", grow on pressure \(d.growOnPressure ? "on" : "off")")
+        lines.append("pressure: \(d.pressure)")
+        for vm in vms where vm.settings.pressure != d.pressure {
+            lines.append("  \(vm.name ?? vm.qmp): \(vm.settings.pressure)")
+        }
+        lines.append("")
+        if rules.isEmpty {
+            lines.append("rules: none (only the safety envelope, pressure growth and the host reserve act)")
+        } else {
+            lines.append("rules, in order (the first whose 'when' holds sets the target):")
+        }
+        for (index, rule) in rules.enumerated() {
+            let scope = rule.vms.isEmpty ? "" : "  [vms: \(rule.vms.joined(separator: ", "))]"
+            lines.append("  \(index + 1). \(rule.name)\(scope)")
+            lines.append("     when \(rule.when.source)")
+            lines.append("     set  \(rule.set.source)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// `2s`, `500ms`, `10m`, `1h`, `1.5s`.
+public func formatDuration(_ duration: Duration) -> String {
+    let seconds = duration.seconds
+    if seconds == 0 { return "0s" }
+    if seconds < 1 { return formatNumber(seconds * 1000) + "ms" }
+    if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return formatNumber(seconds / 3600) + "h" }
+    if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return formatNumber(seconds / 60) + "m" }
+    return formatNumber(seconds) + "s"
+}
+
+func formatNumber(_ value: Double) -> String {
+    if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+    return String((value * 1000).rounded() / 1000)
+}

@@ -1,0 +1,162 @@
+import QBalloon
+
+/// What the engine decided for one VM in one interval, and why: the rule that fired, the figures it saw,
+/// and everything the safety envelope or the host arbiter changed.
+public struct Decision: Sendable, Hashable, CustomStringConvertible {
+    /// Why the engine wanted a change.
+    public enum Reason: Sendable, Hashable, CustomStringConvertible {
+        /// A `[[rule]]` fired (its name).
+        case rule(String)
+        /// The guest is under pressure and no rule asked for more: grow by `grow_step`.
+        case pressure
+        /// The balloon is outside `[min, max]` and no rule fired: bring it inside.
+        case limits
+        /// The last inflation stalled: give the guest room back at once.
+        case stallRecovery
+        /// An inflation was under way when the guest came under pressure or its statistics went stale: stop it.
+        case inflationAborted
+        /// The host fell below its reserve: the arbiter took idle memory.
+        case hostReserve
+
+        public var description: String {
+            switch self {
+            case .rule(let name): return "rule \"\(name)\""
+            case .pressure: return "pressure"
+            case .limits: return "limits"
+            case .stallRecovery: return "stall recovery"
+            case .inflationAborted: return "inflation aborted"
+            case .hostReserve: return "host reserve"
+            }
+        }
+
+        /// Safety actions go through cooldown and the host reserve: they only ever give the guest memory.
+        public var isSafety: Bool { self == .stallRecovery || self == .inflationAborted }
+    }
+
+    public let vm: String
+    /// The balloon's `actual` when deciding.
+    public let from: UInt64
+    /// The target to set, or nil to leave the balloon alone.
+    public let to: UInt64?
+    /// What the rule (or pressure, limits, stall recovery) asked for, before the envelope and the arbiter.
+    public let wanted: UInt64?
+    public let reason: Reason
+    /// The figures the rule (or pressure condition) read, as it saw them.
+    public let figures: [Figure]
+    /// What the envelope and the arbiter changed, in order.
+    public let adjustments: [Adjustment]
+    /// Whether the VM's pressure condition held.
+    public let pressured: Bool
+
+    /// Whether the balloon changes.
+    public var changes: Bool { to != nil }
+
+    /// One line: `db: 4 GiB -> 3.75 GiB, rule "reclaim idle memory" wanted 2.6 GiB (available=2.1 GiB); step: at most 256 MiB`.
+    public var description: String {
+        var text = "\(vm): \(formatBytes(from))"
+        text += to.map { " -> \(formatBytes($0))" } ?? " (no change)"
+        text += ", \(reason)"
+        if let wanted { text += " wanted \(formatBytes(wanted))" }
+        if !figures.isEmpty { text += " (" + figures.map(\.description).joined(separator: ", ") + ")" }
+        if !adjustments.isEmpty { text += "; " + adjustments.map(\.description).joined(separator: "; ") }
+        return text
+    }
+}
+
+/// A figure as a rule saw it: `available=1.5 GiB`; nil when the guest has not reported it.
+public struct Figure: Sendable, Hashable, CustomStringConvertible {
+    public let variable: Variable
+    public let value: Double?
+
+    public var description: String { "\(variable.name)=\(Self.format(value, variable.type))" }
+
+    static func format(_ value: Double?, _ type: ValueType) -> String {
+        guard let value, !value.isNaN else { return "unknown" }
+        func number(_ x: Double) -> String {
+            x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String((x * 100).rounded() / 100)
+        }
+        switch type {
+        case .bytes: return value < 0 ? "-" + formatBytes(UInt64(-value)) : formatBytes(UInt64(value))
+        case .duration: return number(value) + "s"
+        case .percent: return number(value) + "%"
+        case .rate: return number(value) + "/s"
+        case .bool: return value == 1 ? "true" : "false"
+        case .count, .number: return number(value)
+        }
+    }
+}
+
+/// One change the safety envelope or the host arbiter made to what a rule wanted.
+public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
+    case clampedToMin(UInt64)
+    case clampedToMax(UInt64)
+    /// Limited to this many bytes of change per interval (`step` or `grow_step`).
+    case limitedByStep(UInt64)
+    /// Not shrunk: the guest's statistics are this old (nil: never reported).
+    case shrinkBlockedStaleStats(age: Double?)
+    case shrinkBlockedPressure
+    /// Not pushed lower while the balloon is still inflating toward this target.
+    case waitingForInflation(target: UInt64)
+    /// Not below this since the guest stalled an inflation.
+    case stallFloor(UInt64)
+    /// Within `cooldown` of the last change: seconds left.
+    case cooldown(remaining: Double)
+    /// The change was smaller than the deadband.
+    case belowDeadband(UInt64)
+    /// The balloon is already heading to this target.
+    case alreadyHeading(UInt64)
+    /// Growth cut so the host keeps its reserve.
+    case growthCutByHostReserve(wanted: UInt64, granted: UInt64)
+    /// Taken for the host reserve (idle memory first, by shares).
+    case reclaimedForHostReserve(UInt64)
+    /// A rule wanted to shrink the guest, but it is under pressure.
+    case ruleOverriddenByPressure(rule: String)
+    /// `dry_run`: decided, not sent.
+    case dryRun
+
+    public var description: String {
+        switch self {
+        case .clampedToMin(let bytes): return "raised to min \(formatBytes(bytes))"
+        case .clampedToMax(let bytes): return "lowered to max \(formatBytes(bytes))"
+        case .limitedByStep(let bytes): return "step: at most \(formatBytes(bytes))"
+        case .shrinkBlockedStaleStats(let age):
+            return age.map { "not shrunk: statistics are \(Figure.format($0, .duration)) old" }
+                ?? "not shrunk: no statistics from the guest"
+        case .shrinkBlockedPressure: return "not shrunk: under pressure"
+        case .waitingForInflation(let target): return "waiting for the balloon to reach \(formatBytes(target))"
+        case .stallFloor(let bytes): return "not below \(formatBytes(bytes)) since a stalled inflation"
+        case .cooldown(let remaining): return "cooldown: \(Figure.format(remaining, .duration)) left"
+        case .belowDeadband(let bytes): return "change under the deadband (\(formatBytes(bytes)))"
+        case .alreadyHeading(let target): return "already heading to \(formatBytes(target))"
+        case .growthCutByHostReserve(let wanted, let granted):
+            return "host reserve: growth cut from \(formatBytes(wanted)) to \(formatBytes(granted))"
+        case .reclaimedForHostReserve(let bytes): return "host reserve: took \(formatBytes(bytes))"
+        case .ruleOverriddenByPressure(let rule): return "rule \"\(rule)\" overridden: under pressure"
+        case .dryRun: return "dry run: not sent"
+        }
+    }
+}
+
+/// One interval's decisions, and how the host's budget was spent.
+public struct DecisionRound: Sendable {
+    /// One per VM where a rule fired, pressure or a limit asked for a change, or the arbiter acted;
+    /// VMs with nothing to say are left out.
+    public var decisions: [Decision]
+    public var host: HostBudget
+}
+
+/// The host arbiter's accounts for one interval.
+public struct HostBudget: Sendable, Hashable {
+    /// The host's MemAvailable; nil if unknown (then nothing is arbitrated).
+    public var available: UInt64?
+    /// The reserve in bytes.
+    public var reserve: UInt64
+    /// Growth the VMs asked for, and what they got.
+    public var growthWanted: UInt64 = 0
+    public var growthGranted: UInt64 = 0
+    /// Memory to win back for the reserve, and what was taken from VMs this interval.
+    public var reclaimNeeded: UInt64 = 0
+    public var reclaimed: UInt64 = 0
+    /// What could not be reclaimed: every VM is at its floor, pressured, stale or cooling down.
+    public var shortfall: UInt64 = 0
+}

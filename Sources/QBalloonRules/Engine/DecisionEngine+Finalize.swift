@@ -1,0 +1,46 @@
+import QBalloon
+
+extension DecisionEngine {
+    /// Applies the deadband, turns the plan into a decision and remembers what was sent.
+    func finalize(_ plan: inout Plan, sample: VMSample, vm: inout VMState, now: Double) -> Decision? {
+        let actual = plan.actual
+        var target = plan.target
+        // Whole pages, rounded toward `actual` so the envelope's bounds still hold.
+        if target > actual {
+            target = target / Self.page * Self.page
+        } else if target < actual {
+            target = (target + Self.page - 1) / Self.page * Self.page
+        }
+        var to: UInt64?
+        let deadband = plan.limits.deadband
+        if plan.safety {
+            to = target
+        } else if target != actual {
+            let change = target > actual ? target - actual : actual - target
+            if change < deadband {
+                plan.adjustments.append(.belowDeadband(deadband))
+            } else if let moving = plan.movingTo, (target > moving ? target - moving : moving - target) < deadband {
+                plan.adjustments.append(.alreadyHeading(moving))
+            } else {
+                to = target
+            }
+        }
+        if let to {
+            vm.lastChangeAt = now
+            if dryRun {
+                plan.adjustments.append(.dryRun)
+            } else {
+                vm.lastTarget = BalloonProgress.effectiveTarget(requested: to, ramBytes: sample.ram)
+                vm.lastMovedAt = now
+                if plan.reason == .stallRecovery {
+                    vm.stallFloor = to
+                    vm.stallFloorUntil = now + plan.limits.stallHold
+                }
+            }
+        }
+        guard plan.wanted != nil || to != nil || !plan.adjustments.isEmpty else { return nil }
+        return Decision(
+            vm: sample.name, from: actual, to: to, wanted: plan.wanted, reason: plan.reason ?? .hostReserve,
+            figures: plan.figures, adjustments: plan.adjustments, pressured: plan.pressured)
+    }
+}

@@ -1,0 +1,271 @@
+import QBalloon
+
+extension DecisionEngine {
+    /// Evaluates the VM's pressure condition and rules and applies the per-VM safety envelope.
+    func plan(
+        for sample: VMSample, index: Int, vm: inout VMState, frame: UnsafeMutableBufferPointer<Double>, now: Double
+    ) -> Plan? {
+        vm.lastSeen = now
+        let heldCount = frameSize - Variable.allCases.count
+        if vm.heldSince.count != heldCount { vm.heldSince = Array(repeating: .nan, count: heldCount) }
+        if vm.applies.count != rules.count { vm.applies = rules.map { $0.applies(to: sample.name) } }
+        guard sample.healthy else {
+            // The figures' continuity is broken: `for` conditions and rates start over.
+            for slot in vm.heldSince.indices { vm.heldSince[slot] = .nan }
+            vm.counters = VMState.Counters()
+            vm.lastActual = nil
+            return nil
+        }
+        let limits = sample.limits
+        let actual = sample.actual
+        if let last = vm.lastActual, actual < last { vm.lastMovedAt = now }
+        vm.lastActual = actual
+        var pendingInflation = false
+        var pendingDeflation = false
+        if let target = vm.lastTarget {
+            pendingInflation = actual > target &+ Self.page
+            pendingDeflation = actual &+ Self.page < target
+        }
+        let stalled =
+            sample.inflationStalled
+            ?? (pendingInflation && now - Swift.max(vm.lastMovedAt, vm.lastChangeAt) >= limits.stallAfter)
+        let age = sample.stats == nil ? nil : sample.statsAge
+        let fresh = age.map { $0 <= staleAfter } ?? false
+        if let stats = sample.stats, let age { updateCounters(&vm.counters, stats: stats, reportTime: now - age) }
+
+        let f = frame.baseAddress!
+        fillGuest(frame, sample: sample, vm: vm, age: age)
+
+        let pressure = pressures[limits.pressure < pressures.count ? limits.pressure : 0]
+        updateHeld(pressure.heldConditions, vm: &vm, frame: frame, now: now)
+        let pressureValue = pressure(f)
+        frame[Variable.pressure.rawValue] = pressureValue
+        let pressured = pressureValue == 1
+
+        for rule in rules.indices where vm.applies[rule] {
+            updateHeld(rules[rule].when.heldConditions, vm: &vm, frame: frame, now: now)
+            updateHeld(rules[rule].set.heldConditions, vm: &vm, frame: frame, now: now)
+        }
+        var fired: Int?
+        var desired = 0.0
+        for rule in rules.indices where vm.applies[rule] && rules[rule].when(f) == 1 {
+            let value = rules[rule].set(f)
+            if value.isFinite {
+                fired = rule
+                desired = value
+                break
+            }
+        }
+
+        var plan = Plan(
+            index: index, actual: actual, limits: limits, target: actual, low: actual, high: actual,
+            pressured: pressured, used: frame[Variable.used.rawValue])
+        if pendingInflation, let target = vm.lastTarget, !stalled {
+            plan.pendingReclaim = actual - target
+            plan.movingTo = target
+        }
+        if pendingDeflation, let target = vm.lastTarget {
+            plan.pendingGrowth = target - actual
+            plan.movingTo = target
+        }
+
+        // Safety first: a stalled inflation gets room back at once; an inflation into a guest that came under
+        // pressure (or went silent) stops where it is.
+        if stalled {
+            let target = Swift.max(actual, Swift.min(sample.ram, actual &+ limits.giveBack))
+            plan.wanted = target
+            plan.target = target
+            plan.low = target
+            plan.high = target
+            plan.reason = .stallRecovery
+            plan.safety = true
+            plan.figures = [Figure(variable: .actual, value: Double(actual))]
+            if let last = vm.lastTarget { plan.figures.append(Figure(variable: .target, value: Double(last))) }
+            return plan
+        }
+        if pendingInflation, pressured || !fresh {
+            var target = actual
+            if pressured, limits.growOnPressure {
+                target = Swift.max(actual, Swift.min(limits.max, actual &+ limits.growStep))
+            }
+            plan.wanted = target
+            plan.target = target
+            plan.low = target
+            plan.high = target
+            plan.reason = .inflationAborted
+            plan.safety = true
+            plan.adjustments.append(pressured ? .shrinkBlockedPressure : .shrinkBlockedStaleStats(age: age))
+            plan.figures = figures(pressure.variables, frame)
+            return plan
+        }
+
+        var wanted: UInt64?
+        if let fired {
+            wanted = desired <= 0 ? 0 : UInt64(Swift.min(desired, 1.8e19))
+            plan.reason = .rule(rules[fired].name)
+            plan.figures = figures(ruleFigures[fired], frame)
+        }
+        if pressured, limits.growOnPressure {
+            let growth = Swift.max(actual, Swift.min(limits.max, actual &+ limits.growStep))
+            if let asked = wanted, asked >= growth {
+            } else if wanted != nil || growth > actual {
+                if let asked = wanted, asked < actual, case .rule(let name) = plan.reason {
+                    plan.adjustments.append(.ruleOverriddenByPressure(rule: name))
+                }
+                wanted = growth
+                plan.reason = .pressure
+                plan.figures = figures(pressure.variables, frame)
+            }
+        }
+        if wanted == nil, actual < limits.min || actual > limits.max {
+            wanted = actual < limits.min ? limits.min : limits.max
+            plan.reason = .limits
+            plan.figures = figures([.actual, .min, .max], frame)
+        }
+        plan.wanted = wanted
+
+        // The envelope's bounds, for the rule's target and for the arbiter.
+        let step = limits.step
+        let growStep = limits.growStep
+        var low = Swift.max(limits.min, actual > step ? actual - step : 0)
+        var high = Swift.min(limits.max, actual &+ growStep)
+        if low > high {
+            if actual < limits.min { low = high } else { high = low }
+        }
+        var shrinkBlock: Adjustment?
+        if !fresh {
+            shrinkBlock = .shrinkBlockedStaleStats(age: age)
+        } else if pressured {
+            shrinkBlock = .shrinkBlockedPressure
+        }
+        if shrinkBlock != nil {
+            low = Swift.max(low, actual)
+            high = Swift.max(high, low)
+        }
+        if let moving = plan.movingTo, pendingInflation {
+            low = Swift.max(low, moving)
+            high = Swift.max(high, low)
+        }
+        var floor: UInt64?
+        if let stallFloor = vm.stallFloor {
+            if now < vm.stallFloorUntil {
+                floor = Swift.min(stallFloor, Swift.max(high, actual))
+                low = Swift.max(low, floor!)
+                high = Swift.max(high, low)
+            } else {
+                vm.stallFloor = nil
+            }
+        }
+        let sinceChange = now - vm.lastChangeAt
+        let coolingDown = sinceChange < limits.cooldown
+        if coolingDown {
+            low = actual
+            high = actual
+        }
+        plan.low = low
+        plan.high = high
+        plan.canGiveToHost =
+            fresh && !pressured && !pendingInflation && !coolingDown && !plan.used.isNaN
+            && (wanted ?? 0) <= actual
+
+        // The rule's target through the envelope, recording each change.
+        guard var target = wanted else { return plan }
+        if target < limits.min {
+            target = limits.min
+            plan.adjustments.append(.clampedToMin(limits.min))
+        } else if target > limits.max {
+            target = limits.max
+            plan.adjustments.append(.clampedToMax(limits.max))
+        }
+        if target < actual, actual - target > step {
+            target = actual - step
+            plan.adjustments.append(.limitedByStep(step))
+        } else if target > actual, target - actual > growStep {
+            target = actual + growStep
+            plan.adjustments.append(.limitedByStep(growStep))
+        }
+        if target < actual, let shrinkBlock {
+            target = actual
+            plan.adjustments.append(shrinkBlock)
+        }
+        if let moving = plan.movingTo, pendingInflation, target < moving {
+            target = moving
+            plan.adjustments.append(.waitingForInflation(target: moving))
+        }
+        if let floor, target < floor {
+            target = floor
+            plan.adjustments.append(.stallFloor(vm.stallFloor ?? floor))
+        }
+        if coolingDown {
+            if target != actual { plan.adjustments.append(.cooldown(remaining: limits.cooldown - sinceChange)) }
+            target = actual
+        }
+        plan.target = Swift.min(Swift.max(target, low), high)
+        return plan
+    }
+
+    private func figures(_ variables: [Variable], _ frame: UnsafeMutableBufferPointer<Double>) -> [Figure] {
+        variables.map { Figure(variable: $0, value: frame[$0.rawValue].isNaN ? nil : frame[$0.rawValue]) }
+    }
+
+    private func updateHeld(
+        _ held: [HeldCondition], vm: inout VMState, frame: UnsafeMutableBufferPointer<Double>, now: Double
+    ) {
+        let base = Variable.allCases.count
+        for condition in held {
+            let value = condition.condition(UnsafePointer(frame.baseAddress!))
+            let slot = condition.slot - base
+            if value == 1 {
+                if vm.heldSince[slot].isNaN { vm.heldSince[slot] = now }
+                frame[condition.slot] = now - vm.heldSince[slot] >= condition.seconds ? 1 : 0
+            } else {
+                vm.heldSince[slot] = .nan
+                frame[condition.slot] = value.isNaN ? .nan : 0
+            }
+        }
+    }
+
+    private func fillGuest(_ frame: UnsafeMutableBufferPointer<Double>, sample: VMSample, vm: VMState, age: Double?) {
+        func set(_ variable: Variable, _ value: UInt64?) { frame[variable.rawValue] = value.map(Double.init) ?? .nan }
+        frame[Variable.actual.rawValue] = Double(sample.actual)
+        frame[Variable.max.rawValue] = Double(sample.limits.max)
+        frame[Variable.min.rawValue] = Double(sample.limits.min)
+        frame[Variable.target.rawValue] = Double(vm.lastTarget ?? sample.actual)
+        let stats = sample.stats
+        set(.total, stats?.total)
+        set(.free, stats?.free)
+        set(.available, stats?.available)
+        set(.caches, stats?.diskCaches)
+        set(.used, stats?.used)
+        set(.swapIn, stats?.swapIn)
+        set(.swapOut, stats?.swapOut)
+        set(.majorFaults, stats?.majorFaults)
+        set(.minorFaults, stats?.minorFaults)
+        let counters = vm.counters
+        frame[Variable.swapInRate.rawValue] = counters.swapInRate
+        frame[Variable.swapOutRate.rawValue] = counters.swapOutRate
+        frame[Variable.majorFaultsRate.rawValue] = counters.majorFaultsRate
+        frame[Variable.minorFaultsRate.rawValue] = counters.minorFaultsRate
+        frame[Variable.statsAge.rawValue] = age ?? .nan
+    }
+
+    /// Rates come from consecutive reports, not intervals: a report seen twice changes nothing, and a counter
+    /// that went back (a guest reboot) gives an unknown rate until the next report.
+    private func updateCounters(_ counters: inout VMState.Counters, stats: GuestStats, reportTime: Double) {
+        if let previous = counters.reportTime, reportTime < previous + 0.5 { return }
+        func value(_ number: UInt64?) -> Double { number.map(Double.init) ?? .nan }
+        let current = (value(stats.swapIn), value(stats.swapOut), value(stats.majorFaults), value(stats.minorFaults))
+        if let previous = counters.reportTime {
+            let seconds = reportTime - previous
+            func rate(_ now: Double, _ before: Double) -> Double {
+                now.isNaN || before.isNaN || now < before ? .nan : (now - before) / seconds
+            }
+            counters.swapInRate = rate(current.0, counters.swapIn)
+            counters.swapOutRate = rate(current.1, counters.swapOut)
+            counters.majorFaultsRate = rate(current.2, counters.majorFaults)
+            counters.minorFaultsRate = rate(current.3, counters.minorFaults)
+        }
+        counters.reportTime = reportTime
+        (counters.swapIn, counters.swapOut, counters.majorFaults, counters.minorFaults) = current
+    }
+}

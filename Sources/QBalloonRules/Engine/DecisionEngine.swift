@@ -1,0 +1,146 @@
+import QBalloon
+
+/// The pure decision engine: `(state, samples, host, now) -> (state, decisions)`, with no I/O and the clock
+/// passed in, so a recorded run replays exactly.
+///
+/// Each interval, for each VM: the first rule (in file order) whose `when` holds gives the desired target
+/// via `set`; then the safety envelope, which no rule can break (clamp to `[min, max]`, at most `step` per
+/// interval, a deadband, `cooldown`, never shrink a guest whose statistics are missing or stale or that is
+/// under pressure, never push an inflation that is moving or has stalled, give room back at once after a
+/// stall); then the host arbiter (growth never takes the host below its reserve, pressured guests first,
+/// by shares; below the reserve, idle memory is taken back first, by shares with an idle-memory tax).
+///
+/// ```swift
+/// let engine = DecisionEngine(config: config)
+/// var state = EngineState()
+/// let round = engine.decide(&state, samples: samples, host: HostSample.read(), now: now)
+/// for decision in round.decisions where decision.changes { ... set decision.to! ... }
+/// ```
+public struct DecisionEngine: Sendable {
+    public let rules: [Rule]
+    let pressures: [CompiledExpression]
+    let frameSize: Int
+    /// Statistics older than this (seconds) are stale.
+    public var staleAfter: Double
+    /// The host reserve; a percentage is of the host's MemTotal.
+    public var reserve: MemorySize
+    /// The idle-memory tax, 0 ≤ tax < 1.
+    public var idleTax: Double
+    /// Decide, but remember no target as sent (the daemon sends nothing).
+    public var dryRun: Bool
+    /// The figures each rule's explanation shows (those its `when` and `set` read).
+    let ruleFigures: [[Variable]]
+
+    /// A VM not seen for this long (seconds) is forgotten.
+    static let forgetAfter = 600.0
+    /// A balloon within a page of its target has reached it.
+    static let page: UInt64 = 4096
+
+    public init(config: QBalloonConfig) {
+        self.rules = config.rules
+        self.pressures = config.pressures
+        self.frameSize = config.frameSize
+        self.staleAfter = config.daemon.staleAfter.seconds
+        self.reserve = config.host.reserve
+        self.idleTax = config.host.idleTax
+        self.dryRun = config.daemon.dryRun
+        self.ruleFigures = config.rules.map { rule in
+            var figures = rule.when.variables
+            for variable in rule.set.variables where !figures.contains(variable) { figures.append(variable) }
+            return figures.filter { $0 != .pressure }
+        }
+    }
+
+    /// The same decision as a pure function of the previous state.
+    public func decide(
+        state: EngineState, samples: [VMSample], host: HostSample, now: Double
+    ) -> (EngineState, DecisionRound) {
+        var next = state
+        let round = decide(&next, samples: samples, host: host, now: now)
+        return (next, round)
+    }
+
+    /// Decides one interval, updating `state` in place (no copies of the per-VM memory).
+    /// - Parameters:
+    ///   - samples: every VM the daemon follows; an unhealthy one is left alone.
+    ///   - host: the host's memory now.
+    ///   - now: the time in seconds (Unix time, so statistics ages line up; any clock in tests).
+    public func decide(
+        _ state: inout EngineState, samples: [VMSample], host: HostSample, now: Double
+    ) -> DecisionRound {
+        let reserveBytes = reserve.bytes(ofMax: host.total ?? 0)
+        var plans: [Plan] = []
+        plans.reserveCapacity(samples.count)
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: frameSize) { frame in
+            frame.initialize(repeating: .nan)
+            fillHost(frame, host: host, reserve: reserveBytes)
+            for index in samples.indices {
+                let sample = samples[index]
+                if let plan = plan(
+                    for: sample, index: index, vm: &state.vms[sample.name, default: newState(for: sample.name)],
+                    frame: frame, now: now)
+                {
+                    plans.append(plan)
+                }
+            }
+        }
+        let budget = arbitrate(&plans, host: host, reserve: reserveBytes)
+        var decisions: [Decision] = []
+        for index in plans.indices {
+            let sample = samples[plans[index].index]
+            if let decision = finalize(&plans[index], sample: sample, vm: &state.vms[sample.name]!, now: now) {
+                decisions.append(decision)
+            }
+        }
+        if state.vms.count > samples.count {
+            state.vms = state.vms.filter { now - $0.value.lastSeen < Self.forgetAfter }
+        }
+        return DecisionRound(decisions: decisions, host: budget)
+    }
+
+    private func newState(for name: String) -> VMState {
+        VMState(
+            heldSince: Array(repeating: .nan, count: frameSize - Variable.allCases.count),
+            applies: rules.map { $0.applies(to: name) })
+    }
+
+    private func fillHost(_ frame: UnsafeMutableBufferPointer<Double>, host: HostSample, reserve: UInt64) {
+        func set(_ variable: Variable, _ value: UInt64?) { frame[variable.rawValue] = value.map(Double.init) ?? .nan }
+        set(.hostTotal, host.total)
+        set(.hostAvailable, host.available)
+        set(.hostFree, host.free)
+        set(.hostSwapTotal, host.swapTotal)
+        set(.hostSwapFree, host.swapFree)
+        set(.hostReserve, reserve)
+        frame[Variable.hostPSISomeAvg10.rawValue] = host.pressure?.someAvg10 ?? .nan
+        frame[Variable.hostPSISomeAvg60.rawValue] = host.pressure?.someAvg60 ?? .nan
+        frame[Variable.hostPSIFullAvg10.rawValue] = host.pressure?.fullAvg10 ?? .nan
+        frame[Variable.hostPSIFullAvg60.rawValue] = host.pressure?.fullAvg60 ?? .nan
+    }
+}
+
+/// One VM's plan for the interval, between the rules and the arbiter.
+struct Plan {
+    let index: Int
+    let actual: UInt64
+    let limits: VMLimits
+    /// The proposed target (`actual`: no change).
+    var target: UInt64
+    /// The envelope's bounds this interval: the arbiter stays inside them.
+    var low: UInt64
+    var high: UInt64
+    var wanted: UInt64?
+    var reason: Decision.Reason?
+    var figures: [Figure] = []
+    var adjustments: [Adjustment] = []
+    var pressured: Bool
+    var safety = false
+    /// Whether the arbiter may take memory from this VM for the host reserve.
+    var canGiveToHost = false
+    /// Guest memory in use (bytes), NaN if unknown.
+    var used: Double
+    /// Memory still to come back from an inflation under way, or to go out for a deflation under way.
+    var pendingReclaim: UInt64 = 0
+    var pendingGrowth: UInt64 = 0
+    var movingTo: UInt64?
+}

@@ -1,0 +1,137 @@
+import QBalloon
+import Testing
+@testable import QBalloonRules
+
+@Suite("Host arbitration")
+struct ArbitrationTests {
+    /// A VM that is idle: uses `used` of `actual`.
+    func idle(_ name: String, _ config: QBalloonConfig, actual: UInt64, used: UInt64, shares: Int = 1000, min: MemorySize? = nil) -> VMSample {
+        sample(name, config: config, actual: actual, ram: 16 * GiB, stats: stats(total: actual, available: actual - used), shares: shares, min: min)
+    }
+
+    func pressured(_ name: String, _ config: QBalloonConfig, actual: UInt64, shares: Int = 1000) -> VMSample {
+        sample(name, config: config, actual: actual, ram: 16 * GiB, stats: stats(total: actual, available: actual / 20), shares: shares)
+    }
+
+    func growth(_ round: DecisionRound) -> [String: UInt64] {
+        Dictionary(uniqueKeysWithValues: round.decisions.map { ($0.vm, ($0.to ?? $0.from) > $0.from ? ($0.to ?? $0.from) - $0.from : 0) })
+    }
+
+    func taken(_ round: DecisionRound) -> [String: UInt64] {
+        Dictionary(uniqueKeysWithValues: round.decisions.map { ($0.vm, ($0.to ?? $0.from) < $0.from ? $0.from - ($0.to ?? $0.from) : 0) })
+    }
+
+    @Test("growth never takes the host below its reserve; pressured guests first, then by shares")
+    func growthBudget() throws {
+        let config = try makeConfig(
+            defaults: "grow_step = \"1GiB\"\nmin = \"1GiB\"", host: "reserve = \"4GiB\"",
+            rules: [("grow", "available < 50% of actual", "actual + 1GiB")])
+        let engine = DecisionEngine(config: config)
+        var state = EngineState()
+        let busy = { (name: String, shares: Int) in
+            sample(name, config: config, actual: 4 * GiB, ram: 16 * GiB, stats: stats(total: 4 * GiB, available: 1 * GiB), shares: shares)
+        }
+        let host = HostSample(total: 64 * GiB, available: 4 * GiB + 1536 * MiB)  // 1.5 GiB above the reserve
+        let round = engine.decide(
+            &state,
+            samples: [busy("a", 1000), busy("b", 2000), pressured("p", config, actual: 4 * GiB)],
+            host: host, now: 0)
+        let grown = growth(round)
+        #expect(grown.values.reduce(0, +) <= 1536 * MiB)
+        #expect(grown["p"] == 1 * GiB)  // pressured: served first and in full
+        #expect(grown["b"] == 2 * grown["a"]! || grown["b"]! - 2 * grown["a"]! < 2 * 4096)  // the rest by shares
+        #expect(grown["a"]! > 0)
+        #expect(round.decisions.first { $0.vm == "a" }?.adjustments.contains { if case .growthCutByHostReserve = $0 { true } else { false } } == true)
+    }
+
+    @Test("below the reserve: idle memory first (the idle tax), never from pressured guests, never below min")
+    func idleTax() throws {
+        let config = try makeConfig(defaults: "step = \"4GiB\"\nmin = \"1GiB\"", host: "reserve = \"8GiB\"\nidle_tax = 0.75")
+        let engine = DecisionEngine(config: config)
+        var state = EngineState()
+        let host = HostSample(total: 64 * GiB, available: 6 * GiB)  // 2 GiB short
+        let round = engine.decide(
+            &state,
+            samples: [
+                idle("hoarder", config, actual: 8 * GiB, used: 2 * GiB),
+                idle("busy", config, actual: 8 * GiB, used: 6 * GiB),
+                pressured("short", config, actual: 8 * GiB),
+            ], host: host, now: 0)
+        let took = taken(round)
+        #expect(took["short", default: 0] == 0)
+        #expect(took["hoarder", default: 0] >= 2 * GiB - 4 * 4096)
+        #expect(took["busy", default: 0] == 0)
+        #expect(round.host.reclaimNeeded == 2 * GiB)
+        #expect(round.decisions.first { $0.vm == "hoarder" }?.reason == .hostReserve)
+    }
+
+    @Test("below the reserve with no tax: shares decide who keeps memory")
+    func sharesInReclaim() throws {
+        let config = try makeConfig(defaults: "step = \"8GiB\"\nmin = \"1GiB\"", host: "reserve = \"8GiB\"\nidle_tax = 0")
+        let engine = DecisionEngine(config: config)
+        var state = EngineState()
+        let host = HostSample(total: 64 * GiB, available: 5 * GiB)  // 3 GiB short
+        let round = engine.decide(
+            &state,
+            samples: [
+                idle("gold", config, actual: 8 * GiB, used: 1 * GiB, shares: 2000),
+                idle("bronze", config, actual: 8 * GiB, used: 1 * GiB, shares: 1000),
+            ], host: host, now: 0)
+        let took = taken(round)
+        #expect(took.values.reduce(0, +) >= 3 * GiB - 2 * 4096)
+        // Levelled to size ∝ shares: gold keeps 2/3 of the 13 GiB left, bronze 1/3.
+        let goldLeft = Double(8 * GiB - took["gold", default: 0])
+        let bronzeLeft = Double(8 * GiB - took["bronze", default: 0])
+        #expect(abs(goldLeft / bronzeLeft - 2) < 0.01)
+    }
+
+    @Test("the arbiter keeps every envelope: min, step, give-back margin, stale, cooldown")
+    func arbiterRespectsEnvelope() throws {
+        let config = try makeConfig(defaults: "step = \"512MiB\"\nmin = \"6GiB\"", host: "reserve = \"32GiB\"")
+        let engine = DecisionEngine(config: config)
+        var state = EngineState()
+        let host = HostSample(total: 64 * GiB, available: 4 * GiB)  // far below: take all that may be taken
+        let round = engine.decide(
+            &state,
+            samples: [
+                idle("a", config, actual: 8 * GiB, used: 1 * GiB),
+                idle("near-min", config, actual: 6 * GiB + 100 * MiB, used: 1 * GiB),
+                sample("stale", config: config, actual: 8 * GiB, ram: 16 * GiB, stats: stats(total: 8 * GiB, available: 7 * GiB), age: 60),
+                idle("tight", config, actual: 8 * GiB, used: 7 * GiB + 700 * MiB, min: .bytes(1 * GiB)),
+            ], host: host, now: 0)
+        let took = taken(round)
+        #expect(took["a"] == 512 * MiB)  // step
+        #expect(took["near-min"] == 100 * MiB)  // min
+        #expect(took["stale", default: 0] == 0)
+        #expect(took["tight", default: 0] == 0)  // used + give-back (1 GiB) is above actual
+        #expect(round.host.shortfall > 0)
+        // Next round (2 s later) everything is cooling down or moving: nothing more is taken.
+        let again = engine.decide(
+            &state,
+            samples: [
+                idle("a", config, actual: 8 * GiB - 512 * MiB, used: 1 * GiB),
+                idle("near-min", config, actual: 6 * GiB, used: 1 * GiB),
+            ], host: host, now: 2)
+        #expect(again.decisions.allSatisfy { $0.to == nil })
+    }
+
+    @Test("no host figures: nothing is arbitrated")
+    func unknownHost() throws {
+        let config = try makeConfig(rules: [("grow", "true", "actual + 1GiB")])
+        var state = EngineState()
+        let round = DecisionEngine(config: config).decide(
+            &state, samples: [idle("a", config, actual: 4 * GiB, used: 1 * GiB)], host: HostSample(), now: 0)
+        #expect(round.decisions.first?.to == 4 * GiB + 256 * MiB)
+        #expect(round.host.available == nil)
+    }
+
+    @Test("water-fill by weights")
+    func waterFill() {
+        #expect(DecisionEngine.waterFill(asks: [100, 100], weights: [1, 1], total: 100) == [50, 50])
+        #expect(DecisionEngine.waterFill(asks: [10, 100], weights: [1, 1], total: 100) == [10, 90])
+        #expect(DecisionEngine.waterFill(asks: [300, 300], weights: [2000, 1000], total: 300) == [200, 100])
+        #expect(DecisionEngine.waterFill(asks: [100, 100], weights: [0, 1000], total: 150) == [50, 100])
+        #expect(DecisionEngine.waterFill(asks: [100, 100], weights: [0, 0], total: 100) == [50, 50])
+        #expect(DecisionEngine.waterFill(asks: [5, 5], weights: [1, 1], total: 100) == [5, 5])
+    }
+}

@@ -1,0 +1,201 @@
+import QBalloon
+import Testing
+@testable import QBalloonRules
+
+@Suite("Config files")
+struct ConfigTests {
+    static var configsDirectory: String {
+        let path = "\(#filePath)"
+        let tests = path.split(separator: "/").dropLast(3).joined(separator: "/")
+        return "/" + tests + "/Configs"
+    }
+
+    @Test("every shipped config passes validation", arguments: [
+        "example.toml", "minimal.toml", "conservative.toml", "aggressive-reclaim.toml", "proxmox-like.toml",
+    ])
+    func shipped(name: String) throws {
+        let config = try QBalloonConfig.load(path: "\(Self.configsDirectory)/\(name)")
+        #expect(!config.vms.isEmpty)
+        #expect(!config.rules.isEmpty)
+        #expect(config.summary.contains("OK"))
+    }
+
+    @Test("the example's values are read as written")
+    func example() throws {
+        let config = try QBalloonConfig.load(path: "\(Self.configsDirectory)/example.toml")
+        #expect(config.daemon.interval == .seconds(2))
+        #expect(config.daemon.metricsListen == "127.0.0.1:9464")
+        #expect(config.host.reserve == .bytes(2 << 30))
+        #expect(config.defaults.growStep == .bytes(512 << 20))
+        let db = try #require(config.vms.first)
+        #expect(db.name == "db")
+        #expect(db.address?.unixPath == "/run/qemu/db.qmp")
+        #expect(db.settings.min == .bytes(2 << 30))
+        #expect(db.settings.max == .percentOfMax(100))
+        #expect(db.settings.shares == 2000)
+        #expect(db.settings.step == .bytes(256 << 20))
+        let runner = config.vms[1]
+        #expect(runner.settings.connect == .perPoll)
+        #expect(runner.settings.pressureIndex != db.settings.pressureIndex)
+        let glob = config.vms[2]
+        #expect(glob.name == nil)
+        #expect(glob.socketGlob == "/run/qemu/*.qmp")
+        #expect(glob.matches(socketPath: "/run/qemu/web.qmp"))
+        #expect(glob.vmName(socketPath: "/run/qemu/web.qmp") == "web")
+        #expect(config.rules.map(\.name).last == "keep the build runner roomy")
+        #expect(config.rules.last?.applies(to: "build-7") == true)
+        #expect(config.rules.last?.applies(to: "db") == false)
+    }
+
+    @Test("built-in defaults follow the interval")
+    func builtins() throws {
+        let config = try QBalloonConfig.parse("[daemon]\ninterval = \"5s\"\n[[vm]]\nqmp = \"/run/a.qmp\"\n", file: "x")
+        #expect(config.daemon.staleAfter == .seconds(15))
+        #expect(config.daemon.statsInterval == .seconds(5))
+        #expect(config.defaults.stallAfter == .seconds(10))
+        #expect(config.vms[0].name == nil)
+        let limits = config.defaults.resolve(ramBytes: 8 << 30)
+        #expect(limits.min == 4 << 30)
+        #expect(limits.max == 8 << 30)
+        #expect(limits.deadband == 81_920 * 1024)  // 1% of 8 GiB, above 16 MiB
+        #expect(limits.giveBack == 512 << 20)  // 1/16 of 8 GiB
+    }
+
+    @Test("bad TOML: the parser's position, with the line")
+    func badTOML() {
+        let text = "[daemon]\ninterval = \"2s\nstep = 3\n"
+        let message = configError(text)
+        #expect(message.hasPrefix("x.toml:2:"))
+        #expect(message.contains("bad TOML"))
+        #expect(message.contains("    interval = \"2s"))
+    }
+
+    @Test("missing qmp")
+    func missingQMP() {
+        #expect(
+            configError("[[vm]]\nname = \"db\"\nmin = \"1GiB\"\n")
+                == "x.toml:1: vm \"db\": missing 'qmp': the VM's monitor socket, like qmp = \"/run/qemu/db.qmp\" or a glob \"/run/qemu/*.qmp\"")
+    }
+
+    @Test("no VMs at all")
+    func noVMs() {
+        #expect(configError("[daemon]\ninterval = \"2s\"\n") == "x.toml: no [[vm]]: add at least one, like [[vm]] qmp = \"/run/qemu/*.qmp\"")
+    }
+
+    @Test(
+        "field errors carry line and column",
+        arguments: [
+            ("[defaults]\nmin = \"2GX\"\n", "x.toml:2:7: [defaults]: min: bad size '2GX': unknown unit 'GX' (use K, M, G, T, KiB, MiB, GiB, TiB or %)"),
+            ("[defaults]\nstep = \"150%\"\n", "x.toml:2:8: [defaults]: step: bad size '150%': a percentage cannot exceed 100"),
+            ("[defaults]\ncooldown = \"10 parsecs\"\n", "x.toml:2:12: [defaults]: cooldown: bad duration '10 parsecs': expected a number with ms, s, m or h, like '2s'"),
+            ("[defaults]\nmim = \"1GiB\"\n", "x.toml:2:7: [defaults]: mim: unknown key 'mim' (did you mean 'min'?)"),
+            ("[defaults]\nshares = \"many\"\n", "x.toml:2:10: [defaults]: shares: must be a whole number, not a string"),
+            ("[defaults]\nshares = -5\n", "x.toml:2:10: [defaults]: shares: must be from 0 to 1000000, not -5"),
+            ("[defaults]\nconnect = \"sometimes\"\n", "x.toml:2:11: [defaults]: connect: must be \"persistent\" or \"per-poll\", not \"sometimes\""),
+            ("[defaults]\nmin = \"4GiB\"\nmax = \"2GiB\"\n", "x.toml:2:7: [defaults]: min: min (4 GiB) is above max (2 GiB)"),
+            ("[daemon]\ninterval = \"10ms\"\n", "x.toml:2:12: [daemon]: interval: must be from 100ms to 1h, not 0.01s"),
+            ("[daemon]\nmetrics_listen = \"localhost\"\n", "x.toml:2:18: [daemon]: metrics_listen: expected HOST:PORT, like \"127.0.0.1:9464\""),
+            ("[daemon]\nstats_interval = \"1.5s\"\n", "x.toml:2:18: [daemon]: stats_interval: must be whole seconds, at least 1s (QEMU polls in seconds)"),
+            ("[host]\nidle_tax = 1.5\n", "x.toml:2:12: [host]: idle_tax: must be a fraction from 0 to below 1 (0.75) or a percentage (\"75%\")"),
+            ("[deamon]\ninterval = \"2s\"\n", "x.toml:1: unknown table 'deamon' (did you mean 'daemon'?)"),
+            ("[vm]\nqmp = \"/a.qmp\"\n", "x.toml:1: 'vm' must be written [[vm]] (double brackets), once for each vm"),
+        ])
+    func fieldErrors(text: String, expected: String) {
+        let withVM = text.contains("vm]") ? text : text + "[[vm]]\nqmp = \"/run/qemu/*.qmp\"\n"
+        #expect(configError(withVM) == expected)
+    }
+
+    @Test(
+        "[[vm]] errors",
+        arguments: [
+            ("[[vm]]\nqmp = \"tcp:10.0.0.1:4444\"\n", "x.toml:2:7: [[vm]] #1: qmp: a TCP monitor needs a 'name'"),
+            ("[[vm]]\nqmp = \"tcp:10.0.0.1:99999\"\nname = \"a\"\n", "x.toml:2:7: vm \"a\": qmp: bad QMP address 'tcp:10.0.0.1:99999': port '99999' is not a number from 1 to 65535"),
+            ("[[vm]]\nqmp = \"/run/qemu/*.qmp\"\nname = \"all\"\n", "x.toml:3:8: vm \"all\": name: a glob names each VM after its socket file: leave 'name' out, or give one socket path"),
+            ("[[vm]]\nqmp = \"/run/a.qmp\"\n[[vm]]\nqmp = \"/srv/a.qmp\"\n", "x.toml:3: [[vm]]: another [[vm]] (line 1) is also named 'a'"),
+            ("[[vm]]\nqmp = \"/run/a.qmp\"\nname = \"my vm\"\n", "x.toml:3:8: vm \"my vm\": name: 'my vm' has characters other than letters, digits, '.', '_' and '-'"),
+        ])
+    func vmErrors(text: String, expected: String) {
+        #expect(configError(text) == expected)
+    }
+
+    @Test("rule errors: missing fields, duplicate names, bad vms")
+    func ruleErrors() {
+        let text = """
+            [[vm]]
+            qmp = "/run/qemu/*.qmp"
+            [[rule]]
+            when = "available > 1GiB"
+            [[rule]]
+            name = "a"
+            when = "available > 1GiB"
+            set = "used"
+            vms = "db"
+            [[rule]]
+            name = "a"
+            when = "available > 1GiB"
+            set = "used"
+            """
+        #expect(
+            configError(text)
+                == """
+                x.toml:3: [[rule]] #1: missing 'name': say what the rule is for, like name = "reclaim idle memory"
+                x.toml:3: [[rule]] #1: missing 'set', like set = "used + 30% of used"
+                x.toml:9:7: rule "a": vms: must be a list of VM names or globs, like ["db", "web-*"]
+                x.toml:10: rule "a": another rule has this name (line 5): give each rule its own name
+                """)
+    }
+
+    @Test("every error is listed, in file order")
+    func everyError() throws {
+        let text = """
+            [daemon]
+            interval = "fast"
+            [defaults]
+            min = "lots"
+            [[vm]]
+            name = "db"
+            [[rule]]
+            name = "r"
+            when = "availabel > 1GiB"
+            set = "actual + 5s"
+            """
+        do {
+            _ = try QBalloonConfig.parse(text, file: "x.toml")
+            Issue.record("no error")
+        } catch {
+            #expect(error.errors.map(\.line) == [2, 4, 5, 9, 10])
+        }
+    }
+
+    @Test("a file that cannot be read")
+    func unreadable() {
+        do {
+            _ = try QBalloonConfig.load(path: "/nonexistent/qballoon.toml")
+            Issue.record("no error")
+        } catch {
+            #expect(error.description == "/nonexistent/qballoon.toml: cannot read: No such file or directory")
+        }
+    }
+
+    @Test("globs")
+    func globs() {
+        #expect(globMatches("/run/qemu/*.qmp", "/run/qemu/web.qmp"))
+        #expect(!globMatches("/run/qemu/*.qmp", "/run/qemu/web.sock"))
+        #expect(globMatches("web-?", "web-1"))
+        #expect(!globMatches("web-?", "web-10"))
+        #expect(globMatches("db[0-9]", "db7"))
+        #expect(!globMatches("db[!0-9]", "db7"))
+        #expect(globMatches("*", ""))
+        #expect(globMatches("a*b*c", "axxbyyc"))
+    }
+
+    @Test("summary shows effective values, percentages as such")
+    func summary() throws {
+        let config = try QBalloonConfig.load(path: "\(Self.configsDirectory)/example.toml")
+        let text = config.summary
+        #expect(text.contains("db             unix:/run/qemu/db.qmp   persistent  2 GiB  100%  256 MiB  512 MiB  10s       2000"))
+        #expect(text.contains("host: keep MemAvailable above 2 GiB; idle-memory tax 75%"))
+        #expect(text.contains("  3. reclaim idle memory"))
+        #expect(text.split(separator: "\n").count < 40)
+    }
+}

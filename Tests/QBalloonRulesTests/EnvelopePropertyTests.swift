@@ -1,0 +1,182 @@
+import QBalloon
+import Testing
+@testable import QBalloonRules
+
+/// Random statistics sequences × random rules, thousands of rounds: whatever the rules say, the envelope holds.
+@Suite("Safety envelope properties")
+struct EnvelopePropertyTests {
+    static let interval = 2.0
+
+    static func randomRule(_ rng: inout SeededRandom, index: Int) -> (String, String, String) {
+        func percent() -> Int { Int.random(in: 5...90, using: &rng) }
+        func size() -> String { "\(Int.random(in: 1...64, using: &rng) * 64)MiB" }
+        func atom() -> String {
+            switch Int.random(in: 0..<12, using: &rng) {
+            case 0: return "available > \(percent())% of actual"
+            case 1: return "available < \(percent())% of actual"
+            case 2: return "used > \(size())"
+            case 3: return "free < \(size())"
+            case 4: return "swap_in_rate > 0"
+            case 5: return "major_faults_rate > \(Int.random(in: 0...100, using: &rng))"
+            case 6: return "stats_age < 5s"
+            case 7: return "host_available < host_reserve"
+            case 8: return "pressure"
+            case 9: return "not pressure"
+            case 10: return "actual > min + \(size())"
+            default: return "true"
+            }
+        }
+        var when = ""
+        for position in 0..<Int.random(in: 1...3, using: &rng) {
+            var text = atom()
+            if Bool.random(using: &rng), Bool.random(using: &rng) { text = "\(text) for \(Int.random(in: 1...20, using: &rng) * 2)s" }
+            if position > 0 { when += Bool.random(using: &rng) ? " and " : " or " }
+            when += text
+        }
+        let set: String
+        switch Int.random(in: 0..<12, using: &rng) {
+        case 0: set = "used + \(percent())% of used"
+        case 1: set = "actual - \(size())"
+        case 2: set = "actual + \(size())"
+        case 3: set = "min"
+        case 4: set = "max"
+        case 5: set = size()
+        case 6: set = "available"
+        case 7: set = "max(used, \(size()))"
+        case 8: set = "actual + \(percent())% of actual"
+        case 9: set = "0"
+        case 10: set = "used - \(size())"
+        default: set = "min(max, actual * 3)"
+        }
+        return ("rule \(index)", when, set)
+    }
+
+    /// A guest: where its balloon is heading, how far it can shrink, and what it reports.
+    struct Guest {
+        var name: String
+        var ram: UInt64
+        var actual: UInt64
+        var balloonTarget: UInt64
+        var hardFloor: UInt64
+        var majorFaults: UInt64 = 0
+        var lastChange = -Double.infinity
+        var stalledSince: Double?
+        var floor: (level: UInt64, until: Double)?
+    }
+
+    @Test("target within [min, max], at most step, never in cooldown, never shrinks a pressured or stale guest, never pushes a stalled inflation, nothing under the deadband", arguments: 0..<48)
+    func envelope(seed: Int) throws {
+        var rng = SeededRandom(seed: UInt64(seed) &* 7919 &+ 17)
+        let rules = (0..<Int.random(in: 1...4, using: &rng)).map { Self.randomRule(&rng, index: $0) }
+        let stallAfter = Int.random(in: 2...4, using: &rng) * 2
+        let defaults = """
+            min = "\(Int.random(in: 10...60, using: &rng))%"
+            max = "\(Int.random(in: 70...100, using: &rng))%"
+            step = "\(Int.random(in: 1...16, using: &rng) * 64)MiB"
+            grow_step = "\(Int.random(in: 1...16, using: &rng) * 64)MiB"
+            cooldown = "\(Int.random(in: 0...10, using: &rng) * 2)s"
+            pressure = "available < 10% of actual"
+            stall_after = "\(stallAfter)s"
+            stall_hold = "60s"
+            grow_on_pressure = \(Bool.random(using: &rng))
+            """
+        let config = try makeConfig(defaults: defaults, host: "reserve = \"4GiB\"", rules: rules)
+        let engine = DecisionEngine(config: config)
+        let settings = config.vms[0].settings
+        var guests: [Guest] = (0..<4).map { index in
+            let ram = UInt64.random(in: 2...16, using: &rng) * GiB
+            let limits = settings.resolve(ramBytes: ram)
+            let actual = UInt64.random(in: limits.min...limits.max, using: &rng) / 4096 * 4096
+            return Guest(
+                name: "vm\(index)", ram: ram, actual: actual, balloonTarget: actual,
+                hardFloor: UInt64.random(in: ram / 8...ram / 2, using: &rng) / 4096 * 4096)
+        }
+        var state = EngineState()
+        var now = 1_000_000.0
+        var checked = 0
+        for _ in 0..<160 {
+            now += Self.interval
+            var samples: [VMSample] = []
+            var fresh: [String: Bool] = [:]
+            var pressured: [String: Bool] = [:]
+            for index in guests.indices {
+                var guest = guests[index]
+                // The balloon moves toward its target at a random speed, never below what the guest can free.
+                let speed = UInt64.random(in: 0...8, using: &rng) * 64 * MiB
+                if guest.balloonTarget < guest.actual {
+                    let goal = max(guest.balloonTarget, guest.hardFloor)
+                    guest.actual = max(goal, guest.actual > speed ? guest.actual - speed : 0)
+                } else if guest.balloonTarget > guest.actual {
+                    guest.actual = min(guest.balloonTarget, guest.actual + speed)
+                }
+                let stalled = guest.balloonTarget < guest.actual && guest.actual == guest.hardFloor
+                if stalled, guest.stalledSince == nil { guest.stalledSince = now }
+                if !stalled { guest.stalledSince = nil }
+                guest.majorFaults += UInt64.random(in: 0...300, using: &rng)
+                let available: UInt64 =
+                    Int.random(in: 0..<5, using: &rng) == 0
+                    ? UInt64.random(in: 0...guest.actual / 8, using: &rng)
+                    : UInt64.random(in: 0...guest.actual * 8 / 10, using: &rng)
+                let roll = Int.random(in: 0..<20, using: &rng)
+                let age: Double? = roll == 0 ? nil : roll == 1 ? Double.random(in: 10...100, using: &rng) : Double.random(in: 0...3, using: &rng)
+                let report = age == nil ? nil : GuestStats(
+                    swapIn: 0, swapOut: 0, majorFaults: guest.majorFaults, minorFaults: 0, free: available / 2,
+                    total: guest.actual, available: available, diskCaches: 0)
+                fresh[guest.name] = age.map { $0 <= 6 } ?? false
+                pressured[guest.name] = report != nil && Double(available) < 0.1 * Double(guest.actual)
+                samples.append(
+                    VMSample(
+                        name: guest.name, limits: settings.resolve(ramBytes: guest.ram), actual: guest.actual,
+                        ram: guest.ram, stats: report, statsAge: age))
+                guests[index] = guest
+            }
+            let host = HostSample(total: 64 * GiB, available: UInt64.random(in: 0...12, using: &rng) * 512 * MiB)
+            let round = engine.decide(&state, samples: samples, host: host, now: now)
+            for decision in round.decisions {
+                let index = guests.firstIndex { $0.name == decision.vm }!
+                var guest = guests[index]
+                let limits = samples[index].limits
+                let context = "seed \(seed), t=\(now - 1_000_000): \(decision)"
+                #expect(decision.pressured == pressured[guest.name], "\(context)")
+                guard let to = decision.to else { continue }
+                checked += 1
+                let actual = decision.from
+                if decision.reason.isSafety {
+                    #expect(to >= actual, "\(context)")  // safety only gives
+                    #expect(to <= guest.ram, "\(context)")
+                } else {
+                    if actual >= limits.min, actual <= limits.max {
+                        #expect(to >= limits.min && to <= limits.max, "\(context)")
+                    } else {
+                        #expect((to >= limits.min && to <= limits.max) || (to < actual) == (actual > limits.max), "\(context)")
+                    }
+                    let change = to > actual ? to - actual : actual - to
+                    #expect(change <= (to < actual ? limits.step : limits.growStep), "\(context)")
+                    #expect(change >= limits.deadband, "\(context)")
+                    #expect(now - guest.lastChange >= limits.cooldown, "\(context): cooldown")
+                    if let floor = guest.floor, now < floor.until {
+                        #expect(to >= floor.level || to >= actual, "\(context): below the stall floor")
+                    }
+                }
+                if to < actual {
+                    #expect(fresh[guest.name] == true, "\(context): shrank a stale guest")
+                    #expect(pressured[guest.name] == false, "\(context): shrank a pressured guest")
+                    #expect(guest.stalledSince == nil, "\(context): pushed a stalled inflation")
+                    #expect(guest.balloonTarget >= guest.actual || to >= guest.balloonTarget, "\(context): pushed an inflation under way")
+                }
+                if decision.reason == .stallRecovery { guest.floor = (to, now + 60) }
+                guest.balloonTarget = to
+                guest.lastChange = now
+                guest.stalledSince = nil
+                guests[index] = guest
+            }
+            // No stalled inflation is left in place: recovered within stall_after and a couple of intervals.
+            for guest in guests {
+                if let since = guest.stalledSince {
+                    #expect(now - since <= Double(stallAfter) + 2 * Self.interval, "seed \(seed): \(guest.name) left stalled")
+                }
+            }
+        }
+        #expect(checked > 0)
+    }
+}

@@ -1,0 +1,87 @@
+import QBalloon
+@testable import QBalloonRules
+
+let GiB: UInt64 = 1 << 30
+let MiB: UInt64 = 1 << 20
+
+/// SplitMix64: a small seeded generator, so a failing property test names its seed and replays exactly.
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A config with one glob VM entry, `defaults` lines and the given rules (name, when, set).
+func makeConfig(defaults: String = "", host: String = "", rules: [(String, String, String)] = []) throws -> QBalloonConfig {
+    var text = "[daemon]\ninterval = \"2s\"\n[host]\n\(host)\n[defaults]\n\(defaults)\n[[vm]]\nqmp = \"/run/qemu/*.qmp\"\n"
+    for (name, when, set) in rules {
+        text += "[[rule]]\nname = \"\(name)\"\nwhen = \"\(when)\"\nset = \"\(set)\"\n"
+    }
+    return try QBalloonConfig.parse(text, file: "test.toml")
+}
+
+/// Guest statistics reported `age` seconds before `now`.
+func stats(total: UInt64, available: UInt64, majorFaults: UInt64 = 0, swapIn: UInt64 = 0) -> GuestStats {
+    GuestStats(
+        swapIn: swapIn, swapOut: 0, majorFaults: majorFaults, minorFaults: 0, free: available / 2, total: total,
+        available: available, diskCaches: available / 4)
+}
+
+func sample(
+    _ name: String, config: QBalloonConfig, actual: UInt64, ram: UInt64 = 8 << 30, stats: GuestStats?,
+    age: Double? = 1, shares: Int? = nil, min: MemorySize? = nil, healthy: Bool = true
+) -> VMSample {
+    var settings = config.vms[0].settings
+    if let shares { settings.shares = shares }
+    if let min { settings.min = min }
+    return VMSample(
+        name: name, limits: settings.resolve(ramBytes: ram), actual: actual, ram: ram, stats: stats,
+        statsAge: stats == nil ? nil : age, healthy: healthy)
+}
+
+/// Evaluates an expression over the given figures (others unknown); nil for unknown.
+func evaluate(_ text: String, expecting type: ValueType = .bool, _ figures: [Variable: Double] = [:]) throws -> Double? {
+    var layout = FrameLayout()
+    let compiled = try ExpressionCompiler.compile(text, expecting: type, layout: &layout)
+    var frame = [Double](repeating: .nan, count: layout.size)
+    for (variable, value) in figures { frame[variable.rawValue] = value }
+    let value = frame.withUnsafeBufferPointer { compiled($0.baseAddress!) }
+    return value.isNaN ? nil : value
+}
+
+/// The full error text for a rule whose `when` (or `set`) is `expression`, in a file where `when` is line 7.
+func ruleError(when: String = "available > 1GiB", set: String = "actual") -> String {
+    let text = """
+        [[vm]]
+        qmp = "/run/qemu/*.qmp"
+
+        [[rule]]
+        name = "r"
+        # the next line is line 7
+        when = "\(when)"
+        set = "\(set)"
+        """
+    do {
+        _ = try QBalloonConfig.parse(text, file: "x.toml")
+        return "no error"
+    } catch {
+        return error.description
+    }
+}
+
+func configError(_ text: String) -> String {
+    do {
+        _ = try QBalloonConfig.parse(text, file: "x.toml")
+        return "no error"
+    } catch {
+        return error.description
+    }
+}
