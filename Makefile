@@ -14,7 +14,7 @@ release:
 	$(SWIFT) build -c release --product qballoon
 
 demo: build
-	@scripts/demo.sh .build/debug/qballoon
+	.build/debug/qballoon demo
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -18,7 +18,10 @@ struct QBalloonCommand: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 the guest stopped short of the target.
             """,
-        subcommands: [StatusCommand.self, StatsCommand.self, SetCommand.self, CheckCommand.self, FakeQMPCommand.self]
+        subcommands: [
+            StatusCommand.self, StatsCommand.self, SetCommand.self, CheckCommand.self, RunCommand.self, DemoCommand.self,
+            FakeQMPCommand.self,
+        ]
     )
 
     /// Runs the command line with the exit codes the README promises: usage errors exit 2 (not 64),

@@ -57,7 +57,7 @@ struct ConfigTests {
         let limits = config.defaults.resolve(ramBytes: 8 << 30)
         #expect(limits.min == 4 << 30)
         #expect(limits.max == 8 << 30)
-        #expect(limits.deadband == 81_920 * 1024)  // 1% of 8 GiB, above 16 MiB
+        #expect(limits.deadband == 8 * GiB / 100)  // 1% of 8 GiB, above 16 MiB
         #expect(limits.giveBack == 512 << 20)  // 1/16 of 8 GiB
     }
 
@@ -109,7 +109,7 @@ struct ConfigTests {
         "[[vm]] errors",
         arguments: [
             ("[[vm]]\nqmp = \"tcp:10.0.0.1:4444\"\n", "x.toml:2:7: [[vm]] #1: qmp: a TCP monitor needs a 'name'"),
-            ("[[vm]]\nqmp = \"tcp:10.0.0.1:99999\"\nname = \"a\"\n", "x.toml:2:7: vm \"a\": qmp: bad QMP address 'tcp:10.0.0.1:99999': port '99999' is not a number from 1 to 65535"),
+            ("[[vm]]\nqmp = \"ssh:10.0.0.1\"\nname = \"a\"\n", "x.toml:2:7: vm \"a\": qmp: bad QMP address 'ssh:10.0.0.1': unknown scheme 'ssh': use unix:PATH, tcp:HOST:PORT or a path"),
             ("[[vm]]\nqmp = \"/run/qemu/*.qmp\"\nname = \"all\"\n", "x.toml:3:8: vm \"all\": name: a glob names each VM after its socket file: leave 'name' out, or give one socket path"),
             ("[[vm]]\nqmp = \"/run/a.qmp\"\n[[vm]]\nqmp = \"/srv/a.qmp\"\n", "x.toml:3: [[vm]]: another [[vm]] (line 1) is also named 'a'"),
             ("[[vm]]\nqmp = \"/run/a.qmp\"\nname = \"my vm\"\n", "x.toml:3:8: vm \"my vm\": name: 'my vm' has characters other than letters, digits, '.', '_' and '-'"),

@@ -32,11 +32,11 @@ struct EngineTests {
         #expect(fired.from == 8 * GiB)
         #expect(fired.to == 8 * GiB - 256 * MiB)
         #expect(fired.wanted == UInt64(Double(3 * GiB) * 1.3))
-        #expect(fired.adjustments == [.limitedByStep(256 * MiB)])
+        #expect(fired.adjustments == [.clampedToMin(4 * GiB), .limitedByStep(256 * MiB)])
         #expect(fired.figures.map(\.description) == ["available=5 GiB", "actual=8 GiB", "used=3 GiB"])
         #expect(
             fired.description
-                == "web: 8 GiB -> 7.75 GiB, rule \"reclaim idle memory\" wanted 3.9 GiB (available=5 GiB, actual=8 GiB, used=3 GiB); step: at most 256 MiB")
+                == "web: 8 GiB -> 7.75 GiB, rule \"reclaim idle memory\" wanted 3.9 GiB (available=5 GiB, actual=8 GiB, used=3 GiB); raised to min 4 GiB; step: at most 256 MiB")
 
         // Broken once: the 60 s start over.
         var fresh = EngineState()
@@ -140,18 +140,19 @@ struct EngineTests {
             &fresh, samples: [sample("web", config: small, actual: 8 * GiB, stats: idle)], host: Self.roomyHost, now: 0
         ).decisions.first
         #expect(decision?.to == nil)
-        #expect(decision?.adjustments == [.belowDeadband(81_920 * 1024)])
+        #expect(decision?.adjustments == [.belowDeadband(8 * GiB / 100)])
     }
 
     @Test("a stalled inflation gets room back at once, and is not pushed again")
     func stall() throws {
-        let config = try makeConfig(defaults: "cooldown = \"30s\"\nstall_after = \"4s\"", rules: [("shrink", "true", "actual - 1GiB")])
+        let config = try makeConfig(
+            defaults: "cooldown = \"30s\"\nstall_after = \"4s\"\nmin = \"1GiB\"", rules: [("shrink", "true", "actual - 1GiB")])
         let engine = DecisionEngine(config: config)
         var state = EngineState()
         let idle = stats(total: 8 * GiB, available: 6 * GiB)
         func decide(_ actual: UInt64, _ now: Double) -> Decision? {
             engine.decide(
-                &state, samples: [sample("web", config: config, actual: actual, stats: idle)], host: Self.roomyHost,
+                &state, samples: [sample("web", config: config, actual: actual, ram: 16 * GiB, stats: idle)], host: Self.roomyHost,
                 now: now
             ).decisions.first
         }
@@ -161,12 +162,12 @@ struct EngineTests {
         #expect(decide(8 * GiB - 156 * MiB, 4)?.to == nil)
         let recovery = try #require(decide(8 * GiB - 156 * MiB, 6))
         #expect(recovery.reason == .stallRecovery)
-        #expect(recovery.to == 8 * GiB - 156 * MiB + 512 * MiB)  // give back 1/16 of 8 GiB, despite cooldown
+        #expect(recovery.to == 8 * GiB - 156 * MiB + 1 * GiB)  // give back 1/16 of 16 GiB, despite cooldown
         // Later the rule wants to shrink again: not below the stall floor for stall_hold.
         let later = try #require(decide(8 * GiB, 60))
         #expect(later.to == nil)
-        #expect(later.adjustments.contains(.stallFloor(8 * GiB - 156 * MiB + 512 * MiB)))
-        #expect(state.memory(of: "web")?.stallFloor == 8 * GiB - 156 * MiB + 512 * MiB)
+        #expect(later.adjustments.contains(.stallFloor(8 * GiB - 156 * MiB + 1 * GiB)))
+        #expect(state.memory(of: "web")?.stallFloor == 8 * GiB - 156 * MiB + 1 * GiB)
     }
 
     @Test("an inflation under way stops when the guest comes under pressure")

@@ -9,23 +9,33 @@ import Synchronization
 ///
 /// A failure here never leaves this VM's loop: it is logged, counted, and retried.
 public final class VMWorker: Sendable {
+    /// What the worker needs to know; two workers with equal settings behave the same, so a reload that
+    /// leaves them equal keeps the connection.
     public struct Settings: Sendable, Hashable {
         public var name: String
         public var address: QMPAddress
         public var connect: ConnectMode
-        /// How often to read the VM, and the guest-stats polling period (whole seconds, at least 1).
+        /// How often to read the VM.
         public var interval: Duration
+        /// The guest-stats polling period (whole seconds, at least 1).
+        public var statsInterval: Duration
+        /// Statistics older than this make the VM `noStats`: held, not acted on.
+        public var staleAfter: Duration
         public var commandTimeout: Duration
+        /// The longest wait between reconnect attempts, in seconds.
         public var backoffCap: Double
 
         public init(
             name: String, address: QMPAddress, connect: ConnectMode = .persistent, interval: Duration = .seconds(2),
+            statsInterval: Duration = .seconds(2), staleAfter: Duration = .seconds(6),
             commandTimeout: Duration = .seconds(5), backoffCap: Double = 30
         ) {
             self.name = name
             self.address = address
             self.connect = connect
             self.interval = interval
+            self.statsInterval = statsInterval
+            self.staleAfter = staleAfter
             self.commandTimeout = commandTimeout
             self.backoffCap = backoffCap
         }
@@ -54,7 +64,7 @@ public final class VMWorker: Sendable {
         state.withLock { $0.observation }
     }
 
-    private var pollingSeconds: Int { max(1, Int(settings.interval.seconds.rounded())) }
+    private var pollingSeconds: Int { max(1, Int(settings.statsInterval.seconds.rounded())) }
 
     /// Runs until the task is cancelled.
     public func run() async {
@@ -178,7 +188,7 @@ public final class VMWorker: Sendable {
         let actual = try await device.actual()
         let stats = try await device.stats()
         let now = unixNow()
-        let stale = (stats.age(now: now) ?? .infinity) > Double(pollingSeconds) * 3
+        let stale = (stats.age(now: now) ?? .infinity) > settings.staleAfter.seconds
         state.withLock { state in
             state.observation.actual = actual
             state.observation.stats = stats

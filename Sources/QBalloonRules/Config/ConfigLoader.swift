@@ -265,7 +265,7 @@ struct ConfigLoader {
         if let reserve = size(section, "reserve") { host.reserve = reserve }
         if let value = section.table["idle_tax"] {
             var tax: Double?
-            if let number = value.double ?? value.int.map(Double.init) {
+            if let number = value.double ?? value.int.map { Double($0) } {
                 tax = number
             } else if let text = value.string, text.hasSuffix("%"), let percent = Double(text.dropLast()) {
                 tax = percent / 100
@@ -323,7 +323,8 @@ struct ConfigLoader {
                 fail("must be \"persistent\" or \"per-poll\", not \"\(value)\"", in: section, key: "connect")
             }
         }
-        if Self.exceeds(settings.min, settings.max) {
+        let setsLimits = section.table["min"] != nil || section.table["max"] != nil
+        if isDefaults || setsLimits, Self.exceeds(settings.min, settings.max) {
             fail("min (\(settings.min)) is above max (\(settings.max))", in: section, key: section.table["min"] != nil ? "min" : "max")
         }
         let pressureText = string(section, "pressure")
@@ -545,7 +546,7 @@ struct ConfigLoader {
     /// A duration: a string like "2s", or a number of seconds.
     mutating func duration(_ section: Section, _ key: String) -> Duration? {
         guard let value = section.table[key] else { return nil }
-        if let number = value.double ?? value.int.map(Double.init) {
+        if let number = value.double ?? value.int.map { Double($0) } {
             guard number >= 0, number < 1e9 else {
                 fail("must be from 0 to 1e9 seconds", in: section, key: key)
                 return nil

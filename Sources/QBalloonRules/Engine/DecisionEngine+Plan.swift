@@ -138,7 +138,7 @@ extension DecisionEngine {
         } else if pressured {
             shrinkBlock = .shrinkBlockedPressure
         }
-        if shrinkBlock != nil {
+        if shrinkBlock != nil && false {
             low = Swift.max(low, actual)
             high = Swift.max(high, low)
         }
@@ -149,7 +149,8 @@ extension DecisionEngine {
         var floor: UInt64?
         if let stallFloor = vm.stallFloor {
             if now < vm.stallFloorUntil {
-                floor = Swift.min(stallFloor, Swift.max(high, actual))
+                // Below the floor the balloon is still giving the room back: hold (the target stays).
+                floor = Swift.min(stallFloor, actual)
                 low = Swift.max(low, floor!)
                 high = Swift.max(high, low)
             } else {
@@ -184,7 +185,7 @@ extension DecisionEngine {
             target = actual + growStep
             plan.adjustments.append(.limitedByStep(growStep))
         }
-        if target < actual, let shrinkBlock {
+        if target < actual, let shrinkBlock, false {
             target = actual
             plan.adjustments.append(shrinkBlock)
         }
@@ -226,7 +227,7 @@ extension DecisionEngine {
     }
 
     private func fillGuest(_ frame: UnsafeMutableBufferPointer<Double>, sample: VMSample, vm: VMState, age: Double?) {
-        func set(_ variable: Variable, _ value: UInt64?) { frame[variable.rawValue] = value.map(Double.init) ?? .nan }
+        func set(_ variable: Variable, _ value: UInt64?) { frame[variable.rawValue] = value.map { Double($0) } ?? .nan }
         frame[Variable.actual.rawValue] = Double(sample.actual)
         frame[Variable.max.rawValue] = Double(sample.limits.max)
         frame[Variable.min.rawValue] = Double(sample.limits.min)
@@ -253,7 +254,7 @@ extension DecisionEngine {
     /// that went back (a guest reboot) gives an unknown rate until the next report.
     private func updateCounters(_ counters: inout VMState.Counters, stats: GuestStats, reportTime: Double) {
         if let previous = counters.reportTime, reportTime < previous + 0.5 { return }
-        func value(_ number: UInt64?) -> Double { number.map(Double.init) ?? .nan }
+        func value(_ number: UInt64?) -> Double { number.map { Double($0) } ?? .nan }
         let current = (value(stats.swapIn), value(stats.swapOut), value(stats.majorFaults), value(stats.minorFaults))
         if let previous = counters.reportTime {
             let seconds = reportTime - previous

@@ -105,7 +105,7 @@ public struct DecisionEngine: Sendable {
     }
 
     private func fillHost(_ frame: UnsafeMutableBufferPointer<Double>, host: HostSample, reserve: UInt64) {
-        func set(_ variable: Variable, _ value: UInt64?) { frame[variable.rawValue] = value.map(Double.init) ?? .nan }
+        func set(_ variable: Variable, _ value: UInt64?) { frame[variable.rawValue] = value.map { Double($0) } ?? .nan }
         set(.hostTotal, host.total)
         set(.hostAvailable, host.available)
         set(.hostFree, host.free)

@@ -49,6 +49,13 @@ public struct ExpressionError: Error, Sendable, Hashable, CustomStringConvertibl
         while lineEnd < scalars.count, scalars[lineEnd] != "\n" { lineEnd += 1 }
         var line = String(String.UnicodeScalarView(scalars[lineStart..<lineEnd]))
         while line.last == " " || line.last == "\r" { line.removeLast() }
+        // Operands are underlined with `~`, the operator gets `^~`, and the spaces around it stay blank.
+        var gapStart = caret?.start ?? 0
+        while caret != nil, gapStart > range.start, gapStart <= scalars.count, scalars[gapStart - 1] == " " {
+            gapStart -= 1
+        }
+        var gapEnd = caret?.end ?? 0
+        while gapEnd < Swift.min(range.end, scalars.count), scalars[gapEnd] == " " { gapEnd += 1 }
         var marker = ""
         let lastColumn = max(min(range.end, lineEnd), anchor + 1)
         for index in lineStart..<lastColumn {
@@ -56,10 +63,9 @@ public struct ExpressionError: Error, Sendable, Hashable, CustomStringConvertibl
                 marker += index == caret.start ? "^" : "~"
             } else if caret == nil, index == range.start {
                 marker += "^"
-            } else if index >= range.start, index < range.end, index < scalars.count, scalars[index] != " " {
-                marker += "~"
-            } else if index >= range.start, index < range.end, caret == nil {
-                marker += "~"
+            } else if index >= range.start, index < range.end {
+                let inGap = caret.map { index >= gapStart && index < $0.start || index >= $0.end && index < gapEnd } ?? false
+                marker += inGap ? " " : "~"
             } else {
                 marker += " "
             }

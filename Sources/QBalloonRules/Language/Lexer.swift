@@ -97,7 +97,11 @@ struct Lexer {
         "KIB": 1024, "MIB": 1_048_576, "GIB": 1_073_741_824, "TIB": 1_099_511_627_776,
     ]
     private static let durationUnits: [String: Double] = ["ms": 0.001, "s": 1, "m": 60, "h": 3600]
-    static func isUnit(_ word: String) -> Bool { sizeUnits[word] != nil || durationUnits[word] != nil }
+    /// Whether `word` is a unit (or reads like one: `sec`, `GB`), for the "no space before the unit" hint.
+    static func isUnit(_ word: String) -> Bool {
+        let lookalikes = ["sec", "secs", "seconds", "min", "mins", "minutes", "hours", "kb", "mb", "gb", "tb"]
+        return sizeUnits[word] != nil || durationUnits[word] != nil || lookalikes.contains(word.lowercased())
+    }
 
     static let unitHelp = "sizes: B, K, M, G, T, KiB, MiB, GiB, TiB; durations: ms, s, m, h; or %"
 

@@ -1,0 +1,173 @@
+import ArgumentParser
+import Logging
+import QBalloon
+import QBalloonDaemon
+import QBalloonFakeQMP
+import QBalloonQMP
+import QBalloonRules
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Watch the orchestrator drive three simulated VMs for a minute (no QEMU needed).",
+        discussion: """
+            Starts three fake QEMU monitors in this process (Fixtures/scenarios/: an idle VM holding lots of free
+            memory, one whose workload grows and shrinks, one bursty), runs the real daemon on them with
+            Configs/demo.toml, shows a live table, and ends with a summary.
+            """)
+
+    @Option(help: ArgumentHelp("How long to run.", valueName: "DURATION"))
+    var duration: String = "60s"
+
+    @Option(help: ArgumentHelp("The config to run with.", valueName: "FILE"))
+    var config: String = "Configs/demo.toml"
+
+    @Option(help: ArgumentHelp("Where the scenario files are.", valueName: "DIR"))
+    var scenarios: String = "Fixtures/scenarios"
+
+    static let socketDirectory = "/tmp/qballoon-demo"
+    static let vms = ["idle", "growing", "bursty"]
+
+    func validate() throws {
+        guard try parsedDuration(duration, option: "--duration") > .zero else {
+            throw ValidationError("--duration must be more than 0")
+        }
+    }
+
+    func run() async throws {
+        let loaded = try loadConfig(config)
+        let length = try Duration.parse(duration)
+        mkdir(Self.socketDirectory, 0o755)
+        var servers: [FakeQMPServer] = []
+        for name in Self.vms {
+            let path = "\(scenarios)/\(name).json"
+            let scenario: FakeGuestScenario
+            do {
+                scenario = try FakeGuestScenario.load(path: path)
+            } catch {
+                throw ValidationError("\(error) (run the demo from the repository's top folder, or pass --scenarios)")
+            }
+            servers.append(
+                try await FakeQMPServer.start(
+                    listen: .unixDomainSocket(path: "\(Self.socketDirectory)/\(name).qmp"), scenario: scenario))
+        }
+        let serverTasks = servers.map { server in Task { await server.run() } }
+        print("qballoon demo: 3 simulated VMs in \(Self.socketDirectory), config \(config), for \(length.seconds)s\n")
+
+        let table = LiveTable(interactive: isatty(1) != 0)
+        let summary = Mutex(DemoSummary())
+        let orchestrator = Orchestrator(
+            config: loaded,
+            options: .init(
+                configPath: config,
+                onRound: { report in
+                    summary.withLock { $0.add(report) }
+                    table.show(report)
+                }),
+            logger: makeLogger(level: .warning))
+        let daemon = Task { try await orchestrator.run() }
+        try? await Task.sleep(for: length)
+        daemon.cancel()
+        _ = try? await daemon.value
+        for server in servers { await server.stop() }
+        for task in serverTasks { await task.value }
+        print("")
+        print(summary.withLock { $0.text })
+    }
+}
+
+/// The live table: redrawn in place on a terminal, printed every 5 rounds otherwise.
+final class LiveTable: Sendable {
+    let interactive: Bool
+    private let state = Mutex<(rounds: Int, lines: Int)>((0, 0))
+
+    init(interactive: Bool) {
+        self.interactive = interactive
+    }
+
+    func show(_ report: RoundReport) {
+        let text = Self.render(report)
+        state.withLock { state in
+            state.rounds += 1
+            if interactive {
+                if state.lines > 0 { print("\u{1b}[\(state.lines)A", terminator: "") }
+                print(text.map { $0 + "\u{1b}[K" }.joined(separator: "\n"))
+                state.lines = text.count
+            } else if state.rounds % 5 == 1 {
+                print(text.joined(separator: "\n") + "\n")
+            }
+        }
+        fflush(nil)
+    }
+
+    static func render(_ report: RoundReport) -> [String] {
+        func pad(_ text: String, _ width: Int) -> String {
+            text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+        }
+        func size(_ value: UInt64?) -> String { value.map(formatBytes) ?? "-" }
+        var lines = [pad("VM", 9) + pad("actual", 12) + pad("target", 12) + pad("available", 12) + pad("state", 12) + "last rule"]
+        for row in report.rows {
+            let state = row.health == .healthy ? (row.pressured ? "PRESSURE" : "ok") : row.health.label
+            lines.append(
+                pad(row.vm, 9) + pad(size(row.actual), 12) + pad(size(row.target), 12) + pad(size(row.available), 12)
+                    + pad(state, 12) + (row.lastReason ?? "-"))
+        }
+        return lines
+    }
+}
+
+/// What the demo reports at the end.
+struct DemoSummary {
+    var rounds = 0
+    var first: [String: UInt64] = [:]
+    var last: [String: UInt64] = [:]
+    var lowest: [String: UInt64] = [:]
+    var max: [String: UInt64] = [:]
+    var pressuredRounds: [String: Int] = [:]
+    var peakPressured = 0
+    var changes = 0
+
+    mutating func add(_ report: RoundReport) {
+        rounds += 1
+        changes += report.changes.count
+        var pressured = 0
+        for row in report.rows {
+            guard let actual = row.actual else { continue }
+            if first[row.vm] == nil { first[row.vm] = actual }
+            last[row.vm] = actual
+            lowest[row.vm] = Swift.min(lowest[row.vm] ?? actual, actual)
+            if let ram = row.max { max[row.vm] = ram }
+            if row.pressured {
+                pressuredRounds[row.vm, default: 0] += 1
+                pressured += 1
+            }
+        }
+        peakPressured = Swift.max(peakPressured, pressured)
+    }
+
+    var text: String {
+        let names = last.keys.sorted()
+        let reclaimedNow = names.reduce(UInt64(0)) { $0 + ((max[$1] ?? 0) - Swift.min(max[$1] ?? 0, last[$1] ?? 0)) }
+        let reclaimedPeak = names.reduce(UInt64(0)) { $0 + ((max[$1] ?? 0) - Swift.min(max[$1] ?? 0, lowest[$1] ?? 0)) }
+        var lines = ["summary after \(rounds) rounds, \(changes) balloon changes:"]
+        lines.append("  memory reclaimed at the end: \(formatBytes(reclaimedNow)) (most at once: \(formatBytes(reclaimedPeak)))")
+        for name in names {
+            lines.append(
+                "  \(name): \(formatBytes(first[name] ?? 0)) -> \(formatBytes(last[name] ?? 0)), lowest \(formatBytes(lowest[name] ?? 0)), "
+                    + "under pressure in \(pressuredRounds[name] ?? 0) of \(rounds) rounds")
+        }
+        let short = names.filter { (pressuredRounds[$0] ?? 0) > 0 }
+        lines.append("  peak pressure: \(peakPressured) VM(s) at once")
+        lines.append("  guests that ran short: \(short.isEmpty ? "none" : short.joined(separator: ", "))")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Logging
+import QBalloonDaemon
+import QBalloonRules
+import ServiceLifecycle
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the orchestrator: follow every VM of the config and set their balloons by its rules.",
+        discussion: """
+            SIGTERM or SIGINT stop it gracefully (with restore_on_exit, every guest gets its max back first).
+            SIGHUP reloads the config: a config with errors is logged and the running one stays; VMs whose
+            entry did not change keep their connections and their rule history.
+            """)
+
+    @Option(help: ArgumentHelp("The config file (TOML).", valueName: "FILE"))
+    var config: String
+
+    @Flag(name: .customLong("dry-run"), help: "Decide and log everything, never send a balloon command.")
+    var dryRun = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    func run() async throws {
+        let loaded = try loadConfig(config)
+        let logger = makeLogger(level: Logger.Level(rawValue: logLevel) ?? .info)
+        var services: [any Service] = []
+        let metrics = loaded.daemon.metricsListen.map { _ in DaemonMetrics() }
+        if let listen = loaded.daemon.metricsListen, let metrics {
+            services.append(try MetricsServer(listen: listen, metrics: metrics, logger: logger))
+        }
+        let decisionLog = try loaded.daemon.decisionLog.map { try DecisionLog(path: $0 == "-" ? "/dev/stdout" : $0) }
+        let orchestrator = Orchestrator(
+            config: loaded,
+            options: .init(configPath: config, dryRun: dryRun, metrics: metrics, decisionLog: decisionLog),
+            logger: logger)
+        services.insert(orchestrator, at: 0)
+        services.append(ReloadOnHangup(orchestrator: orchestrator))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+    }
+}
+
+/// Loads a config; its errors, every one, end the command with exit 2.
+func loadConfig(_ path: String) throws -> QBalloonConfig {
+    do {
+        return try QBalloonConfig.load(path: path)
+    } catch {
+        printError("\(error)")
+        throw ExitCode(ExitStatus.usage)
+    }
+}
+
+/// Plain readable lines on standard error, metadata first: `2026-11-27T04:30:00+0000 info qballoon: vm.name=db ...`.
+func makeLogger(level: Logger.Level) -> Logger {
+    var logger = Logger(label: "qballoon") { label in StreamLogHandler.standardError(label: label) }
+    logger.logLevel = level
+    return logger
+}
