@@ -110,6 +110,11 @@ let package = Package(
         ),
         .testTarget(name: "QBalloonJSONTests", dependencies: ["QBalloonJSON"]),
         .testTarget(name: "QBalloonRulesTests", dependencies: ["QBalloonRules", "QBalloon"]),
+        // End to end with real Linux guests (scripts/build-guest.sh) under QEMU: run by `make test`.
+        .testTarget(
+            name: "QBalloonGuestTests",
+            dependencies: ["QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonJSON"]
+        ),
         .testTarget(
             name: "QBalloonDaemonTests",
             dependencies: ["QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonFakeQMP", "QBalloonJSON"]

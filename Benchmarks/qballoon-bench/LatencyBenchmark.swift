@@ -56,7 +56,7 @@ struct LatencyBenchmark {
 
     let client: QMPClient
     let minimal: MinimalQMPClient
-    let loopExecutor: EventLoopTaskExecutor
+    let loopExecutor: any TaskExecutor
     let loopActor: EventLoopActor
     let rounds: Int
     let perRound: Int
@@ -133,21 +133,6 @@ struct LatencyBenchmark {
             samples.append(end - begin)
         }
         return samples
-    }
-}
-
-/// Runs tasks that prefer it on an event loop, so a task awaiting a reply resumes on the loop thread that
-/// completed it. NIO 2.101 makes an event loop a `SerialExecutor` but not a `TaskExecutor`.
-final class EventLoopTaskExecutor: TaskExecutor {
-    let loop: any EventLoop
-
-    init(loop: any EventLoop) {
-        self.loop = loop
-    }
-
-    func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
-        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
 

@@ -69,7 +69,7 @@ struct QBalloonBench {
 
         // 1. Latency.
         let latency = try await LatencyBenchmark(
-            client: client, minimal: minimal, loopExecutor: EventLoopTaskExecutor(loop: loop),
+            client: client, minimal: minimal, loopExecutor: client.taskExecutor,
             loopActor: EventLoopActor(loop: loop), rounds: options.rounds, perRound: options.perRound,
             warmUp: options.warmUp
         ).run()
@@ -304,7 +304,7 @@ struct QBalloonBench {
             let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
             let client = try await QMPClient.connect(to: .unixDomainSocket(path: path), eventLoopGroup: group)
             let cpu = processCPUNanoseconds()
-            let samples = try await withTaskExecutorPreference(EventLoopTaskExecutor(loop: group.next())) {
+            let samples = try await withTaskExecutorPreference(client.taskExecutor) {
                 try await LatencyBenchmark.measureClient(client, count: count)
             }
             print(

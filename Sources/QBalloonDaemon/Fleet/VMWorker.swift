@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 import QBalloon
 import QBalloonQMP
 import QBalloonRules
@@ -138,15 +140,34 @@ public final class VMWorker: Sendable {
         }
         defer { events.cancel() }
         do {
-            while !Task.isCancelled {
-                try await read(device)
-                try await Task.sleep(for: settings.interval)
+            // Poll from the connection's event loop: the commands, their replies and the wake-ups then all
+            // happen on that one thread, with no hand-off to the global executor (most of the CPU at scale).
+            try await withTaskExecutorPreference(device.client.taskExecutor) {
+                while !Task.isCancelled {
+                    try await read(device)
+                    try await Self.sleepOnEventLoop(for: settings.interval)
+                }
             }
         } catch {
             await device.client.close()
             throw error
         }
         await device.client.close()
+    }
+
+    /// `Task.sleep`, but timed by the NIO event loop the task runs on (its connection's, see above), so the
+    /// wake-up does not go through Dispatch's timer thread and a global-executor thread first.
+    private static func sleepOnEventLoop(for duration: Duration) async throws {
+        let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(duration)) {}
+        try await withTaskCancellationHandler {
+            do {
+                try await scheduled.futureResult.get()
+            } catch {
+                throw CancellationError()
+            }
+        } onCancel: {
+            scheduled.cancel()
+        }
     }
 
     // MARK: Per-poll connection

@@ -437,7 +437,7 @@ struct ConfigLoader {
         let name = string(section, "name")
         if let name {
             section = Section(table: section.table, path: section.path, context: "rule \"\(name)\"")
-            if name.trimmingCharacters(in: " ").isEmpty { fail("a rule's name cannot be empty", in: section, key: "name") }
+            if name.allSatisfy(\.isWhitespace) { fail("a rule's name cannot be empty", in: section, key: "name") }
         } else if section.table["name"] == nil {
             fail("missing 'name': say what the rule is for, like name = \"reclaim idle memory\"", in: section, key: nil)
         }
@@ -575,11 +575,5 @@ struct ConfigLoader {
         case .table: return "a table"
         default: return "a date or time"
         }
-    }
-}
-
-extension String {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        String(self.drop { $0 == set }.reversed().drop { $0 == set }.reversed())
     }
 }

@@ -3,12 +3,10 @@ import QBalloon
 extension DecisionEngine {
     /// Evaluates the VM's pressure condition and rules and applies the per-VM safety envelope.
     func plan(
-        for sample: VMSample, index: Int, vm: inout VMState, frame: UnsafeMutableBufferPointer<Double>, now: Double
+        for sample: VMSample, index: Int, vm: inout VMState, frame: UnsafeMutableBufferPointer<Double>, now: Double,
+        program: Program
     ) -> Plan? {
         vm.lastSeen = now
-        let heldCount = frameSize - Variable.allCases.count
-        if vm.heldSince.count != heldCount { vm.heldSince = Array(repeating: .nan, count: heldCount) }
-        if vm.applies.count != rules.count { vm.applies = rules.map { $0.applies(to: sample.name) } }
         guard sample.healthy else {
             // The figures' continuity is broken: `for` conditions and rates start over.
             for slot in vm.heldSince.indices { vm.heldSince[slot] = .nan }
@@ -36,20 +34,19 @@ extension DecisionEngine {
         let f = frame.baseAddress!
         fillGuest(frame, sample: sample, vm: vm, age: age)
 
-        let pressure = pressures[limits.pressure < pressures.count ? limits.pressure : 0]
-        updateHeld(pressure.heldConditions, vm: &vm, frame: frame, now: now)
-        let pressureValue = pressure(f)
+        let pressureIndex = limits.pressure < program.pressureConditions.count ? limits.pressure : 0
+        updateHeld(program.pressureHeld[pressureIndex], vm: &vm, frame: frame, now: now)
+        let pressureValue = program.pressureConditions[pressureIndex](f)
         frame[Variable.pressure.rawValue] = pressureValue
         let pressured = pressureValue == 1
 
-        for rule in rules.indices where vm.applies[rule] {
-            updateHeld(rules[rule].when.heldConditions, vm: &vm, frame: frame, now: now)
-            updateHeld(rules[rule].set.heldConditions, vm: &vm, frame: frame, now: now)
+        for rule in program.ruleHeld.indices where vm.applies[rule] {
+            updateHeld(program.ruleHeld[rule], vm: &vm, frame: frame, now: now)
         }
         var fired: Int?
         var desired = 0.0
-        for rule in rules.indices where vm.applies[rule] && rules[rule].when(f) == 1 {
-            let value = rules[rule].set(f)
+        for rule in program.whens.indices where vm.applies[rule] && program.whens[rule](f) == 1 {
+            let value = program.sets[rule](f)
             if value.isFinite {
                 fired = rule
                 desired = value
@@ -95,26 +92,26 @@ extension DecisionEngine {
             plan.reason = .inflationAborted
             plan.safety = true
             plan.adjustments.append(pressured ? .shrinkBlockedPressure : .shrinkBlockedStaleStats(age: age))
-            plan.figures = figures(pressure.variables, frame)
+            plan.figures = figures(program.pressureFigures[pressureIndex], frame)
             return plan
         }
 
         var wanted: UInt64?
         if let fired {
             wanted = desired <= 0 ? 0 : UInt64(Swift.min(desired, 1.8e19))
-            plan.reason = .rule(rules[fired].name)
-            plan.figures = figures(ruleFigures[fired], frame)
+            plan.reason = .rule(program.ruleNames[fired])
+            plan.figures = figures(program.ruleFigures[fired], frame)
         }
         if pressured, limits.growOnPressure {
             let growth = Swift.max(actual, Swift.min(limits.max, actual &+ limits.growStep))
-            if let asked = wanted, asked >= growth {
-            } else if wanted != nil || growth > actual {
+            let ruleGivesEnough = wanted.map { $0 >= growth } ?? false
+            if !ruleGivesEnough, wanted != nil || growth > actual {
                 if let asked = wanted, asked < actual, case .rule(let name) = plan.reason {
                     plan.adjustments.append(.ruleOverriddenByPressure(rule: name))
                 }
                 wanted = growth
                 plan.reason = .pressure
-                plan.figures = figures(pressure.variables, frame)
+                plan.figures = figures(program.pressureFigures[pressureIndex], frame)
             }
         }
         if wanted == nil, actual < limits.min || actual > limits.max {
@@ -138,7 +135,7 @@ extension DecisionEngine {
         } else if pressured {
             shrinkBlock = .shrinkBlockedPressure
         }
-        if shrinkBlock != nil && false {
+        if shrinkBlock != nil {
             low = Swift.max(low, actual)
             high = Swift.max(high, low)
         }
@@ -185,7 +182,7 @@ extension DecisionEngine {
             target = actual + growStep
             plan.adjustments.append(.limitedByStep(growStep))
         }
-        if target < actual, let shrinkBlock, false {
+        if target < actual, let shrinkBlock {
             target = actual
             plan.adjustments.append(shrinkBlock)
         }

@@ -17,9 +17,7 @@ import QBalloon
 /// for decision in round.decisions where decision.changes { ... set decision.to! ... }
 /// ```
 public struct DecisionEngine: Sendable {
-    public let rules: [Rule]
-    let pressures: [CompiledExpression]
-    let frameSize: Int
+    public var rules: [Rule] { program.rules }
     /// Statistics older than this (seconds) are stale.
     public var staleAfter: Double
     /// The host reserve; a percentage is of the host's MemTotal.
@@ -28,8 +26,41 @@ public struct DecisionEngine: Sendable {
     public var idleTax: Double
     /// Decide, but remember no target as sent (the daemon sends nothing).
     public var dryRun: Bool
-    /// The figures each rule's explanation shows (those its `when` and `set` read).
-    let ruleFigures: [[Variable]]
+    /// The compiled rules and pressure conditions, shared: copying the engine copies one reference.
+    let program: Program
+
+    /// The rules and pressure conditions flattened so the hot loop touches closures only (reading a `Rule`
+    /// out of an array would retain every field of it).
+    final class Program: Sendable {
+        let rules: [Rule]
+        let frameSize: Int
+        let ruleNames: [String]
+        let whens: [CompiledExpression.Evaluate]
+        let sets: [CompiledExpression.Evaluate]
+        let ruleHeld: [[HeldCondition]]
+        /// The figures each rule's explanation shows (those its `when` and `set` read).
+        let ruleFigures: [[Variable]]
+        let pressureConditions: [CompiledExpression.Evaluate]
+        let pressureHeld: [[HeldCondition]]
+        let pressureFigures: [[Variable]]
+
+        init(config: QBalloonConfig) {
+            rules = config.rules
+            frameSize = config.frameSize
+            ruleNames = config.rules.map(\.name)
+            whens = config.rules.map(\.when.evaluate)
+            sets = config.rules.map(\.set.evaluate)
+            ruleHeld = config.rules.map { $0.when.heldConditions + $0.set.heldConditions }
+            ruleFigures = config.rules.map { rule in
+                var figures = rule.when.variables
+                for variable in rule.set.variables where !figures.contains(variable) { figures.append(variable) }
+                return figures.filter { $0 != .pressure }
+            }
+            pressureConditions = config.pressures.map(\.evaluate)
+            pressureHeld = config.pressures.map(\.heldConditions)
+            pressureFigures = config.pressures.map(\.variables)
+        }
+    }
 
     /// A VM not seen for this long (seconds) is forgotten.
     static let forgetAfter = 600.0
@@ -37,18 +68,11 @@ public struct DecisionEngine: Sendable {
     static let page: UInt64 = 4096
 
     public init(config: QBalloonConfig) {
-        self.rules = config.rules
-        self.pressures = config.pressures
-        self.frameSize = config.frameSize
+        self.program = Program(config: config)
         self.staleAfter = config.daemon.staleAfter.seconds
         self.reserve = config.host.reserve
         self.idleTax = config.host.idleTax
         self.dryRun = config.daemon.dryRun
-        self.ruleFigures = config.rules.map { rule in
-            var figures = rule.when.variables
-            for variable in rule.set.variables where !figures.contains(variable) { figures.append(variable) }
-            return figures.filter { $0 != .pressure }
-        }
     }
 
     /// The same decision as a pure function of the previous state.
@@ -71,14 +95,17 @@ public struct DecisionEngine: Sendable {
         let reserveBytes = reserve.bytes(ofMax: host.total ?? 0)
         var plans: [Plan] = []
         plans.reserveCapacity(samples.count)
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: frameSize) { frame in
+        let program = self.program
+        var slots: [Int] = []
+        slots.reserveCapacity(samples.count)
+        for index in samples.indices { slots.append(state.slot(for: samples[index].name, program: program)) }
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: program.frameSize) { frame in
             frame.initialize(repeating: .nan)
             fillHost(frame, host: host, reserve: reserveBytes)
             for index in samples.indices {
-                let sample = samples[index]
                 if let plan = plan(
-                    for: sample, index: index, vm: &state.vms[sample.name, default: newState(for: sample.name)],
-                    frame: frame, now: now)
+                    for: samples[index], index: index, vm: &state.slots[slots[index]], frame: frame, now: now,
+                    program: program)
                 {
                     plans.append(plan)
                 }
@@ -86,22 +113,15 @@ public struct DecisionEngine: Sendable {
         }
         let budget = arbitrate(&plans, host: host, reserve: reserveBytes)
         var decisions: [Decision] = []
+        decisions.reserveCapacity(plans.count)
         for index in plans.indices {
-            let sample = samples[plans[index].index]
-            if let decision = finalize(&plans[index], sample: sample, vm: &state.vms[sample.name]!, now: now) {
+            let sampleIndex = plans[index].index
+            if let decision = finalize(&plans[index], sample: samples[sampleIndex], vm: &state.slots[slots[sampleIndex]], now: now) {
                 decisions.append(decision)
             }
         }
-        if state.vms.count > samples.count {
-            state.vms = state.vms.filter { now - $0.value.lastSeen < Self.forgetAfter }
-        }
+        if state.slots.count > samples.count { state.forget(notSeenSince: now - Self.forgetAfter) }
         return DecisionRound(decisions: decisions, host: budget)
-    }
-
-    private func newState(for name: String) -> VMState {
-        VMState(
-            heldSince: Array(repeating: .nan, count: frameSize - Variable.allCases.count),
-            applies: rules.map { $0.applies(to: name) })
     }
 
     private func fillHost(_ frame: UnsafeMutableBufferPointer<Double>, host: HostSample, reserve: UInt64) {

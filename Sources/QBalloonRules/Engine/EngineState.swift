@@ -2,19 +2,49 @@
 /// to hold, the counters of the last statistics report (for rates), the last target and change, and stalls.
 /// Start with `EngineState()`; pass it back to every ``DecisionEngine/decide(_:samples:host:now:)``.
 public struct EngineState: Sendable {
-    var vms: [String: VMState] = [:]
+    /// Per-VM memory in an array (mutated in place each interval), found by name through `slotOf`.
+    var slots: [VMState] = []
+    var slotOf: [String: Int] = [:]
 
     public init() {}
 
     /// The names of the VMs the engine remembers.
-    public var vmNames: [String] { vms.keys.sorted() }
+    public var vmNames: [String] { slotOf.keys.sorted() }
 
     /// What the engine remembers about one VM.
     public func memory(of name: String) -> VMMemory? {
-        guard let vm = vms[name] else { return nil }
+        guard let slot = slotOf[name] else { return nil }
+        let vm = slots[slot]
         return VMMemory(
             lastTarget: vm.lastTarget, lastChange: vm.lastChangeAt.isFinite ? vm.lastChangeAt : nil,
             stallFloor: vm.stallFloor, stallFloorUntil: vm.stallFloor == nil ? nil : vm.stallFloorUntil)
+    }
+}
+
+extension EngineState {
+    /// The slot of `name`, made on first sight. A slot made for other rules (a reloaded config) starts its
+    /// `for` conditions over.
+    mutating func slot(for name: String, program: DecisionEngine.Program) -> Int {
+        let heldCount = program.frameSize - Variable.allCases.count
+        if let slot = slotOf[name] {
+            if slots[slot].heldSince.count != heldCount || slots[slot].applies.count != program.rules.count {
+                slots[slot].heldSince = Array(repeating: .nan, count: heldCount)
+                slots[slot].applies = program.rules.map { $0.applies(to: name) }
+            }
+            return slot
+        }
+        slots.append(
+            VMState(
+                name: name, heldSince: Array(repeating: .nan, count: heldCount),
+                applies: program.rules.map { $0.applies(to: name) }))
+        slotOf[name] = slots.count - 1
+        return slots.count - 1
+    }
+
+    /// Drops VMs not seen since `time`.
+    mutating func forget(notSeenSince time: Double) {
+        slots.removeAll { $0.lastSeen < time }
+        slotOf = Dictionary(uniqueKeysWithValues: slots.enumerated().map { ($1.name, $0) })
     }
 }
 
@@ -30,6 +60,7 @@ public struct VMMemory: Sendable, Hashable {
 }
 
 struct VMState: Sendable {
+    let name: String
     /// When each `for` condition started to hold (NaN: it does not), by frame slot minus the variables.
     var heldSince: [Double]
     /// Which rules apply to this VM (`vms` globs), computed once.

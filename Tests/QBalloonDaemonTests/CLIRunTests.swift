@@ -1,0 +1,105 @@
+import Foundation
+import QBalloon
+import QBalloonFakeQMP
+import QBalloonJSON
+import Testing
+
+/// `qballoon run --config FILE` as a user runs it: a separate process, against fake VMs in this one;
+/// SIGHUP reloads (a broken config is refused, the daemon goes on), SIGTERM stops it with exit 0 after
+/// `restore_on_exit` gave every guest its max back.
+@Suite(.serialized, .timeLimit(.minutes(2)))
+struct CLIRunTests {
+    static let gib = TestFleet.gib
+
+    /// The `qballoon` executable, built beside the test bundle by `swift build --build-tests`.
+    static let executable: String = {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("qballoon").path),
+            directory.path != "/"
+        {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("qballoon").path
+    }()
+
+    static func config(_ fleet: TestFleet, secondMin: String, broken: Bool = false) -> String {
+        TestConfig.daemon(extra: """
+            restore_on_exit = true
+            decision_log = "\(fleet.directory)/decisions.jsonl"
+            """) + TestConfig.defaults(broken ? #"shares = "many""# : "") + TestConfig.vm("first", in: fleet)
+            + TestConfig.vm("second", in: fleet, "min = \"\(secondMin)\"") + TestConfig.reclaimRule
+    }
+
+    /// Polls `condition` every 100 ms, at most `tries` times.
+    func eventually(_ what: String, tries: Int = 150, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<tries {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("not after \(tries) tries: \(what)")
+    }
+
+    @Test func runReloadsOnHangupAndRestoresGuestsOnTerm() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.executable), "build with swift build --build-tests")
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("first")
+            try await fleet.startVM("second")
+            try fleet.writeConfig(Self.config(fleet, secondMin: "768MiB"))
+            let errorLog = fleet.directory + "/stderr.log"
+            _ = FileManager.default.createFile(atPath: errorLog, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.executable)
+            process.arguments = ["run", "--config", fleet.configPath]
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorLog))
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            func stderr() -> String { (try? String(contentsOfFile: errorLog, encoding: .utf8)) ?? "" }
+
+            func settled(_ vm: String, below limit: UInt64) async throws -> Bool {
+                let guest = try await fleet.guest(vm)
+                return guest.target < limit && guest.actual == guest.target
+            }
+            try await eventually("both guests reclaimed") {
+                #expect(process.isRunning, "qballoon run exited: \(stderr())")
+                let first = try await settled("first", below: Self.gib)
+                let second = try await settled("second", below: Self.gib)
+                return first && second
+            }
+            #expect(try await fleet.guest("second").target == 768 << 20)
+
+            // A broken config: refused, logged, and the daemon goes on with the old one.
+            try fleet.writeConfig(Self.config(fleet, secondMin: "1.5GiB", broken: true))
+            kill(process.processIdentifier, SIGHUP)
+            try await eventually("the reload refused") { stderr().contains("reload refused") }
+            #expect(stderr().contains("shares"))
+            try await Task.sleep(for: .milliseconds(600))
+            #expect(process.isRunning)
+            #expect(try await fleet.guest("second").target == 768 << 20)
+
+            // A good one: taken.
+            try fleet.writeConfig(Self.config(fleet, secondMin: "1.5GiB"))
+            kill(process.processIdentifier, SIGHUP)
+            try await eventually("the new min in force") {
+                let second = try await fleet.guest("second")
+                return second.target == 1536 << 20 && second.actual == second.target
+            }
+            #expect(stderr().contains("reloaded"))
+
+            // SIGTERM: every guest gets its max back, then exit 0.
+            kill(process.processIdentifier, SIGTERM)
+            try await eventually("qballoon run exited") { !process.isRunning }
+            #expect(process.terminationReason == .exit)
+            #expect(process.terminationStatus == 0, "\(stderr())")
+            for vm in ["first", "second"] {
+                #expect(try await fleet.guest(vm).target == 2 * Self.gib, "\(vm) did not get its max back")
+            }
+            let decisions = try String(contentsOfFile: fleet.directory + "/decisions.jsonl", encoding: .utf8)
+                .split(separator: "\n").map { try JSON.decode(String($0)) }
+            #expect(!decisions.isEmpty)
+            #expect(decisions.allSatisfy { $0["dry_run"]?.boolValue == false })
+            #expect(Set(decisions.compactMap { $0["vm"]?.stringValue }) == ["first", "second"])
+        }
+    }
+}

@@ -1,0 +1,73 @@
+import QBalloon
+import QBalloonDaemon
+import QBalloonFakeQMP
+import QBalloonQMP
+import QBalloonRules
+import Testing
+
+/// Which VMs the daemon follows and how it holds their monitors: glob entries, per-poll connections.
+@Suite(.timeLimit(.minutes(2)))
+struct FleetTests {
+    static let gib = TestFleet.gib
+
+    @Test func aGlobAttachesSocketsThatAppearAndDetachesThoseThatGo() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("first")
+            let metrics = DaemonMetrics()
+            try await fleet.startDaemon(
+                config: TestConfig.daemon() + TestConfig.defaults() + """
+                    [[vm]]
+                    qmp = "\(fleet.directory)/*.qmp"
+
+                    """ + TestConfig.reclaimRule, metrics: metrics)
+            try await fleet.waitFor("first attached") { report in
+                report.rows.map(\.vm) == ["first"] && report.row("first")?.health == .healthy
+            }
+            try await fleet.startVM("second")
+            try await fleet.waitFor("second attached") { $0.row("second")?.health == .healthy }
+            try await fleet.waitFor("second reclaimed") { _ in try await fleet.guest("second").target < Self.gib }
+
+            await fleet.stopVM("first")
+            try await fleet.waitFor("first detached") { report in report.rows.map(\.vm) == ["second"] }
+            #expect(!fleet.logs.matching("detached", vm: "first").isEmpty)
+            #expect(MetricsText.value(metrics, "qballoon_vm_actual_bytes", vm: "first") == nil, "first's series stay")
+            try await fleet.rounds(3) { #expect($0.row("second")?.health == .healthy) }
+        }
+    }
+
+    @Test func perPollLeavesTheMonitorFreeBetweenPolls() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("shared")
+            try await fleet.startVM("held")
+            try await fleet.startDaemon(
+                config: TestConfig.daemon() + TestConfig.defaults() + TestConfig.vm("shared", in: fleet, #"connect = "per-poll""#)
+                    + TestConfig.vm("held", in: fleet) + TestConfig.reclaimRule)
+            try await fleet.waitFor("both reclaimed, per-poll too") { report in
+                let shared = try await fleet.guest("shared")
+                let held = try await fleet.guest("held")
+                return report.row("shared")?.health == .healthy && shared.target < Self.gib && shared.actual == shared.target
+                    && held.target < Self.gib
+            }
+            // Another tool gets the per-poll VM's monitor between polls...
+            let options = QMPClient.Options(commandTimeout: .seconds(2), connectTimeout: .seconds(3))
+            for _ in 0..<3 {
+                let client = try await QMPClient.connect(to: .unixDomainSocket(path: fleet.socket("shared")), options: options)
+                let balloon = try await BalloonDevice.find(on: client)
+                #expect(try await balloon.actual() == fleet.guest("shared").actual)
+                #expect(try await balloon.pollingInterval() == 1, "the daemon turned statistics polling on")
+                await client.close()
+                try await fleet.nextRound()
+            }
+            // ...but not the persistent VM's: QEMU serves one client at a time.
+            await #expect(throws: QMPError.self) {
+                let client = try await QMPClient.connect(
+                    to: .unixDomainSocket(path: fleet.socket("held")),
+                    options: .init(commandTimeout: .milliseconds(500), connectTimeout: .milliseconds(500)))
+                await client.close()
+            }
+            try await fleet.waitFor("per-poll VM healthy after sharing") { $0.row("shared")?.health == .healthy }
+            let reconnectsCounted = fleet.history.compactMap { $0.row("shared") }.filter { $0.health.label == "unreachable" }
+            #expect(reconnectsCounted.count <= 3, "the per-poll VM was unreachable in \(reconnectsCounted.count) rounds")
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import QBalloon
+import QBalloonDaemon
+import QBalloonRules
+import Testing
+
+/// `requestReload()` (what SIGHUP does): a good config takes effect and VMs whose entry did not change keep
+/// their connections; a broken one is refused, logged, and the running config stays.
+@Suite(.timeLimit(.minutes(2)))
+struct ReloadTests {
+    static let mib = TestFleet.mib
+    static let gib = TestFleet.gib
+
+    static func config(_ fleet: TestFleet, changedMin: String, added: Bool) -> String {
+        TestConfig.daemon() + TestConfig.defaults(#"min = "1GiB""#) + TestConfig.vm("steady", in: fleet)
+            + TestConfig.vm("changed", in: fleet, "min = \"\(changedMin)\"")
+            + (added ? TestConfig.vm("added", in: fleet, #"min = "25%""#) : "") + TestConfig.reclaimRule
+    }
+
+    func settled(_ fleet: TestFleet, _ vm: String, at bytes: UInt64) async throws -> Bool {
+        let guest = try await fleet.guest(vm)
+        return guest.target == bytes && guest.actual == bytes
+    }
+
+    func attachCount(_ fleet: TestFleet, _ vm: String) -> Int {
+        fleet.logs.matching("attached", vm: vm).filter { $0.message == "attached" }.count
+    }
+
+    @Test func aGoodConfigTakesEffectAndUnchangedVMsKeepTheirConnection() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("steady")
+            try await fleet.startVM("changed")
+            try await fleet.startVM("added")
+            let metrics = DaemonMetrics()
+            try await fleet.startDaemon(config: Self.config(fleet, changedMin: "1.5GiB", added: false), metrics: metrics)
+            try await fleet.waitFor("both at their min") { report in
+                let steady = try await settled(fleet, "steady", at: Self.gib)
+                let changed = try await settled(fleet, "changed", at: 1536 * Self.mib)
+                return steady && changed
+            }
+            #expect(fleet.history.last?.row("added") == nil)
+
+            try fleet.writeConfig(Self.config(fleet, changedMin: "768MiB", added: true))
+            fleet.orchestrator!.requestReload()
+            try await fleet.waitFor("the new min and the new VM in force") { report in
+                guard let added = report.row("added"), added.health == .healthy else { return false }
+                return try await settled(fleet, "changed", at: 768 * Self.mib)
+            }
+            try await fleet.waitFor("the new VM reclaimed") { _ in
+                let added = try await fleet.guest("added")
+                return added.target < Self.gib && added.actual == added.target
+            }
+            #expect(fleet.logs.matching("reloaded").count == 1)
+            #expect(fleet.logs.matching("reattaching").isEmpty)
+            #expect(attachCount(fleet, "steady") == 1, "steady lost its connection")
+            #expect(attachCount(fleet, "changed") == 1, "changed lost its connection")
+            #expect(MetricsText.value(metrics, "qballoon_qmp_reconnects_total", vm: "steady") == 0)
+            #expect(try await fleet.guest("steady").target == Self.gib)
+        }
+    }
+
+    @Test func aBrokenConfigIsRefusedAndTheRunningOneStays() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("steady")
+            try await fleet.startVM("changed")
+            try await fleet.startVM("added")
+            try await fleet.startDaemon(config: Self.config(fleet, changedMin: "1.5GiB", added: true))
+            try await fleet.waitFor("all settled") { report in
+                let added = try await fleet.guest("added")
+                let steady = try await settled(fleet, "steady", at: Self.gib)
+                let changed = try await settled(fleet, "changed", at: 1536 * Self.mib)
+                return steady && changed && added.target < Self.gib && added.actual == added.target
+            }
+            // Drops a VM and lowers a min, with an error: none of it may happen.
+            try fleet.writeConfig(
+                Self.config(fleet, changedMin: "768MiB", added: false).replacingOccurrences(
+                    of: #"min = "1GiB""#, with: #"min = "lots""#))
+            fleet.orchestrator!.requestReload()
+            try await fleet.waitFor("the reload refused") { _ in !fleet.logs.matching("reload refused").isEmpty }
+            let refusal = try #require(fleet.logs.matching("reload refused").first)
+            #expect(refusal.level == .error)
+            #expect(refusal.message.contains(fleet.configPath))
+            #expect(refusal.message.contains("lots"))
+            try await fleet.rounds(6) { report in
+                #expect(report.rows.map(\.vm) == ["added", "changed", "steady"])
+                #expect(report.rows.allSatisfy { $0.health == .healthy })
+                #expect(report.changes.isEmpty)
+            }
+            #expect(try await settled(fleet, "changed", at: 1536 * Self.mib))
+            #expect(attachCount(fleet, "added") == 1)
+
+            // A good config after the bad one is taken.
+            try fleet.writeConfig(Self.config(fleet, changedMin: "1.5GiB", added: false))
+            fleet.orchestrator!.requestReload()
+            try await fleet.waitFor("added detached") { $0.row("added") == nil }
+            #expect(fleet.logs.matching("reloaded").count == 1)
+        }
+    }
+}
+
+extension ReloadTests {
+    @Test func changedConnectionSettingsReattachOnlyThatVM() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("steady")
+            try await fleet.startVM("switching")
+            func config(_ connect: String) -> String {
+                TestConfig.daemon() + TestConfig.defaults() + TestConfig.vm("steady", in: fleet)
+                    + TestConfig.vm("switching", in: fleet, "connect = \"\(connect)\"") + FaultTests.quietRule
+            }
+            try await fleet.startDaemon(config: config("persistent"))
+            try await fleet.waitFor("both attached") { $0.rows.allSatisfy { $0.health == .healthy } }
+            try fleet.writeConfig(config("per-poll"))
+            fleet.orchestrator!.requestReload()
+            try await fleet.waitFor("switching reattached per poll") { _ in
+                !fleet.logs.matching("reattaching", vm: "switching").isEmpty
+            }
+            try await fleet.waitFor("switching healthy again") { $0.row("switching")?.health == .healthy }
+            #expect(fleet.logs.matching("reattaching", vm: "steady").isEmpty)
+            #expect(attachCount(fleet, "steady") == 1)
+        }
+    }
+
+    @Test func restoreOnExitGivesEveryGuestItsMaxBack() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("a")
+            try await fleet.startVM("b", scenario: TestFleet.scenario(ram: 3 << 30))
+            try await fleet.startDaemon(
+                config: TestConfig.daemon(extra: "restore_on_exit = true") + TestConfig.defaults()
+                    + TestConfig.vm("a", in: fleet) + TestConfig.vm("b", in: fleet) + TestConfig.reclaimRule)
+            try await fleet.waitFor("both reclaimed") { _ in
+                let a = try await fleet.guest("a")
+                let b = try await fleet.guest("b")
+                return a.target < Self.gib && b.target < Self.gib
+            }
+            try await fleet.stopDaemon()
+            #expect(try await fleet.guest("a").target == 2 * Self.gib)
+            #expect(try await fleet.guest("b").target == 3 * Self.gib)
+            #expect(!fleet.logs.matching("restoring every guest").isEmpty)
+        }
+    }
+}

@@ -1,0 +1,483 @@
+import Foundation
+import QBalloonJSON
+import Testing
+
+/// End to end with real guests: Linux (Debian's kernel, busybox, the virtio_balloon driver; built by
+/// `scripts/build-guest.sh`) under `qemu-system-x86_64 -accel tcg`, driven with the built `qballoon` exactly as
+/// a user would (`set`, `stats`, `run` as subprocesses), and checked from inside the guest through its serial
+/// console (`free`, `/proc/meminfo`, `dmesg`, a memory hog).
+///
+/// Serialized: TCG guests are CPU-bound and this machine has two cores; a test that needs two guests boots
+/// them in parallel. Every step is bounded; a failure carries the guests' console tails and the daemon's logs.
+@Suite("End to end with real guests", .serialized, needsGuest)
+struct GuestEndToEndTests {
+    static let MiB: UInt64 = 1 << 20
+    static let page: UInt64 = 4096
+
+    /// The host's figures for the daemon (`[host] meminfo`), written by the test: the real host is shared
+    /// and its free memory is not the test's to decide.
+    static func writeHostMeminfo(_ path: String, totalMiB: UInt64 = 8192, availableBytes: UInt64) throws {
+        let availableKB = availableBytes / 1024
+        let text = """
+            MemTotal:       \(totalMiB * 1024) kB
+            MemFree:        \(availableKB) kB
+            MemAvailable:   \(availableKB) kB
+            SwapTotal:             0 kB
+            SwapFree:              0 kB
+
+            """
+        let temporary = path + ".new"
+        try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+        guard rename(temporary, path) == 0 else { throw E2EError("cannot rename \(temporary) to \(path)") }
+    }
+
+    // MARK: 1. set
+
+    /// `qballoon set` inflates a real guest to 256 MiB and deflates it back; `actual` follows, and the guest's
+    /// own `free` sees its memory go and come back (Linux takes ballooned pages out of MemTotal).
+    @Test func setInflatesAndDeflatesARealGuest() async throws {
+        try await endToEnd("set") { s in
+            let guest = s.guest("vm", ramMiB: 512)
+            try await s.boot([guest])
+            let fullTotal = try #require(try await guest.meminfo()["MemTotal"])
+
+            let down = try await s.qballoon("set", "--qmp", guest.qmpPath, "256MiB", "--json")
+            #expect(down.status == 0, s.report("\(down)"))
+            let downJSON = try down.json()
+            #expect(downJSON["result"] == "reached", s.report("\(down)"))
+            #expect(downJSON["actual_bytes"]?.uint64Value == 256 * Self.MiB, s.report("\(down)"))
+            let actualDown = try await guest.actual()
+            #expect(actualDown == 256 * Self.MiB, s.report("actual after inflating: \(actualDown)"))
+            let freeDown = try await guest.free()
+            let expectedDown = fullTotal - 256 * Self.MiB
+            #expect(
+                Self.near(freeDown["total"], expectedDown, within: Self.MiB),
+                s.report("guest's free total \(freeDown) after giving 256 MiB, expected \(expectedDown)"))
+            s.note("inflated 512 -> 256 MiB in \(seconds(down.seconds)) (\(Self.rate(256, down.seconds))); guest's free total \(mib(fullTotal)) -> \(mib(freeDown["total"] ?? 0))")
+
+            let up = try await s.qballoon("set", "--qmp", guest.qmpPath, "512MiB", "--json")
+            #expect(up.status == 0, s.report("\(up)"))
+            let upJSON = try up.json()
+            #expect(upJSON["result"] == "reached", s.report("\(up)"))
+            #expect(upJSON["actual_bytes"]?.uint64Value == 512 * Self.MiB, s.report("\(up)"))
+            let actualUp = try await guest.actual()
+            #expect(actualUp == 512 * Self.MiB, s.report("actual after deflating: \(actualUp)"))
+            let freeUp = try await guest.free()
+            #expect(
+                Self.near(freeUp["total"], fullTotal, within: Self.MiB),
+                s.report("guest's free total \(freeUp) after taking the memory back, expected \(fullTotal)"))
+            // The guest can use what it got back: 300 MiB did not fit at 256 MiB.
+            let (hog, status) = try await guest.run(Self.hog(mib: 300), timeout: 120)
+            #expect(status == 0 && hog.contains("hog done 300"), s.report("300 MiB hog after deflating: [\(status)] \(hog)"))
+            s.note("deflated 256 -> 512 MiB in \(seconds(up.seconds)) (\(Self.rate(256, up.seconds))); free total back to \(mib(freeUp["total"] ?? 0))")
+        }
+    }
+
+    // MARK: 2. stats
+
+    /// `qballoon stats` from a real guest matches the guest's `/proc/meminfo` (MemTotal exactly, MemFree and
+    /// MemAvailable within 4 MiB), idle and again after 64 MiB went into a tmpfs.
+    @Test func statsMatchTheGuestsMeminfo() async throws {
+        try await endToEnd("stats") { s in
+            let guest = s.guest("vm", ramMiB: 256)
+            try await s.boot([guest])
+
+            var idleAvailable: UInt64 = 0
+            for phase in ["idle", "after writing 64 MiB to a tmpfs"] {
+                if phase != "idle" {
+                    try await guest.sh("mount -t tmpfs -o size=128m tmpfs /mnt && dd if=/dev/zero of=/mnt/fill bs=1M count=64 2>/dev/null")
+                }
+                let before = try await guest.meminfo()
+                let result = try await s.qballoon("stats", "--qmp", guest.qmpPath, "--interval", "1", "--count", "2", "--json", timeout: 60)
+                let after = try await guest.meminfo()
+                #expect(result.status == 0, s.report("\(result)"))
+                let sample = try #require(try result.jsonLines().last, s.report("no sample: \(result)"))
+                let stats = try #require(sample["stats"], s.report("no stats: \(result)"))
+                #expect(sample["actual_bytes"]?.uint64Value == guest.ramBytes, s.report("\(result)"))
+                var line: [String] = []
+                for (key, field, tolerance) in [
+                    ("total_bytes", "MemTotal", UInt64(0)), ("free_bytes", "MemFree", 4 * Self.MiB),
+                    ("available_bytes", "MemAvailable", 4 * Self.MiB),
+                ] {
+                    let reported = stats[key]?.uint64Value
+                    let low = min(before[field] ?? 0, after[field] ?? 0)
+                    let high = max(before[field] ?? 0, after[field] ?? 0)
+                    let inRange = reported.map { $0 + tolerance >= low && $0 <= high + tolerance } ?? false
+                    #expect(
+                        inRange,
+                        s.report("\(phase): stats \(key) = \(reported.map(mib) ?? "nil"), guest's \(field) \(mib(low))...\(mib(high)) (±\(mib(tolerance)))\n\(result)"))
+                    line.append("\(field) \(mib(reported ?? 0)) vs \(mib(low))")
+                }
+                let available = stats["available_bytes"]?.uint64Value ?? 0
+                if phase == "idle" {
+                    idleAvailable = available
+                } else {
+                    #expect(
+                        available + 56 * Self.MiB <= idleAvailable,
+                        s.report("64 MiB in a tmpfs should take ~64 MiB off available: \(mib(idleAvailable)) -> \(mib(available))"))
+                }
+                s.note("stats \(phase): " + line.joined(separator: ", "))
+            }
+        }
+    }
+
+    // MARK: 3. run: shrink an idle guest, give back to a workload
+
+    /// `qballoon run`: an idle 512 MiB guest is shrunk toward its rule's target (its use plus 64 MiB), which is
+    /// below its min, so it stops at min (256 MiB) and never goes under it; then a memory hog takes 288 MiB as
+    /// fast as the guest can allocate (more than the 170 MiB it has at min), and the daemon gives memory back
+    /// fast enough that the hog finishes with no OOM kill in the guest's kernel log.
+    @Test func daemonShrinksAnIdleGuestAndGivesMemoryBackToAWorkload() async throws {
+        try await endToEnd("run") { s in
+            let guest = s.guest("vm", ramMiB: 512)
+            let min = 256 * Self.MiB
+            try Self.writeHostMeminfo("\(s.directory)/host.meminfo", availableBytes: 6 << 30)
+            let daemon = try s.daemon(config: Self.reclaimConfig(guest: guest, directory: s.directory, min: "256MiB", step: "128MiB"))
+            try await s.boot([guest])
+            let trace = BalloonTrace(guest, in: s)
+            try daemon.start()
+            let shrink = try await s.waitUntil("the idle guest is shrunk to its min (256 MiB)", timeout: 90) {
+                try await guest.actual() <= min + Self.page
+            }
+            s.note("daemon shrank the idle guest 512 MiB -> 256 MiB (min) in \(seconds(shrink)) after it started")
+            // Idle at min for a while: the rule still wants less, the envelope holds it at min.
+            try await Task.sleep(for: .seconds(4))
+            let lowest = trace.lowest() ?? 0
+            #expect(lowest + Self.page >= min, s.report("actual went below min: \(mib(lowest))"))
+            let reclaims = daemon.decisions().filter { $0["rule"] == "reclaim idle memory" }
+            let last = try #require(reclaims.last, s.report("no decision of the reclaim rule"))
+            #expect(
+                (last["wanted"]?.uint64Value ?? .max) < min && last["to"]?.uint64Value == min,
+                s.report("the rule's target should be under min and the balloon set to min: \(last)"))
+            let atMin = try await guest.free()
+            #expect(
+                Self.near(atMin["total"], guest.fullMemTotal - (512 * Self.MiB - min), within: Self.MiB),
+                s.report("guest's free at min: \(atMin)"))
+            s.note("at min: rule wanted \(mib(last["wanted"]?.uint64Value ?? 0)); guest's free total \(mib(atMin["total"] ?? 0)), available \(mib(atMin["available"] ?? 0))")
+
+            // The workload: 288 MiB of anonymous memory, 1 MiB at a time, held until it is all there.
+            let workloadStart = Date()
+            let (output, status) = try await guest.run(Self.hog(mib: 288), timeout: 150)
+            let workloadSeconds = Date().timeIntervalSince(workloadStart)
+            #expect(status == 0 && output.contains("hog done 288"), s.report("the hog did not finish: [\(status)] \(output)"))
+            let oom = try await guest.oomReports()
+            #expect(oom.isEmpty, s.report("the guest's kernel log reports running out of memory:\n\(oom)"))
+            let lowestDuring = trace.lowest(since: workloadStart) ?? 0
+            #expect(lowestDuring + Self.page >= min, s.report("actual went below min during the workload: \(mib(lowestDuring))"))
+            let firstGrowth = trace.firstAbove(min + 16 * Self.MiB, since: workloadStart)
+            #expect(firstGrowth != nil, s.report("the daemon never gave the guest memory back"))
+            let giveBack = daemon.decisions().first { $0["rule"] == "guest is short: give memory back" }
+            let seenAvailable = giveBack?["figures"]?["available"]?.uint64Value
+            s.note(
+                "hog of 288 MiB finished in \(seconds(workloadSeconds)) (\(Self.rate(288, workloadSeconds))); the daemon started giving back "
+                    + "\(firstGrowth.map { seconds($0.time.timeIntervalSince(workloadStart)) } ?? "never") after it began "
+                    + "(it saw available \(seenAvailable.map(mib) ?? "?")); peak actual \(mib(trace.highest(since: workloadStart) ?? 0)); OOM lines: \(oom.isEmpty ? "none" : oom)")
+            let stopped = await daemon.stop()
+            #expect(stopped == 0, s.report("qballoon run exited with \(stopped.map(String.init) ?? "nil") on SIGTERM"))
+        }
+    }
+
+    // MARK: 4. restart
+
+    /// The guest's QEMU is killed and started again on the same sockets: the daemon reattaches and resumes
+    /// (shrinks the new, idle guest to its min again).
+    @Test func daemonReattachesWhenQEMUIsRestarted() async throws {
+        try await endToEnd("restart") { s in
+            let guest = s.guest("vm", ramMiB: 512)
+            let min = 256 * Self.MiB
+            try Self.writeHostMeminfo("\(s.directory)/host.meminfo", availableBytes: 6 << 30)
+            let daemon = try s.daemon(config: Self.reclaimConfig(guest: guest, directory: s.directory, min: "256MiB", step: "256MiB"))
+            try await s.boot([guest])
+            try daemon.start()
+            let first = try await s.waitUntil("the idle guest is shrunk to its min", timeout: 90) {
+                try await guest.actual() <= min + Self.page
+            }
+            s.note("first boot shrunk to min \(seconds(first)) after the daemon started")
+
+            await guest.kill()
+            let killed = Date()
+            s.note("QEMU killed (SIGKILL)")
+            try await s.waitUntil("the daemon notices", timeout: 30) {
+                !daemon.logLines(containing: "unreachable").isEmpty
+            }
+            try await Task.sleep(for: .seconds(1))
+            try await guest.start()
+            let restarted = Date()
+            let reattach = try await s.waitUntil("the daemon reattaches to the new QEMU", timeout: 60) {
+                daemon.logLines(containing: "] attached").count >= 2
+            }
+            s.note("QEMU started again \(seconds(restarted.timeIntervalSince(killed))) after the kill; daemon reattached \(seconds(reattach)) later")
+            try await guest.waitReady()
+            let ready = Date()
+            s.note("new guest ready \(seconds(ready.timeIntervalSince(restarted))) after QEMU started; actual \(mib(try await guest.actual()))")
+            let resumed = try await s.waitUntil("the daemon shrinks the new guest to its min again", timeout: 60) {
+                try await guest.actual() <= min + Self.page
+            }
+            s.note("resumed: the new guest was shrunk to min \(seconds(resumed)) after it was ready")
+            #expect(daemon.isRunning, s.report("the daemon exited"))
+        }
+    }
+
+    // MARK: 5. stall
+
+    /// Asked for less than the guest can give, the inflation stalls: `set` reports it (exit 3, `stalled`) and
+    /// gives the guest room back, which keeps it alive; the daemon, whose rule asks for the guest's bare use,
+    /// stops pushing once the guest stops short instead of pushing again and again.
+    @Test func aStalledInflationIsReportedAndNotRetried() async throws {
+        try await endToEnd("stall") { s in
+            let guest = s.guest("vm", ramMiB: 512)
+            try Self.writeHostMeminfo("\(s.directory)/host.meminfo", availableBytes: 6 << 30)
+            try await s.boot([guest])
+
+            let result = try await s.qballoon("set", "--qmp", guest.qmpPath, "32MiB", "--stall-after", "2s", "--json")
+            #expect(result.status == 3, s.report("set to 32 MiB should stall with exit 3: \(result)"))
+            let outcome = try result.json()
+            #expect(outcome["result"] == "stalled", s.report("\(result)"))
+            let stoppedAt = outcome["actual_bytes"]?.uint64Value ?? 0
+            #expect(stoppedAt > 32 * Self.MiB && stoppedAt < 200 * Self.MiB, s.report("stalled at \(mib(stoppedAt))"))
+            let resetTo = outcome["target_reset_to_bytes"]?.uint64Value
+            #expect(resetTo == stoppedAt + 64 * Self.MiB, s.report("the target should be reset to the stop plus 64 MiB: \(result)"))
+            try await s.waitUntil("the guest gets the room back", timeout: 30) {
+                try await guest.actual() + Self.page >= (resetTo ?? 0)
+            }
+            // Alive, and able to allocate again.
+            let (dd, ddStatus) = try await guest.run("dd if=/dev/zero of=/dev/null bs=16M count=1 2>&1")
+            #expect(ddStatus == 0, s.report("the guest cannot allocate 16 MiB after the stall: \(dd)"))
+            s.note("set 32MiB: stalled at \(mib(stoppedAt)) after \(seconds(result.seconds)); target reset to \(mib(resetTo ?? 0)); guest alive")
+
+            // The daemon: a rule that wants the guest squeezed to its bare use, which it cannot give.
+            let daemon = try s.daemon(config: Self.squeezeConfig(guest: guest, directory: s.directory))
+            try daemon.start()
+            func pushes() -> [JSON] {
+                daemon.decisions().filter { ($0["to"]?.uint64Value ?? .max) < ($0["from"]?.uint64Value ?? 0) }
+            }
+            try await s.waitUntil("the daemon pushes the balloon down", timeout: 60) { !pushes().isEmpty }
+            let stop = try await s.waitUntil("the guest stops short and the daemon backs off", timeout: 60) {
+                daemon.decisions().contains { $0["reason"] == "stall recovery" || $0["reason"] == "inflation aborted" }
+            }
+            let backOff = try #require(
+                daemon.decisions().first { $0["reason"] == "stall recovery" || $0["reason"] == "inflation aborted" })
+            let stallPoint = backOff["from"]?.uint64Value ?? 0
+            s.note("daemon pushed to \(mib(pushes().first?["to"]?.uint64Value ?? 0)); guest stopped at \(mib(stallPoint)) and the daemon backed off (\(backOff["reason"]?.stringValue ?? "?")) \(seconds(stop)) later")
+            let pushesBefore = pushes().count
+            let watchStart = Date()
+            try await Task.sleep(for: .seconds(20))
+            let again = pushes().dropFirst(pushesBefore)
+            #expect(
+                again.isEmpty,
+                s.report("after the stall the daemon pushed \(again.count) more time(s) in \(seconds(Date().timeIntervalSince(watchStart))):\n\(again.map { "\($0)" }.joined(separator: "\n"))"))
+            s.note("in the 20s after backing off the daemon pushed \(again.count) more time(s); actual now \(mib(try await guest.actual()))")
+            let (alive, aliveStatus) = try await guest.run("echo alive")
+            #expect(aliveStatus == 0 && alive.contains("alive"), s.report("the guest is not answering: \(alive)"))
+        }
+    }
+
+    // MARK: 6. shares
+
+    /// Two idle 512 MiB guests, shares 2000 and 1000, no rules; the host's MemAvailable (a file the test
+    /// writes: the knob for the host's figures) falls 384 MiB below the 1 GiB reserve. The arbiter takes the
+    /// 384 MiB back from them as configured: with no idle tax, it levels shares per byte, so the guests end in
+    /// proportion to their shares, 2:1 (about 427 and 213 MiB). The test adds what the guests give to the
+    /// host's MemAvailable, as a real host would see it.
+    @Test func twoGuestsSplitTheHostReserveReclaimByShares() async throws {
+        try await endToEnd("shares") { s in
+            let big = s.guest("big", ramMiB: 512)
+            let small = s.guest("small", ramMiB: 512)
+            let meminfo = "\(s.directory)/host.meminfo"
+            let reserve = 1024 * Self.MiB
+            let deficit = 384 * Self.MiB
+            let roomy = SharedValue(reserve + 1024 * Self.MiB)
+            try Self.writeHostMeminfo(meminfo, availableBytes: roomy.value)
+            try await s.boot([big, small])
+
+            // The host's MemAvailable: a base (what the host's own processes leave) plus what the guests gave.
+            s.background {
+                while !Task.isCancelled {
+                    if let a = try? await big.actual(), let b = try? await small.actual() {
+                        let given = (big.ramBytes - a) + (small.ramBytes - b)
+                        try? Self.writeHostMeminfo(meminfo, availableBytes: roomy.value + given)
+                    }
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            let daemon = try s.daemon(config: Self.sharesConfig(big: big, small: small, meminfo: meminfo))
+            try daemon.start()
+            try await s.waitUntil("the daemon follows both guests with fresh statistics", timeout: 60) {
+                let now = Date().timeIntervalSince1970
+                guard daemon.logLines(containing: "] attached").count >= 2 else { return false }
+                let ages = [try await big.stats().lastUpdate, try await small.stats().lastUpdate]
+                return ages.allSatisfy { $0.map { now - Double($0) <= 2.5 } ?? false }
+            }
+            try await Task.sleep(for: .seconds(2))
+            #expect(daemon.decisions().isEmpty, s.report("nothing should change while the host has room"))
+
+            // A host process takes memory: MemAvailable drops 384 MiB below the reserve.
+            roomy.value = reserve - deficit
+            s.note("host MemAvailable set to \(mib(roomy.value)): \(mib(deficit)) under the \(mib(reserve)) reserve")
+            let start = Date()
+            var previous: (UInt64, UInt64) = (0, 0)
+            var steadySince = Date()
+            try await s.waitUntil("the guests give back the deficit and stay put for 4s", timeout: 90, every: 0.5) {
+                let now = (try await big.actual(), try await small.actual())
+                if now != previous {
+                    previous = now
+                    steadySince = Date()
+                }
+                let given = 2 * 512 * Self.MiB - now.0 - now.1
+                return given + 32 * Self.MiB >= deficit && Date().timeIntervalSince(steadySince) >= 4
+            }
+            let (bigActual, smallActual) = previous
+            let given = 2 * 512 * Self.MiB - bigActual - smallActual
+            let expectedBig = Double(1024 * Self.MiB - deficit) * 2 / 3
+            let expectedSmall = Double(1024 * Self.MiB - deficit) / 3
+            s.note(
+                "reclaimed \(mib(given)) of \(mib(deficit)) in \(seconds(Date().timeIntervalSince(start)) ) (incl. 4s steady): big (2000 shares) \(mib(bigActual)) gave \(mib(big.ramBytes - bigActual)), small (1000 shares) \(mib(smallActual)) gave \(mib(small.ramBytes - smallActual)); expected \(mib(expectedBig)) and \(mib(expectedSmall))")
+            #expect(
+                given + 32 * Self.MiB >= deficit && given <= deficit + 48 * Self.MiB,
+                s.report("the guests gave \(mib(given)) for a \(mib(deficit)) deficit"))
+            #expect(abs(Double(bigActual) - expectedBig) <= Double(32 * Self.MiB), s.report("big ended at \(mib(bigActual)), expected \(mib(expectedBig))"))
+            #expect(abs(Double(smallActual) - expectedSmall) <= Double(32 * Self.MiB), s.report("small ended at \(mib(smallActual)), expected \(mib(expectedSmall))"))
+            let reasons = Set(daemon.decisions().compactMap { $0["reason"]?.stringValue })
+            #expect(reasons == ["host reserve"], s.report("every change should be for the host reserve: \(reasons)"))
+            // Both guests still work.
+            for guest in [big, small] {
+                let (output, status) = try await guest.run("echo alive")
+                #expect(status == 0 && output.contains("alive"), s.report("\(guest.name) does not answer: \(output)"))
+            }
+        }
+    }
+
+    // MARK: Configs and helpers
+
+    /// Idle reclaim and fast give-back, with the host's figures from a file the test writes.
+    static func reclaimConfig(guest: Guest, directory: String, min: String, step: String) -> String {
+        """
+        [daemon]
+        interval = "500ms"
+        stats_interval = "1s"
+        stale_after = "5s"
+        decision_log = "{decision_log}"
+
+        [host]
+        reserve = "1GiB"
+        meminfo = "\(directory)/host.meminfo"
+        pressure = "\(directory)/host.pressure"
+
+        [defaults]
+        min = "\(min)"
+        step = "\(step)"
+        grow_step = "512MiB"
+        cooldown = "2s"
+
+        [[vm]]
+        name = "\(guest.name)"
+        qmp = "unix:\(guest.qmpPath)"
+
+        [[rule]]
+        name = "guest is short: give memory back"
+        when = "available < 50% of actual"
+        set = "max"
+
+        [[rule]]
+        name = "reclaim idle memory"
+        when = "available > 60% of actual for 2s"
+        set = "used + 64MiB"
+        """
+    }
+
+    /// A rule that wants the guest squeezed to its bare use: more than any guest can give.
+    static func squeezeConfig(guest: Guest, directory: String) -> String {
+        """
+        [daemon]
+        interval = "1s"
+        stats_interval = "1s"
+        stale_after = "5s"
+        decision_log = "{decision_log}"
+
+        [host]
+        reserve = "1GiB"
+        meminfo = "\(directory)/host.meminfo"
+        pressure = "\(directory)/host.pressure"
+
+        [defaults]
+        min = "16MiB"
+        step = "512MiB"
+        cooldown = "2s"
+        stall_after = "3s"
+
+        [[vm]]
+        name = "\(guest.name)"
+        qmp = "unix:\(guest.qmpPath)"
+
+        [[rule]]
+        name = "squeeze idle memory"
+        when = "available > 20% of actual for 2s"
+        set = "used"
+        """
+    }
+
+    /// Two VMs, shares 2:1, no idle tax, no rules: only the host reserve moves them.
+    static func sharesConfig(big: Guest, small: Guest, meminfo: String) -> String {
+        """
+        [daemon]
+        interval = "1s"
+        stats_interval = "1s"
+        stale_after = "5s"
+        decision_log = "{decision_log}"
+
+        [host]
+        reserve = "1GiB"
+        idle_tax = 0
+        meminfo = "\(meminfo)"
+        pressure = "\(meminfo).pressure"
+
+        [defaults]
+        min = "25%"
+        step = "512MiB"
+        cooldown = "5s"
+
+        [[vm]]
+        name = "\(big.name)"
+        qmp = "unix:\(big.qmpPath)"
+        shares = 2000
+
+        [[vm]]
+        name = "\(small.name)"
+        qmp = "unix:\(small.qmpPath)"
+        shares = 1000
+        """
+    }
+
+    /// A memory hog from busybox: `count` MiB of anonymous memory in 1 MiB strings, as fast as the guest can
+    /// allocate, all held until the end.
+    static func hog(mib count: Int) -> String {
+        "awk 'BEGIN { s = sprintf(\"%1048576s\", \"\"); for (i = 0; i < \(count); i++) a[i] = s i; print \"hog done\", i }' 2>&1"
+    }
+
+    static func near(_ value: UInt64?, _ expected: UInt64, within tolerance: UInt64) -> Bool {
+        guard let value else { return false }
+        return (value > expected ? value - expected : expected - value) <= tolerance
+    }
+
+    static func rate(_ mib: Double, _ seconds: Double) -> String {
+        String(format: "%.0f MiB/s", mib / Swift.max(seconds, 0.001))
+    }
+}
+
+/// A value shared with a background task.
+final class SharedValue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: UInt64
+    init(_ value: UInt64) { stored = value }
+    var value: UInt64 {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}
+
+/// Under CI the end-to-end tests must run: a missing QEMU, guest image or qballoon is a failure there.
+@Test func guestEndToEndCanRunUnderCI() {
+    if GuestEnvironment.isCI {
+        #expect(GuestEnvironment.problem == nil, "CI=true but the end-to-end tests cannot run: \(GuestEnvironment.problem ?? "")")
+    }
+}
