@@ -57,6 +57,7 @@ let package = Package(
             name: "QBalloonRules",
             dependencies: [
                 "QBalloon",
+                "QBalloonQMP",
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
@@ -105,6 +106,9 @@ let package = Package(
                 "QBalloonJSON",
                 "QBalloonQMP",
                 "QBalloon",
+                "QBalloonRules",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Benchmarks/qballoon-bench"
         ),

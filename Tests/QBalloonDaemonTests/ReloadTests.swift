@@ -21,6 +21,18 @@ struct ReloadTests {
         return guest.target == bytes && guest.actual == bytes
     }
 
+    /// After a reload (which wakes the loop early) rounds come one interval apart again, not back to back.
+    /// A lower bound only: a busy machine makes rounds later, never earlier.
+    func expectPaced(_ fleet: TestFleet, interval: Double = 0.3) async throws {
+        let first = try await fleet.nextRound()
+        var previous = first.time
+        for _ in 0..<4 {
+            let round = try await fleet.nextRound()
+            #expect(round.time - previous >= interval * 0.8, "rounds \(round.time - previous)s apart after a reload")
+            previous = round.time
+        }
+    }
+
     func attachCount(_ fleet: TestFleet, _ vm: String) -> Int {
         fleet.logs.matching("attached", vm: vm).filter { $0.message == "attached" }.count
     }
@@ -51,6 +63,7 @@ struct ReloadTests {
             }
             #expect(fleet.logs.matching("reloaded").count == 1)
             #expect(fleet.logs.matching("reattaching").isEmpty)
+            try await expectPaced(fleet)
             #expect(attachCount(fleet, "steady") == 1, "steady lost its connection")
             #expect(attachCount(fleet, "changed") == 1, "changed lost its connection")
             #expect(MetricsText.value(metrics, "qballoon_qmp_reconnects_total", vm: "steady") == 0)
@@ -114,6 +127,7 @@ extension ReloadTests {
                 !fleet.logs.matching("reattaching", vm: "switching").isEmpty
             }
             try await fleet.waitFor("switching healthy again") { $0.row("switching")?.health == .healthy }
+            try await expectPaced(fleet)
             #expect(fleet.logs.matching("reattaching", vm: "steady").isEmpty)
             #expect(attachCount(fleet, "steady") == 1)
         }

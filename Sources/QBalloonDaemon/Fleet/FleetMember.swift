@@ -14,12 +14,15 @@ public struct FleetMember: Sendable, Hashable {
     }
 
     /// The VMs a config asks for, given the monitor sockets that exist now (for glob entries).
-    /// An entry that names a VM already taken by an earlier entry is skipped and reported.
+    /// A socket belongs to the first entry that covers it (so a VM named above keeps its settings when a glob
+    /// below matches its socket too); a second VM with a name already taken is skipped and reported.
     public static func members(of config: QBalloonConfig, sockets: [String]) -> (members: [FleetMember], duplicates: [String]) {
         var members: [FleetMember] = []
         var taken: Set<String> = []
+        var claimed: Set<QMPAddress> = []
         var duplicates: [String] = []
         func add(_ member: FleetMember) {
+            guard claimed.insert(member.address).inserted else { return }
             if taken.insert(member.name).inserted {
                 members.append(member)
             } else {

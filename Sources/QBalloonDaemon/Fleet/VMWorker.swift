@@ -143,8 +143,11 @@ public final class VMWorker: Sendable {
             // Poll from the connection's event loop: the commands, their replies and the wake-ups then all
             // happen on that one thread, with no hand-off to the global executor (most of the CPU at scale).
             try await withTaskExecutorPreference(device.client.taskExecutor) {
+                var polls = 0
                 while !Task.isCancelled {
-                    try await read(device)
+                    // BALLOON_CHANGE events keep `actual` current; query-balloon only checks it now and then.
+                    try await read(device, queryingActual: polls % Self.actualCheckEvery == 0)
+                    polls += 1
                     try await Self.sleepOnEventLoop(for: settings.interval)
                 }
             }
@@ -205,13 +208,17 @@ public final class VMWorker: Sendable {
         }
     }
 
-    private func read(_ device: BalloonDevice) async throws {
-        let actual = try await device.actual()
+    /// With a persistent connection, every this many polls also runs `query-balloon`; in between, `actual`
+    /// comes from QEMU's BALLOON_CHANGE events (one command per poll instead of two).
+    static let actualCheckEvery = 10
+
+    private func read(_ device: BalloonDevice, queryingActual: Bool = true) async throws {
+        let actual = queryingActual ? try await device.actual() : nil
         let stats = try await device.stats()
         let now = unixNow()
         let stale = (stats.age(now: now) ?? .infinity) > settings.staleAfter.seconds
         state.withLock { state in
-            state.observation.actual = actual
+            if let actual { state.observation.actual = actual }
             state.observation.stats = stats
             state.observation.observedAt = now
             state.observation.health = stale ? .noStats : .healthy

@@ -51,9 +51,10 @@ public struct MetricsServer: Service {
         let port = channel.localAddress?.port ?? self.port
         bound(port)
         logger.info("metrics on http://\(host):\(port)/metrics")
-        await withGracefulShutdownHandler {
+        // Cancellation too: a group cancelled (another service failed) must not wait on this forever.
+        await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             channel.close(promise: nil)
         }
     }

@@ -80,7 +80,7 @@ public final class Orchestrator: Service, Sendable {
     /// Rounds until cancelled; returns the VMs still attached and the config in force.
     private func loop() async -> ([String: Running], QBalloonConfig) {
         var config = initialConfig
-        var engine = DecisionEngine(config: config)
+        var engine = makeEngine(config)
         var state = EngineState()
         var running: [String: Running] = [:]
         var lastReason: [String: String] = [:]
@@ -88,7 +88,7 @@ public final class Orchestrator: Service, Sendable {
         while !Task.isCancelled {
             if reloadRequested.exchange(false, ordering: .relaxed), let reloaded = reload() {
                 config = reloaded
-                engine = DecisionEngine(config: config)
+                engine = makeEngine(config)
             }
             reconcile(config: config, running: &running)
             let now = unixNow()
@@ -141,7 +141,8 @@ public final class Orchestrator: Service, Sendable {
     private func sleep(_ interval: Duration, orUntil wakeups: inout AsyncStream<Void>.Iterator) async {
         let deadline = ContinuousClock.now + interval
         let timer = Task { [wake] in
-            try? await Task.sleep(until: deadline)
+            // Cancelled (woken early for a reload): no wake-up, or it would end the next sleep at once.
+            guard (try? await Task.sleep(until: deadline)) != nil else { return }
             wake.yield()
         }
         _ = await wakeups.next()
@@ -151,6 +152,14 @@ public final class Orchestrator: Service, Sendable {
     // MARK: Fleet
 
     private func dryRun(_ config: QBalloonConfig) -> Bool { options.dryRun || config.daemon.dryRun }
+
+    /// The engine must know about `--dry-run` too: it remembers sent targets, and one never sent would look
+    /// like a stalled inflation.
+    private func makeEngine(_ config: QBalloonConfig) -> DecisionEngine {
+        var engine = DecisionEngine(config: config)
+        engine.dryRun = dryRun(config)
+        return engine
+    }
 
     private func workerSettings(_ member: FleetMember, _ config: QBalloonConfig) -> VMWorker.Settings {
         VMWorker.Settings(

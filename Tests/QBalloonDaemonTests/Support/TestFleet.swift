@@ -147,7 +147,10 @@ final class TestFleet {
             if try await condition(report) { return report }
         }
         let last = history.last.map(describe) ?? "no round"
-        throw TestFailure("not within \(rounds) rounds: \(what); last round: \(last)", sourceLocation: sourceLocation)
+        let recent = logs.all.suffix(12).map { "  \($0)" }.joined(separator: "\n")
+        throw TestFailure(
+            "not within \(rounds) rounds: \(what); last round: \(last)\nlast log lines:\n\(recent)",
+            sourceLocation: sourceLocation)
     }
 
     /// Reads `count` rounds, calling `check` on each.
@@ -210,17 +213,22 @@ enum TestConfig {
         """
     }
 
-    static func defaults(_ extra: String = "") -> String {
-        """
-        [defaults]
-        min = "25%"
-        step = "1GiB"
-        grow_step = "1GiB"
-        cooldown = "0s"
-        stall_after = "2s"
-        \(extra)
-
-        """
+    /// `[defaults]`: min 25%, a 1 GiB step both ways, no cooldown, stall_after 2s; `overrides` are TOML
+    /// lines (`cooldown = "1s"`) that replace those keys or add others.
+    static func defaults(_ overrides: String...) -> String {
+        var lines: [(key: String, line: String)] = [
+            ("min", #"min = "25%""#), ("step", #"step = "1GiB""#), ("grow_step", #"grow_step = "1GiB""#),
+            ("cooldown", #"cooldown = "0s""#), ("stall_after", #"stall_after = "2s""#),
+        ]
+        for line in overrides where !line.isEmpty {
+            let key = String(line.prefix { $0 != " " && $0 != "=" })
+            if let index = lines.firstIndex(where: { $0.key == key }) {
+                lines[index].line = line
+            } else {
+                lines.append((key, line))
+            }
+        }
+        return "[defaults]\n" + lines.map(\.line).joined(separator: "\n") + "\n\n"
     }
 
     static func vm(_ name: String, in fleet: TestFleet, _ extra: String = "") -> String {
