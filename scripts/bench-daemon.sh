@@ -141,11 +141,14 @@ EOF
         grep -q "^attached $vms " "$log" || { echo "the Python loop attached fewer than $vms VMs:" >&2; head "$log" >&2; }
     fi
     local attach_s=$((SECONDS - started))
-    # Settle: one full interval after the last VM attached (and at least 5 s), then measure.
-    sleep "$((interval > 5 ? interval : 5))"
+    # Settle: at least one full interval after the last VM attached (and at least 5 s), and start the
+    # window half an interval off the Python loop's rounds (the window is a whole number of intervals).
+    sleep "$((interval > 5 ? interval : 5)).5"
     echo "measuring $side, $vms VMs every ${interval}s, for ${win}s (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-    local extra=(--log "$log")
-    [[ $side == python ]] && extra=(--rounds "$log")
+    # Commands per VM poll: the daemon follows BALLOON_CHANGE events and runs query-balloon every 10th poll
+    # only (VMWorker.actualCheckEvery); the Python loop runs query-balloon and qom-get every time.
+    local extra=(--log "$log" --commands-per-poll 1.1)
+    [[ $side == python ]] && extra=(--rounds "$log" --commands-per-poll 2)
     local fleet_args=()
     for i in "${fleet_pids[@]}"; do fleet_args+=(--fleet "$i"); done
     $python "$root/scripts/bench_daemon_measure.py" measure --label "$side-$vms" --side "$side" --vms "$vms" \

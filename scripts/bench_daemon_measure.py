@@ -2,13 +2,15 @@
 """Measures one polling client of scripts/bench-daemon.sh over a fixed window, and prints the final report.
 
   measure --label L --side daemon|python --vms N --interval S --window W --client PID --fleet PID [--fleet PID ...]
-          [--rounds FILE] [--log FILE] [--attach-seconds X]
+          [--commands-per-poll C] [--rounds FILE] [--log FILE] [--attach-seconds X]
       Samples /proc before and after W seconds and prints one JSON object:
       - the client's CPU (utime + stime of /proc/PID/stat, all threads) as % of one core over the window,
         its VmRSS at the end and its peak VmHWM (/proc/PID/status), in MB (10^6 bytes);
       - the fleet processes' write syscalls (/proc/PID/io syscw): a fake monitor answers each command with
-        one write, so syscw / 2 over the window is the number of VM polls the client made (query-balloon +
-        qom-get guest-stats), against N * W / S expected; and the fleets' own CPU, for reference;
+        one write, so syscw over the window is the number of commands the client ran; divided by the
+        commands per poll (2 for the Python loop: query-balloon + qom-get guest-stats; 1.1 for the daemon,
+        which runs query-balloon every 10th poll and follows BALLOON_CHANGE events in between) it is the
+        number of VM polls, against N * W / S expected; and the fleets' own CPU, for reference;
       - with --rounds (the Python loop's output): rounds started in the window, late ones (took longer than
         the interval), the median and longest round;
       - with --log (the daemon's log): its warning/error lines, over the whole run.
@@ -71,7 +73,8 @@ def measure(args):
     threads = status_kb(args.client, "Threads")
     elapsed = t1 - t0
     cpu_s = (c1 - c0) / TICK
-    polls = sum(b - a for a, b in zip(s0, s1)) / 2
+    commands = sum(b - a for a, b in zip(s0, s1))
+    polls = commands / args.commands_per_poll
     expected = args.vms * elapsed / args.interval
     out = {
         "label": args.label, "side": args.side, "vms": args.vms, "interval_s": args.interval,
@@ -79,6 +82,7 @@ def measure(args):
         "cpu_s": round(cpu_s, 2), "cpu_pct": round(100 * cpu_s / elapsed, 2),
         "cpu_us_per_poll": round(1e6 * cpu_s / polls, 1) if polls else None,
         "rss_mb": round(rss, 1), "hwm_mb": round(hwm, 1), "threads": threads,
+        "commands": commands, "commands_per_s": round(commands / elapsed, 1),
         "polls": int(polls), "polls_expected": round(expected), "keep_up": round(polls / expected, 3),
         "fleet_cpu_pct": round(100 * sum(b - a for a, b in zip(f0, f1)) / TICK / elapsed, 2),
     }
@@ -118,12 +122,12 @@ def report(args):
     by = {(r["side"], r["vms"]): r for r in runs}
 
     print(f"{'':28}{'CPU % core':>11}{'CPU s':>8}{'us/poll':>9}{'RSS MB':>8}{'peak MB':>8}{'threads':>8}"
-          f"{'polls':>8}{'keep-up':>8}{'late':>9}{'attach s':>9}")
+          f"{'cmds/s':>8}{'keep-up':>8}{'late':>9}{'attach s':>9}")
     for r in runs:
         late = f"{r['late_rounds']}/{r['rounds']}" if "rounds" in r else "-"
         name = f"{r['side']} {r['vms']} VMs @ {r['interval_s']:g}s"
         print(f"{name:28}{r['cpu_pct']:>11.2f}{r['cpu_s']:>8.2f}{fmt(r['cpu_us_per_poll'], '.0f'):>9}"
-              f"{r['rss_mb']:>8.1f}{r['hwm_mb']:>8.1f}{r['threads']:>8}{r['polls']:>8}{r['keep_up']:>8.3f}"
+              f"{r['rss_mb']:>8.1f}{r['hwm_mb']:>8.1f}{r['threads']:>8}{r['commands_per_s']:>8.0f}{r['keep_up']:>8.3f}"
               f"{late:>9}{fmt(r['attach_s'], '.1f'):>9}")
 
     ratios = {}
@@ -167,6 +171,7 @@ def main():
     m.add_argument("--window", type=float, required=True)
     m.add_argument("--client", type=int, required=True)
     m.add_argument("--fleet", type=int, action="append", required=True)
+    m.add_argument("--commands-per-poll", type=float, default=2.0)
     m.add_argument("--rounds")
     m.add_argument("--log")
     m.add_argument("--attach-seconds", type=float)

@@ -66,14 +66,19 @@ struct FaultTests {
                     + TestConfig.vm("b", in: fleet) + TestConfig.vm("c", in: fleet) + Self.quietRule)
             try await fleet.waitFor("all attached") { $0.rows.allSatisfy { $0.health == .healthy } }
             try await fleet.servers["hung"]!.setFaults(FakeQMPFaults(hangOn: .all))
+            let hungFrom = fleet.history.count
             fleet.host.shortOfReserve(TestConfig.reserve, by: Self.gib)
             try await fleet.waitFor("b and c reclaimed while hung never answers") { _ in
                 let b = try await fleet.guest("b")
                 let c = try await fleet.guest("c")
                 return b.target < 2 * Self.gib && c.target < 2 * Self.gib
             }
-            try await fleet.rounds(5)
-            #expect(try await fleet.guest("hung").target == 2 * Self.gib)
+            // Still inside hung's 30 s command timeout: nothing waited for it to run out.
+            #expect(fleet.logs.matching("no reply", vm: "hung").isEmpty)
+            #expect(fleet.history[hungFrom...].allSatisfy { $0.row("hung")?.health == .healthy })
+            try await fleet.rounds(5) { report in
+                #expect(report.row("b")?.health == .healthy && report.row("c")?.health == .healthy)
+            }
         }
     }
 
@@ -89,11 +94,11 @@ struct FaultTests {
             let timedOut = try await fleet.waitFor("hung marked unreachable after the command timeout") { report in
                 report.row("hung")?.health.label == "unreachable"
             }
-            #expect("\(timedOut.row("hung")!.health)".contains("timed out") || "\(timedOut.row("hung")!.health)".contains("timeout"))
+            let health = "\(timedOut.row("hung")!.health)"
+            #expect(health.contains("no reply within 1s"), "\(health)")
             // b is decided meanwhile.
             fleet.host.shortOfReserve(TestConfig.reserve, by: 512 << 20)
             try await fleet.waitFor("b reclaimed") { _ in try await fleet.guest("b").target < 2 * Self.gib }
-            #expect(try await fleet.guest("hung").target == 2 * Self.gib)
             // The monitor answers again: the VM comes back.
             try await fleet.servers["hung"]!.setFaults(.none)
             try await fleet.waitFor("hung healthy again", within: 80) { $0.row("hung")?.health == .healthy }

@@ -71,3 +71,35 @@ struct FleetTests {
         }
     }
 }
+
+extension FleetTests {
+    /// `example.toml`'s layout: a named entry for one socket, then a glob over the folder. The named entry's
+    /// socket keeps that entry (its name and settings); the glob takes only the others.
+    @Test func aSocketNamedByAnEntryIsNotTakenAgainByAGlob() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("db")
+            try await fleet.startVM("web")
+            try await fleet.startDaemon(
+                config: TestConfig.daemon() + TestConfig.defaults() + """
+                    [[vm]]
+                    name = "database"
+                    qmp = "\(fleet.socket("db"))"
+                    min = "1.5GiB"
+
+                    [[vm]]
+                    qmp = "\(fleet.directory)/*.qmp"
+
+                    """ + TestConfig.reclaimRule)
+            try await fleet.waitFor("both reclaimed") { report in
+                let db = try await fleet.guest("db")
+                let web = try await fleet.guest("web")
+                return db.target == 1536 << 20 && db.actual == db.target && web.target < Self.gib && web.actual == web.target
+            }
+            try await fleet.rounds(4) { report in
+                #expect(report.rows.map(\.vm) == ["database", "web"])
+                #expect(report.rows.allSatisfy { $0.health == .healthy })
+            }
+            #expect(try await fleet.guest("db").target == 1536 << 20, "the glob's settings were applied to database's socket")
+        }
+    }
+}

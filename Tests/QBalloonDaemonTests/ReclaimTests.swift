@@ -63,7 +63,7 @@ struct ReclaimTests {
             ])
             try await fleet.startVM("growing", scenario: scenario)
             try await fleet.startDaemon(
-                config: TestConfig.daemon() + TestConfig.defaults() + TestConfig.vm("growing", in: fleet) + """
+                config: TestConfig.daemon() + TestConfig.defaults(#"step = "2GiB""#) + TestConfig.vm("growing", in: fleet) + """
                     [[rule]]
                     name = "guest is short: give memory back"
                     when = "available < 35% of actual"
@@ -92,7 +92,7 @@ struct ReclaimTests {
             }
             try await fleet.waitFor("the idle guest reclaimed") { report in
                 try await follow(report)
-                return lowest < Self.gib
+                return lowest <= Self.gib
             }
             let reclaimedTo = lowest
             try await fleet.waitFor("the workload at its peak and the guest given room for it", within: 60) { report in
@@ -110,13 +110,40 @@ struct ReclaimTests {
         }
     }
 
+    @Test func aGuestUnderPressureGrowsWithNoRuleAsking() async throws {
+        try await TestFleet.run { fleet in
+            // Squeezed to 700 MiB by hand; from 2.5 s its applications grow from 300 MiB to 1.2 GiB and swap.
+            var scenario = TestFleet.scenario()
+            scenario.workload = FakeWorkload(points: [
+                .init(at: 0, used: 300 << 20), .init(at: 2.5, used: 300 << 20), .init(at: 4.5, used: 1200 << 20),
+            ])
+            try await fleet.startVM("swapping", scenario: scenario)
+            try await squeeze(fleet, "swapping", to: 700 << 20)
+            try await fleet.startDaemon(
+                config: TestConfig.daemon() + TestConfig.defaults(#"grow_step = "256MiB""#)
+                    + TestConfig.vm("swapping", in: fleet) + FaultTests.quietRule)
+            var wasPressured = false
+            try await fleet.waitFor("the guest grown out of pressure", within: 60) { report in
+                let guest = try await fleet.guest("swapping")
+                wasPressured = wasPressured || guest.isUnderPressure
+                return guest.used >= 1200 << 20 && !guest.isUnderPressure && guest.actual == guest.target
+            }
+            #expect(wasPressured, "the workload never outgrew the guest: the test proves nothing")
+            let grown = fleet.history.flatMap(\.changes)
+            #expect(!grown.isEmpty && grown.allSatisfy { $0.reason == .pressure && $0.pressured }, "\(grown)")
+            #expect(grown.allSatisfy { ($0.to ?? 0) - $0.from <= 256 << 20 }, "more than grow_step at once")
+            #expect(try await fleet.guest("swapping").target >= (1200 + 144) << 20)
+        }
+    }
+
     @Test func growthStopsAtTheHostReserve() async throws {
         try await TestFleet.run { fleet in
             // A guest using 700 MiB squeezed to 1 GiB before the daemon starts; it asks for all its RAM.
             try await fleet.startVM("hungry", scenario: TestFleet.scenario(used: 700 << 20, cache: 256 << 20))
             try await squeeze(fleet, "hungry", to: Self.gib)
             let room: UInt64 = 256 << 20
-            fleet.host.aboveReserve(TestConfig.reserve, by: room, vmsHold: Self.gib)
+            await fleet.host.refresh()
+            fleet.host.aboveReserve(TestConfig.reserve, by: room)
             try await fleet.startDaemon(
                 config: TestConfig.daemon() + TestConfig.defaults(#"cooldown = "1s""#) + TestConfig.vm("hungry", in: fleet)
                     + """

@@ -152,3 +152,36 @@ extension ReloadTests {
         }
     }
 }
+
+extension ReloadTests {
+    /// A reload that only changes which VMs a rule applies to (same number of rules) takes effect.
+    @Test func aReloadThatMovesARuleToAnotherVMTakesEffect() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("first")
+            try await fleet.startVM("second")
+            func config(_ vm: String) -> String {
+                TestConfig.daemon() + TestConfig.defaults() + TestConfig.vm("first", in: fleet) + TestConfig.vm("second", in: fleet)
+                    + """
+                    [[rule]]
+                    name = "reclaim idle memory"
+                    vms = ["\(vm)"]
+                    when = "available > 40% of actual"
+                    set = "used + 30% of used"
+
+                    """
+            }
+            try await fleet.startDaemon(config: config("first"))
+            try await fleet.waitFor("first reclaimed") { _ in try await fleet.guest("first").target < Self.gib }
+            #expect(try await fleet.guest("second").target == 2 * Self.gib)
+            try fleet.writeConfig(config("second"))
+            fleet.orchestrator!.requestReload()
+            try await fleet.waitFor("reloaded") { _ in !fleet.logs.matching("reloaded").isEmpty }
+            var reclaimed = false
+            for _ in 0..<15 where !reclaimed {
+                try await fleet.nextRound()
+                reclaimed = try await fleet.guest("second").target < Self.gib
+            }
+            #expect(reclaimed, "second was not reclaimed within 15 rounds of the reload")
+        }
+    }
+}

@@ -158,10 +158,15 @@ public final class VMWorker: Sendable {
         await device.client.close()
     }
 
-    /// `Task.sleep`, but timed by the NIO event loop the task runs on (its connection's, see above), so the
-    /// wake-up does not go through Dispatch's timer thread and a global-executor thread first.
-    private static func sleepOnEventLoop(for duration: Duration) async throws {
-        let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: TimeAmount(duration)) {}
+    /// Sleeps until the next multiple of `interval` (on the monotonic clock), timed by the NIO event loop the
+    /// task runs on (its connection's, see above), so the wake-up does not go through Dispatch's timer thread
+    /// and a global-executor thread first. Every VM with the same interval wakes at the same instant: the loop
+    /// wakes once for all of them, and their replies come back in batches.
+    private static func sleepOnEventLoop(for interval: Duration) async throws {
+        let step = max(1, TimeAmount(interval).nanoseconds)
+        let now = Int64(clamping: NIODeadline.now().uptimeNanoseconds)
+        let deadline = NIODeadline.uptimeNanoseconds(UInt64((now / step + 1) * step))
+        let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(deadline: deadline) {}
         try await withTaskCancellationHandler {
             do {
                 try await scheduled.futureResult.get()

@@ -85,12 +85,20 @@ public final class Orchestrator: Service, Sendable {
         var running: [String: Running] = [:]
         var lastReason: [String: String] = [:]
         var wakeups = self.wakeups.makeAsyncIterator()
+        /// The sockets the fleet was last matched against; nil after a reload.
+        var matched: [String]?
         while !Task.isCancelled {
             if reloadRequested.exchange(false, ordering: .relaxed), let reloaded = reload() {
                 config = reloaded
                 engine = makeEngine(config)
+                matched = nil
             }
-            reconcile(config: config, running: &running)
+            // The fleet changes only with the config or the sockets: match them again only then.
+            let sockets = SocketScanner.sockets(matching: FleetMember.globs(of: config))
+            if sockets != matched {
+                reconcile(config: config, sockets: sockets, running: &running)
+                matched = sockets
+            }
             let now = unixNow()
             let observations = running.values.map { $0.worker.observation }
             let samples = observations.compactMap { observation -> VMSample? in
@@ -99,7 +107,10 @@ public final class Orchestrator: Service, Sendable {
                 else { return nil }
                 return VMSample(
                     name: observation.name, settings: member.settings, actual: actual, ram: ram,
-                    stats: observation.stats, now: now, healthy: observation.health == .healthy)
+                    stats: observation.stats, now: now,
+                    // Stale statistics still go to the engine, whose envelope never shrinks on them and stops an
+                    // inflation under way; only a VM whose guest never reported is held out.
+                    healthy: observation.health == .healthy || (observation.health == .noStats && observation.stats?.lastUpdate != nil))
             }
             let host = options.readHost(config.host)
             let round = engine.decide(&state, samples: samples, host: host, now: now)
@@ -169,8 +180,7 @@ public final class Orchestrator: Service, Sendable {
     }
 
     /// Starts workers for new VMs, stops those gone, restarts those whose connection settings changed.
-    private func reconcile(config: QBalloonConfig, running: inout [String: Running]) {
-        let sockets = SocketScanner.sockets(matching: FleetMember.globs(of: config))
+    private func reconcile(config: QBalloonConfig, sockets: [String], running: inout [String: Running]) {
         let (members, duplicates) = FleetMember.members(of: config, sockets: sockets)
         for duplicate in duplicates { logger.warning("ignoring a second VM named \(duplicate)") }
         let wanted = Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0) })

@@ -196,7 +196,6 @@ struct ConfigLoader {
             }
         }
         daemon.statsInterval = max(.seconds(1), .seconds(Int64(daemon.interval.seconds.rounded(.up))))
-        daemon.staleAfter = daemon.interval * 3
         if let dryRun = bool(section, "dry_run") { daemon.dryRun = dryRun }
         if let restore = bool(section, "restore_on_exit") { daemon.restoreOnExit = restore }
         if let listen = string(section, "metrics_listen") {
@@ -220,6 +219,9 @@ struct ConfigLoader {
                 daemon.statsInterval = stats
             }
         }
+        // QEMU stamps a report in whole seconds and the guest reports every stats_interval, so a fresh report
+        // can look up to stats_interval + 1s old: the default leaves room for two of them.
+        daemon.staleAfter = max(daemon.interval * 3, daemon.statsInterval * 2 + .seconds(1))
         if let stale = duration(section, "stale_after") {
             if stale < daemon.interval {
                 fail("must be at least the interval (\(daemon.interval.seconds)s)", in: section, key: "stale_after")

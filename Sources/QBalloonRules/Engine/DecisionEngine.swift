@@ -43,8 +43,20 @@ public struct DecisionEngine: Sendable {
         let pressureConditions: [CompiledExpression.Evaluate]
         let pressureHeld: [[HeldCondition]]
         let pressureFigures: [[Variable]]
+        /// Identifies the rules and pressure conditions as written: per-VM rule history (`for` timers, which
+        /// rules apply) carries over a reload only to an engine with the same signature.
+        let signature: Int
 
         init(config: QBalloonConfig) {
+            var hasher = Hasher()
+            for rule in config.rules {
+                hasher.combine(rule.name)
+                hasher.combine(rule.vms)
+                hasher.combine(rule.when.source)
+                hasher.combine(rule.set.source)
+            }
+            for pressure in config.pressures { hasher.combine(pressure.source) }
+            signature = hasher.finalize()
             rules = config.rules
             frameSize = config.frameSize
             ruleNames = config.rules.map(\.name)

@@ -22,21 +22,22 @@ public struct EngineState: Sendable {
 }
 
 extension EngineState {
-    /// The slot of `name`, made on first sight. A slot made for other rules (a reloaded config) starts its
-    /// `for` conditions over.
+    /// The slot of `name`, made on first sight. A slot made for other rules (a reloaded config whose rules or
+    /// pressure conditions changed) starts its `for` conditions over and works out again which rules apply.
     mutating func slot(for name: String, program: DecisionEngine.Program) -> Int {
         let heldCount = program.frameSize - Variable.allCases.count
         if let slot = slotOf[name] {
-            if slots[slot].heldSince.count != heldCount || slots[slot].applies.count != program.rules.count {
+            if slots[slot].signature != program.signature {
                 slots[slot].heldSince = Array(repeating: .nan, count: heldCount)
                 slots[slot].applies = program.rules.map { $0.applies(to: name) }
+                slots[slot].signature = program.signature
             }
             return slot
         }
         slots.append(
             VMState(
                 name: name, heldSince: Array(repeating: .nan, count: heldCount),
-                applies: program.rules.map { $0.applies(to: name) }))
+                applies: program.rules.map { $0.applies(to: name) }, signature: program.signature))
         slotOf[name] = slots.count - 1
         return slots.count - 1
     }
@@ -63,8 +64,10 @@ struct VMState: Sendable {
     let name: String
     /// When each `for` condition started to hold (NaN: it does not), by frame slot minus the variables.
     var heldSince: [Double]
-    /// Which rules apply to this VM (`vms` globs), computed once.
+    /// Which rules apply to this VM (`vms` globs), computed once per rule set.
     var applies: [Bool]
+    /// The ``DecisionEngine/Program/signature`` the two above were made for.
+    var signature: Int
     var lastTarget: UInt64?
     var lastChangeAt = -Double.infinity
     var lastActual: UInt64?

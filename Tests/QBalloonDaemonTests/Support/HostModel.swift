@@ -1,12 +1,14 @@
 import QBalloonDaemon
+import QBalloonFakeQMP
 import QBalloonRules
 import Synchronization
 
 /// The host's memory as the daemon reads it in a test (`Orchestrator.Options.readHost`).
 ///
 /// Either fixed figures, or a small model of a host whose only big users are the test's VMs: its
-/// MemAvailable is `capacity` minus what the VMs hold (their `actual` in the last round), so memory the
-/// balloons take back shows up as available on the host one round later.
+/// MemAvailable is `capacity` minus what the fake guests hold now (``TestFleet`` updates it every 50 ms
+/// from the guests themselves, not from what the daemon saw), so memory a balloon takes back shows up as
+/// available on the host at once, and memory it gives a guest is gone at once.
 final class HostModel: Sendable {
     static let gib: UInt64 = 1 << 30
     static let total: UInt64 = 64 << 30
@@ -22,6 +24,19 @@ final class HostModel: Sendable {
     }
 
     private let state = Mutex(State())
+    private let guests = Mutex<[String: FakeQMPServer]>([:])
+
+    /// The fake VMs running on this host.
+    func track(_ name: String, _ server: FakeQMPServer?) {
+        guests.withLock { $0[name] = server }
+    }
+
+    /// Reads what the fake guests hold now.
+    func refresh() async {
+        var held: UInt64 = 0
+        for server in guests.withLock({ Array($0.values) }) { held += (try? await server.guestState().actual) ?? 0 }
+        setVMBytes(held)
+    }
 
     /// The sample the daemon reads.
     func sample(_ settings: HostSettings) -> HostSample {
@@ -35,12 +50,9 @@ final class HostModel: Sendable {
         }
     }
 
-    /// Called after every round: what the VMs hold now.
-    func observe(_ report: RoundReport) {
-        // Until every VM has been read, keep what was assumed.
-        guard !report.rows.isEmpty, report.rows.allSatisfy({ $0.actual != nil }) else { return }
-        let held = report.rows.reduce(UInt64(0)) { $0 + ($1.actual ?? 0) }
-        state.withLock { $0.vmBytes = held }
+    /// What the VMs hold now.
+    func setVMBytes(_ bytes: UInt64) {
+        state.withLock { $0.vmBytes = bytes }
     }
 
     /// Plenty of memory: the reserve never matters.
@@ -56,10 +68,7 @@ final class HostModel: Sendable {
 
     /// From now on the host has `room` above its reserve while the VMs hold what they hold now, and less
     /// as they grow.
-    func aboveReserve(_ reserve: UInt64, by room: UInt64, vmsHold: UInt64? = nil) {
-        state.withLock { state in
-            if let vmsHold { state.vmBytes = vmsHold }
-            state.mode = .model(capacity: state.vmBytes + reserve + room)
-        }
+    func aboveReserve(_ reserve: UInt64, by room: UInt64) {
+        state.withLock { $0.mode = .model(capacity: $0.vmBytes + reserve + room) }
     }
 }

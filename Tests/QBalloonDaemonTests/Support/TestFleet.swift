@@ -26,6 +26,7 @@ final class TestFleet {
     private var group: ServiceGroup?
     private var daemonTask: Task<Void, any Error>?
     private var rounds: AsyncStream<RoundReport>.Iterator?
+    private var hostTask: Task<Void, Never>?
 
     var configPath: String { directory + "/qballoon.toml" }
 
@@ -67,11 +68,13 @@ final class TestFleet {
         let server = try await FakeQMPServer.start(
             listen: .unixDomainSocket(path: socket(name)), scenario: scenario, faults: faults)
         servers[name] = server
+        host.track(name, server)
         return server
     }
 
     /// Stops a VM as a crash would: its monitor closes and its socket goes away.
     func stopVM(_ name: String) async {
+        host.track(name, nil)
         await servers.removeValue(forKey: name)?.stop()
     }
 
@@ -99,10 +102,7 @@ final class TestFleet {
             config: config,
             options: .init(
                 configPath: configPath, dryRun: dryRun, readHost: { host.sample($0) },
-                onRound: { report in
-                    host.observe(report)
-                    continuation.yield(report)
-                }, metrics: metrics, decisionLog: decisionLog),
+                onRound: { report in continuation.yield(report) }, metrics: metrics, decisionLog: decisionLog),
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(
@@ -110,6 +110,13 @@ final class TestFleet {
         self.orchestrator = orchestrator
         self.group = group
         self.rounds = stream.makeAsyncIterator()
+        await host.refresh()
+        hostTask = hostTask ?? Task {
+            while !Task.isCancelled {
+                await host.refresh()
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
         daemonTask = Task {
             defer { continuation.finish() }
             try await group.run()
@@ -167,6 +174,8 @@ final class TestFleet {
     // MARK: Tear down
 
     func tearDown() async {
+        hostTask?.cancel()
+        await hostTask?.value
         if let group, let daemonTask {
             await group.triggerGracefulShutdown()
             _ = try? await daemonTask.value
