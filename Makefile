@@ -1,7 +1,7 @@
 # qballoon: `make demo` shows it working, `make test` runs every test. Both install what they need.
 SWIFT ?= swift
 
-.PHONY: demo test build release bench deps clean
+.PHONY: demo test build release bench bench-daemon deps clean
 
 deps:
 	@scripts/install-deps.sh
@@ -23,6 +23,9 @@ test: deps
 
 bench:
 	@scripts/bench.sh
+
+bench-daemon:
+	@scripts/bench-daemon.sh
 
 clean:
 	rm -rf .build .build-release

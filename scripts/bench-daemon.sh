@@ -145,9 +145,10 @@ EOF
     # window half an interval off the Python loop's rounds (the window is a whole number of intervals).
     sleep "$((interval > 5 ? interval : 5)).5"
     echo "measuring $side, $vms VMs every ${interval}s, for ${win}s (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-    # Commands per VM poll: the daemon follows BALLOON_CHANGE events and runs query-balloon every 10th poll
-    # only (VMWorker.actualCheckEvery); the Python loop runs query-balloon and qom-get every time.
-    local extra=(--log "$log" --commands-per-poll 1.1)
+    # Commands per VM poll: the Python loop runs query-balloon and qom-get every time; the daemon runs qom-get
+    # every time and query-balloon only every 10th poll (VMWorker.actualCheckEvery: BALLOON_CHANGE events
+    # keep it current in between), so its keep-up is at least 1.0 when it polls every VM every interval.
+    local extra=(--log "$log" --commands-per-poll 1)
     [[ $side == python ]] && extra=(--rounds "$log" --commands-per-poll 2)
     local fleet_args=()
     for i in "${fleet_pids[@]}"; do fleet_args+=(--fleet "$i"); done

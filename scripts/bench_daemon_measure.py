@@ -8,9 +8,10 @@
         its VmRSS at the end and its peak VmHWM (/proc/PID/status), in MB (10^6 bytes);
       - the fleet processes' write syscalls (/proc/PID/io syscw): a fake monitor answers each command with
         one write, so syscw over the window is the number of commands the client ran; divided by the
-        commands per poll (2 for the Python loop: query-balloon + qom-get guest-stats; 1.1 for the daemon,
-        which runs query-balloon every 10th poll and follows BALLOON_CHANGE events in between) it is the
-        number of VM polls, against N * W / S expected; and the fleets' own CPU, for reference;
+        commands per poll (2 for the Python loop: query-balloon + qom-get guest-stats; 1 for the daemon,
+        which adds query-balloon only every 10th poll and follows BALLOON_CHANGE events in between, so its
+        figure runs up to 1.1) it is the number of VM polls, against N * W / S expected (keep-up); and the
+        fleets' own CPU, for reference;
       - with --rounds (the Python loop's output): rounds started in the window, late ones (took longer than
         the interval), the median and longest round;
       - with --log (the daemon's log): its warning/error lines, over the whole run.
@@ -80,7 +81,8 @@ def measure(args):
         "label": args.label, "side": args.side, "vms": args.vms, "interval_s": args.interval,
         "window_s": round(elapsed, 2), "attach_s": args.attach_seconds,
         "cpu_s": round(cpu_s, 2), "cpu_pct": round(100 * cpu_s / elapsed, 2),
-        "cpu_us_per_poll": round(1e6 * cpu_s / polls, 1) if polls else None,
+        # Per VM poll actually made (the daemon's occasional query-balloon does not count as more polls).
+        "cpu_us_per_poll": round(1e6 * cpu_s / min(polls, expected), 1) if polls else None,
         "rss_mb": round(rss, 1), "hwm_mb": round(hwm, 1), "threads": threads,
         "commands": commands, "commands_per_s": round(commands / elapsed, 1),
         "polls": int(polls), "polls_expected": round(expected), "keep_up": round(polls / expected, 3),

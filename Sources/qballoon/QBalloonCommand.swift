@@ -53,6 +53,16 @@ struct QBalloonCommand: AsyncParsableCommand {
             printError("qballoon: \(error.message)")
             terminate(ExitStatus.usage)
         } catch {
+            // `--help` and `help SUBCOMMAND` arrive here as errors whose exit code is success.
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                terminate(0)
+            }
+            if code == .validationFailure {
+                printError(fullMessage(for: error))
+                terminate(ExitStatus.usage)
+            }
             printError("qballoon: \(error)")
             terminate(ExitStatus.failure)
         }

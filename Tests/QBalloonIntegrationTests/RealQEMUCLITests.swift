@@ -95,6 +95,14 @@ struct RealQEMUCLITests {
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }
 
+    @Test(arguments: [["--help"], ["set", "--help"], ["help", "run"]])
+    func helpExits0OnStandardOutput(arguments: [String]) throws {
+        let result = try CLIRunner.run(arguments)
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("USAGE: qballoon"), "\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.isEmpty)
+    }
+
     @Test func aMissingSocketExits1NamingIt() throws {
         let result = try CLIRunner.run(["status", "--qmp", "unix:/tmp/qballoon-none.qmp"])
         #expect(result.status == 1)
