@@ -35,6 +35,9 @@ extension DecisionEngine {
                 if plan.reason == .stallRecovery {
                     vm.stallFloor = to
                     vm.stallFloorUntil = now + plan.limits.stallHold
+                } else if plan.reason == .inflationAborted, plan.pressured {
+                    vm.stallFloor = Swift.min(to, actual &+ plan.limits.giveBack)
+                    vm.stallFloorUntil = now + plan.limits.stallHold
                 }
             }
         }

@@ -12,6 +12,7 @@ extension DecisionEngine {
             for slot in vm.heldSince.indices { vm.heldSince[slot] = .nan }
             vm.counters = VMState.Counters()
             vm.lastActual = nil
+            vm.lastTarget = nil  // a VM that comes back may be a new QEMU: its balloon is not heading to our target
             return nil
         }
         let limits = sample.limits

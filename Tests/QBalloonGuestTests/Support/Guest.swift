@@ -22,7 +22,7 @@ final class Guest: @unchecked Sendable {
     var qemuLogPath: String { "\(directory)/\(name).qemu.log" }
 
     private let lock = NSLock()
-    private var process: Process?
+    private var process: SupervisedProcess?
     private var console: GuestConsole?
     /// The observer monitor's connection, made once and shared (a second client of a QEMU monitor would wait).
     private var observer: Task<BalloonDevice, any Error>?
@@ -43,9 +43,7 @@ final class Guest: @unchecked Sendable {
     /// Starts QEMU and connects to the console at once (console output is lost while nobody is connected).
     func start() async throws {
         try GuestEnvironment.check()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: GuestEnvironment.qemu!)
-        process.arguments = [
+        let arguments = [
             "-accel", "tcg", "-m", "\(ramMiB)M", "-nodefaults", "-nographic", "-no-reboot",
             "-kernel", GuestEnvironment.kernel, "-initrd", GuestEnvironment.initrd,
             "-append", "console=ttyS0 panic=-1 quiet",
@@ -59,10 +57,8 @@ final class Guest: @unchecked Sendable {
         }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: qemuLogPath))
         log.seekToEndOfFile()
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        // Supervised: SIGKILL when asked (a crash, for the restart test) or when the test process goes away.
+        let process = try SupervisedProcess(GuestEnvironment.qemu!, arguments, signal: "KILL", output: log)
         lock.withLock {
             self.process = process
             boots += 1
@@ -94,17 +90,15 @@ final class Guest: @unchecked Sendable {
 
     /// Kills QEMU at once, as a crash would (the socket files stay).
     func kill() async {
-        let (process, console, observer) = lock.withLock { () -> (Process?, GuestConsole?, Task<BalloonDevice, any Error>?) in
+        let (process, console, observer) = lock.withLock {
+            () -> (SupervisedProcess?, GuestConsole?, Task<BalloonDevice, any Error>?) in
             defer {
                 self.observer = nil
                 self.console = nil
             }
             return (self.process, self.console, self.observer)
         }
-        if let process, process.isRunning {
-            Foundation.kill(process.processIdentifier, SIGKILL)
-            for _ in 0..<200 where process.isRunning { try? await Task.sleep(for: .milliseconds(25)) }
-        }
+        await process?.stop(timeout: 10)
         if let console {
             try? await Task.sleep(for: .milliseconds(100))
             lock.withLock { earlierConsoles.append(console.tail(lines: 25)) }
@@ -238,7 +232,7 @@ final class Guest: @unchecked Sendable {
         let (console, earlier, process) = lock.withLock { (self.console, self.earlierConsoles, self.process) }
         var text = "--- guest \(name) (\(ramMiB) MiB, boot \(boots), QEMU "
         if let process {
-            text += process.isRunning ? "running" : "exited with \(process.terminationStatus)"
+            text += process.isRunning ? "running" : "exited with \(process.process.terminationStatus)"
         } else {
             text += "not started"
         }

@@ -94,9 +94,16 @@ final class GuestConsole: @unchecked Sendable {
     }
 
     private static func clean(_ bytes: [UInt8]) -> String {
-        let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\r", with: "")
+        let text = String(decoding: bytes.filter { $0 != 13 }, as: UTF8.self)
         // ANSI escape sequences from busybox's line editing.
-        return text.replacingOccurrences(of: "\u{1B}\\[[0-9;?]*[A-Za-z]", with: "", options: .regularExpression)
+        return text.replacingOccurrences(of: "\u{1B}(\\[[0-9;?]*[A-Za-z]|.)", with: "", options: .regularExpression)
+    }
+
+    /// What arrived since the last command, without carriage returns (Swift counts "\r\n" as one Character,
+    /// which no search for "\n" would find).
+    private func pendingText() -> (String, Bool) {
+        let (bytes, isClosed) = lock.withLock { (pending, closed) }
+        return (String(decoding: bytes.filter { $0 != 13 }, as: UTF8.self), isClosed)
     }
 
     private func send(_ text: String) throws {
@@ -117,8 +124,8 @@ final class GuestConsole: @unchecked Sendable {
         let start = Date()
         var nextProbe = start.addingTimeInterval(probeAfter)
         while true {
-            let (text, isClosed) = lock.withLock { (String(decoding: pending, as: UTF8.self), closed) }
-            if let range = text.range(of: marker), let end = text[range.upperBound...].firstIndex(where: { $0 == "\n" || $0 == "\r" }) {
+            let (text, isClosed) = pendingText()
+            if let range = text.range(of: marker), let end = text[range.upperBound...].firstIndex(of: "\n") {
                 let line = String(text[range.lowerBound..<end])
                 lock.withLock { pending.removeAll() }
                 return line
@@ -147,12 +154,12 @@ final class GuestConsole: @unchecked Sendable {
         let end = "QBCEND-\(token)-"
         let start = Date()
         while true {
-            let (text, isClosed) = lock.withLock { (String(decoding: pending, as: UTF8.self), closed) }
+            let (text, isClosed) = pendingText()
             if let b = text.range(of: begin), let e = text.range(of: end, range: b.upperBound..<text.endIndex),
-                let stop = text[e.upperBound...].firstIndex(where: { $0 == "\r" || $0 == "\n" })
+                let stop = text[e.upperBound...].firstIndex(of: "\n")
             {
                 let status = Int32(text[e.upperBound..<stop]) ?? -1
-                var output = String(text[b.upperBound..<e.lowerBound]).replacingOccurrences(of: "\r", with: "")
+                var output = String(text[b.upperBound..<e.lowerBound])
                 if output.hasPrefix("\n") { output.removeFirst() }
                 if output.hasSuffix("\n") { output.removeLast() }  // the newline printed before the end marker
                 lock.withLock { pending.removeAll() }

@@ -43,6 +43,7 @@ final class Scenario: @unchecked Sendable {
     /// Boots guests in parallel (all QEMUs start, then all wait for READY).
     func boot(_ guests: [Guest]) async throws {
         let start = Date()
+        note("starting QEMU for \(guests.map(\.name).joined(separator: ", "))")
         for guest in guests { try await guest.start() }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for guest in guests { group.addTask { try await guest.waitReady() } }

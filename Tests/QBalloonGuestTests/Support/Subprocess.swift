@@ -65,7 +65,7 @@ final class Daemon: @unchecked Sendable {
     let logPath: String
     let decisionLogPath: String
     private let lock = NSLock()
-    private var process: Process?
+    private var process: SupervisedProcess?
 
     /// Writes the config; `config` may use `{decision_log}` for the decision log's path.
     init(name: String = "daemon", config: String, directory: String) throws {
@@ -80,13 +80,8 @@ final class Daemon: @unchecked Sendable {
     func start() throws {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: GuestEnvironment.qballoon)
-        process.arguments = ["run", "--config", configPath]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        let process = try SupervisedProcess(
+            GuestEnvironment.qballoon, ["run", "--config", configPath], signal: "TERM", output: log)
         lock.withLock { self.process = process }
     }
 
@@ -96,13 +91,7 @@ final class Daemon: @unchecked Sendable {
     @discardableResult
     func stop() async -> Int32? {
         guard let process = lock.withLock({ process }) else { return nil }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGTERM)
-            try? await QBalloonCLI.waitForExit(process, timeout: 15)
-        } else {
-            process.waitUntilExit()
-        }
-        return process.terminationStatus
+        return await process.stop(timeout: 15)
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
@@ -121,12 +110,80 @@ final class Daemon: @unchecked Sendable {
     func report(lines: Int = 40) -> String {
         var text = "--- daemon \(name) (\(configPath))"
         if let process = lock.withLock({ process }) {
-            text += process.isRunning ? ", running" : ", exited with \(process.terminationStatus)"
+            text += process.isRunning ? ", running" : ", exited with \(process.process.terminationStatus)"
         }
         text += "\nlog (last \(lines) lines):\n"
         text += log.split(separator: "\n").suffix(lines).joined(separator: "\n")
         let decisions = ((try? String(contentsOfFile: decisionLogPath, encoding: .utf8)) ?? "").split(separator: "\n")
         text += "\ndecision log (\(decisions.count) lines, last 12):\n" + decisions.suffix(12).joined(separator: "\n") + "\n"
         return text
+    }
+}
+
+/// A child that cannot outlive the test process: it runs under a small Perl supervisor (perl-base is
+/// essential in Debian) that holds a pipe from us and signals the child when a line arrives or the pipe
+/// closes (we exited, or were killed: `swift test` under a timeout, Ctrl-C). The first line, or EOF, sends
+/// `signal`; a second line, or 5 s after EOF, sends SIGKILL. The supervisor exits with the child's status
+/// (128 + N for signal N) and gives the child an empty signal mask: children of the test process inherit
+/// blocked signals (SIGCHLD, SIGTERM...), which makes `sh`'s `wait` hang forever.
+final class SupervisedProcess: @unchecked Sendable {
+    private static let script = #"""
+        use strict; use POSIX qw(:sys_wait_h :signal_h);
+        sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die "sigprocmask: $!";
+        $SIG{$_} = 'DEFAULT' for qw(TERM INT HUP PIPE CHLD);
+        my $signal = shift @ARGV;
+        my $pid = fork(); die "fork: $!" unless defined $pid;
+        if ($pid == 0) { open(STDIN, '<', '/dev/null'); exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!"; }
+        my ($lines, $eof) = (0, undef);
+        while (1) {
+            if (waitpid($pid, WNOHANG) == $pid) { exit(WIFEXITED($?) ? WEXITSTATUS($?) : 128 + WTERMSIG($?)); }
+            if (defined $eof) {
+                select(undef, undef, undef, 0.1);
+                kill('KILL', $pid) if time - $eof >= 5;
+                next;
+            }
+            my $in = ''; vec($in, fileno(STDIN), 1) = 1;
+            next unless select($in, undef, undef, 0.1) > 0;
+            my $got = sysread(STDIN, my $buffer, 64);
+            if (!$got) { $eof = time; kill($signal, $pid) unless $lines; next; }
+            for (1 .. ($buffer =~ tr/\n//)) { $lines++; kill($lines == 1 ? $signal : 'KILL', $pid); }
+        }
+        """#
+
+    let process = Process()
+    private let control = Pipe()
+    private let lock = NSLock()
+
+    /// Starts `executable` with `arguments`; its standard output and error go to `output`.
+    init(_ executable: String, _ arguments: [String], signal: String, output: FileHandle) throws {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
+        process.arguments = ["-e", Self.script, signal, executable] + arguments
+        process.standardInput = control
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+    }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Sends the child its signal (the first time) or SIGKILL (after that).
+    func signal() {
+        lock.withLock { try? control.fileHandleForWriting.write(contentsOf: Data("\n".utf8)) }
+    }
+
+    /// Signals the child and waits for it (SIGKILL after `timeout`); returns its exit status (128 + signal if
+    /// a signal ended it).
+    @discardableResult
+    func stop(timeout: Double) async -> Int32 {
+        if process.isRunning {
+            signal()
+            let deadline = Date().addingTimeInterval(timeout)
+            while process.isRunning, Date() < deadline { try? await Task.sleep(for: .milliseconds(25)) }
+            if process.isRunning { signal() }
+            while process.isRunning { try? await Task.sleep(for: .milliseconds(25)) }
+        }
+        process.waitUntilExit()
+        lock.withLock { try? control.fileHandleForWriting.close() }
+        return process.terminationStatus
     }
 }
