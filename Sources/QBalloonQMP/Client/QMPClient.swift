@@ -221,8 +221,9 @@ extension TimeAmount {
     }
 }
 
-/// Runs jobs on a NIO event loop, so tasks can run where their connection's I/O happens.
-final class EventLoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+/// Runs jobs on a NIO event loop, so tasks can run where their connection's I/O happens. (NIO 2.101 makes an
+/// event loop a `SerialExecutor`, not a `TaskExecutor`.)
+final class EventLoopTaskExecutor: TaskExecutor, Sendable {
     let loop: any EventLoop
 
     init(loop: any EventLoop) {
