@@ -105,6 +105,12 @@ struct LatencyBenchmark {
     /// Sequential round trips from a nonisolated task (the global executor, or a preferred task executor).
     @concurrent
     static func measureClient(_ client: QMPClient, count: Int) async throws -> Samples {
+        try await roundTrips(client, count: count)
+    }
+
+    /// Sequential `query-balloon` round trips, timed one by one, on whatever executor the caller runs on.
+    nonisolated(nonsending)
+    static func roundTrips(_ client: QMPClient, count: Int) async throws -> Samples {
         var samples = Samples(reservingCapacity: count)
         for _ in 0..<count {
             let begin = monotonicNanoseconds()
@@ -149,15 +155,8 @@ actor EventLoopActor {
 
     nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
+    /// The round trips run isolated to this actor: `roundTrips` inherits the caller's executor.
     func measure(_ client: QMPClient, count: Int) async throws -> Samples {
-        var samples = Samples(reservingCapacity: count)
-        for _ in 0..<count {
-            let begin = monotonicNanoseconds()
-            let reply = try await client.execute("query-balloon")
-            let end = monotonicNanoseconds()
-            blackHole(reply)
-            samples.append(end - begin)
-        }
-        return samples
+        try await LatencyBenchmark.roundTrips(client, count: count)
     }
 }
