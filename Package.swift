@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "qballoon", targets: ["qballoon"]),
+        .library(name: "QBalloonCore", targets: ["QBalloonCore"]),
         .library(name: "QBalloonJSON", targets: ["QBalloonJSON"]),
         .library(name: "QBalloonQMP", targets: ["QBalloonQMP"]),
         .library(name: "QBalloon", targets: ["QBalloon"]),
@@ -24,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
+        // The bottom of the stack, with no dependencies: sizes, durations, endpoints, guest statistics, page
+        // math, the one stall detector and the one staleness judgment.
+        .target(name: "QBalloonCore"),
         // The only module that sees jansson's C types.
         .systemLibrary(
             name: "CJansson",
@@ -37,7 +41,7 @@ let package = Package(
         .target(
             name: "QBalloonQMP",
             dependencies: [
-                "QBalloonJSON",
+                "QBalloonCore", "QBalloonJSON",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -47,17 +51,18 @@ let package = Package(
         .target(
             name: "QBalloon",
             dependencies: [
-                "QBalloonJSON",
+                "QBalloonCore", "QBalloonJSON",
                 "QBalloonQMP",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // Config files, the rule language and the decision engine: pure logic, no I/O but reading files.
+        // The policy: config files (Config/), the rule language (Language/), the decision engine (Engine/), host
+        // figures parsed from /proc text (Host/). Pure logic on the core and TOMLKit: no NIO, no sockets
+        // (scripts/check-layering.sh fails the build if its dependency closure ever holds NIO).
         .target(
             name: "QBalloonRules",
             dependencies: [
-                "QBalloon",
-                "QBalloonQMP",
+                "QBalloonCore",
                 .product(name: "TOMLKit", package: "TOMLKit"),
             ]
         ),
@@ -65,7 +70,7 @@ let package = Package(
         .target(
             name: "QBalloonDaemon",
             dependencies: [
-                "QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonRules",
+                "QBalloonCore", "QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonRules",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -79,7 +84,7 @@ let package = Package(
         .target(
             name: "QBalloonFakeQMP",
             dependencies: [
-                "QBalloonJSON",
+                "QBalloonCore", "QBalloonJSON",
                 "QBalloonQMP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -89,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "qballoon",
             dependencies: [
-                "QBalloonJSON",
+                "QBalloonCore", "QBalloonJSON",
                 "QBalloonQMP",
                 "QBalloon",
                 "QBalloonFakeQMP",
@@ -103,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "qballoon-bench",
             dependencies: [
-                "QBalloonJSON",
+                "QBalloonCore", "QBalloonJSON",
                 "QBalloonQMP",
                 "QBalloon",
                 "QBalloonRules",

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Logging
-import QBalloon
+import QBalloonCore
 import QBalloonDaemon
 import QBalloonFakeQMP
 import QBalloonQMP
@@ -45,7 +45,7 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let loaded = try loadConfig(config)
-        let length = try Duration.parse(duration)
+        let length = try DurationText.parse(duration)
         mkdir(Self.socketDirectory, 0o755)
         var servers: [FakeQMPServer] = []
         for name in Self.vms {
@@ -65,19 +65,19 @@ struct DemoCommand: AsyncParsableCommand {
 
         let table = LiveTable(interactive: isatty(1) != 0)
         let summary = Mutex(DemoSummary())
-        let orchestrator = Orchestrator(
+        let daemon = try Daemon(
             config: loaded,
             options: .init(
-                configPath: config,
+                configPath: config, logger: makeLogger(level: .warning),
                 onRound: { report in
                     summary.withLock { $0.add(report) }
                     table.show(report)
-                }),
-            logger: makeLogger(level: .warning))
-        let daemon = Task { try await orchestrator.run() }
-        try? await Task.sleep(for: length)
-        daemon.cancel()
-        _ = try? await daemon.value
+                }))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await daemon.run() }
+            try? await Task.sleep(for: length)
+            await daemon.shutDown()
+        }
         for server in servers { await server.stop() }
         for task in serverTasks { await task.value }
         print("")
@@ -113,10 +113,10 @@ final class LiveTable: Sendable {
         func pad(_ text: String, _ width: Int) -> String {
             text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
         }
-        func size(_ value: UInt64?) -> String { value.map(formatBytes) ?? "-" }
+        func size(_ value: UInt64?) -> String { value.map(MemorySize.format) ?? "-" }
         var lines = [pad("VM", 9) + pad("actual", 12) + pad("target", 12) + pad("available", 12) + pad("state", 12) + "last rule"]
         for row in report.rows {
-            let state = row.health == .healthy ? (row.pressured ? "PRESSURE" : "ok") : row.health.label
+            let state = row.status == .ok ? (row.pressured ? "PRESSURE" : "ok") : row.status.label
             lines.append(
                 pad(row.vm, 9) + pad(size(row.actual), 12) + pad(size(row.target), 12) + pad(size(row.available), 12)
                     + pad(state, 12) + (row.lastReason ?? "-"))
@@ -159,10 +159,10 @@ struct DemoSummary {
         let reclaimedNow = names.reduce(UInt64(0)) { $0 + ((max[$1] ?? 0) - Swift.min(max[$1] ?? 0, last[$1] ?? 0)) }
         let reclaimedPeak = names.reduce(UInt64(0)) { $0 + ((max[$1] ?? 0) - Swift.min(max[$1] ?? 0, lowest[$1] ?? 0)) }
         var lines = ["summary after \(rounds) rounds, \(changes) balloon changes:"]
-        lines.append("  memory reclaimed at the end: \(formatBytes(reclaimedNow)) (most at once: \(formatBytes(reclaimedPeak)))")
+        lines.append("  memory reclaimed at the end: \(MemorySize.format(reclaimedNow)) (most at once: \(MemorySize.format(reclaimedPeak)))")
         for name in names {
             lines.append(
-                "  \(name): \(formatBytes(first[name] ?? 0)) -> \(formatBytes(last[name] ?? 0)), lowest \(formatBytes(lowest[name] ?? 0)), "
+                "  \(name): \(MemorySize.format(first[name] ?? 0)) -> \(MemorySize.format(last[name] ?? 0)), lowest \(MemorySize.format(lowest[name] ?? 0)), "
                     + "under pressure in \(pressuredRounds[name] ?? 0) of \(rounds) rounds")
         }
         let short = names.filter { (pressuredRounds[$0] ?? 0) > 0 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import QBalloonCore
 import QBalloonFakeQMP
 import QBalloonQMP
 
@@ -55,7 +56,7 @@ struct FakeQMPCommand: AsyncParsableCommand {
         }
         for number in Set([1, count]) {
             do {
-                _ = try QMPAddress(template.address(number))
+                _ = try Endpoint(template.address(number))
             } catch {
                 throw ValidationError("\(error)")
             }
@@ -76,7 +77,7 @@ struct FakeQMPCommand: AsyncParsableCommand {
         let scenarioName = scenario ?? "built-in idle"
         let template = (try? AddressTemplate(listen)) ?? AddressTemplate(literal: listen)
         if count == 1 {
-            let server = try await FakeQMPServer.start(listen: try QMPAddress(template.address(1)), scenario: guest)
+            let server = try await FakeQMPServer.start(listen: try Endpoint(template.address(1)), scenario: guest)
             print("fake QEMU monitor listening on \(server.boundAddress) (scenario: \(scenarioName))")
             fflush(nil)
             await server.run()
@@ -87,7 +88,7 @@ struct FakeQMPCommand: AsyncParsableCommand {
         servers.reserveCapacity(count)
         do {
             for number in 1...count {
-                servers.append(try await FakeQMPServer.start(listen: try QMPAddress(template.address(number)), scenario: guest))
+                servers.append(try await FakeQMPServer.start(listen: try Endpoint(template.address(number)), scenario: guest))
             }
         } catch {
             for server in servers { await server.stop() }

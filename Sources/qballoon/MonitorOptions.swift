@@ -1,4 +1,5 @@
 import ArgumentParser
+import QBalloonCore
 import QBalloon
 import QBalloonQMP
 
@@ -16,7 +17,7 @@ struct MonitorOptions: ParsableArguments {
 
     func validate() throws {
         do {
-            _ = try QMPAddress(qmp)
+            _ = try Endpoint(qmp)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -24,11 +25,11 @@ struct MonitorOptions: ParsableArguments {
         guard timeout > .zero else { throw ValidationError("--command-timeout must be more than 0") }
     }
 
-    var address: QMPAddress { get throws { try QMPAddress(qmp) } }
+    var address: Endpoint { get throws { try Endpoint(qmp) } }
 
     /// Connects and negotiates, with the command timeout as the greeting timeout too.
     func connect() async throws -> QMPClient {
-        let timeout = try Duration.parse(commandTimeout)
+        let timeout = try DurationText.parse(commandTimeout)
         return try await QMPClient.connect(
             to: try address, options: QMPClient.Options(commandTimeout: timeout, connectTimeout: timeout))
     }
@@ -36,7 +37,7 @@ struct MonitorOptions: ParsableArguments {
 
 func parsedDuration(_ text: String, option: String) throws -> Duration {
     do {
-        return try Duration.parse(text)
+        return try DurationText.parse(text)
     } catch {
         throw ValidationError("\(option): \(error)")
     }

@@ -2,7 +2,6 @@ import ArgumentParser
 import Logging
 import QBalloonDaemon
 import QBalloonRules
-import ServiceLifecycle
 
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,24 +31,9 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let loaded = try loadConfig(config)
         let logger = makeLogger(level: Logger.Level(rawValue: logLevel) ?? .info)
-        var services: [any Service] = []
-        let metrics = loaded.daemon.metricsListen.map { _ in DaemonMetrics() }
-        if let listen = loaded.daemon.metricsListen, let metrics {
-            services.append(try MetricsServer(listen: listen, metrics: metrics, logger: logger))
-        }
-        let decisionLog = try loaded.daemon.decisionLog.map { try DecisionLog(path: $0 == "-" ? "/dev/stdout" : $0) }
-        let orchestrator = Orchestrator(
-            config: loaded,
-            options: .init(configPath: config, dryRun: dryRun, metrics: metrics, decisionLog: decisionLog),
-            logger: logger)
-        services.insert(orchestrator, at: 0)
-        services.append(ReloadOnHangup(orchestrator: orchestrator))
-        let group = ServiceGroup(
-            configuration: .init(
-                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
-        try await group.run()
+        let daemon = try Daemon(
+            config: loaded, options: .init(configPath: config, dryRun: dryRun, logger: logger, handlesSignals: true))
+        try await daemon.run()
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import QBalloonCore
 import QBalloon
 import QBalloonJSON
 import QBalloonQMP
@@ -57,18 +58,18 @@ struct SetCommand: AsyncParsableCommand {
     func run() async throws {
         let size = try MemorySize(size)
         let wait = BalloonDevice.Wait(
-            timeout: try .parse(timeout), stallAfter: try .parse(stallAfter), stopAtStall: !keepTarget)
+            timeout: try DurationText.parse(timeout), stallAfter: try DurationText.parse(stallAfter), stopAtStall: !keepTarget)
         let outcome = try await withClient(monitor) { client in
             let balloon = try await BalloonDevice.find(on: client)
             let max = try await balloon.maxBytes()
             let bytes = size.bytes(ofMax: max)
             guard bytes > 0 else {
-                throw ValidationError("\(size) of \(formatBytes(max)) is less than one page")
+                throw ValidationError("\(size) of \(MemorySize.format(max)) is less than one page")
             }
             if noWait {
                 try await balloon.setTarget(bytes)
                 return BalloonOutcome(
-                    requested: bytes, target: BalloonProgress.effectiveTarget(requested: bytes, ramBytes: max),
+                    requested: bytes, target: BalloonPages.effectiveTarget(requested: bytes, ramBytes: max),
                     actual: try await balloon.actual(), result: .sent)
             }
             return try await balloon.setTarget(bytes, waiting: wait)
@@ -96,13 +97,13 @@ struct SetCommand: AsyncParsableCommand {
     }
 
     private func describe(_ outcome: BalloonOutcome) -> String {
-        let target = formatBytes(outcome.target)
-        let actual = formatBytes(outcome.actual)
+        let target = MemorySize.format(outcome.target)
+        let actual = MemorySize.format(outcome.actual)
         switch outcome.result {
         case .reached: return "reached \(target) (actual \(actual))"
         case .sent: return "sent target \(target) (actual now \(actual))"
         case .stalled:
-            let reset = outcome.resetTo.map { "; target reset to \(formatBytes($0)) to leave the guest some room" } ?? ""
+            let reset = outcome.resetTo.map { "; target reset to \(MemorySize.format($0)) to leave the guest some room" } ?? ""
             return "stalled at \(actual), short of the target \(target): the guest stopped giving memory back or taking it"
                 + reset
         case .timeout: return "timeout: still moving at \(actual) toward \(target) when --timeout ran out"

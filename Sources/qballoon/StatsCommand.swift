@@ -1,4 +1,5 @@
 import ArgumentParser
+import QBalloonCore
 import QBalloon
 import QBalloonJSON
 import QBalloonQMP
@@ -40,11 +41,11 @@ struct StatsCommand: AsyncParsableCommand {
             let patience = max(10, Double(period) * 3)
             var lastSeen = try await balloon.stats().lastUpdate
             var printed = 0
-            var waitingSince = unixNow()
+            var waitingSince = WallClock.system.now()
             while count.map({ printed < $0 }) ?? true {
                 try await Task.sleep(for: .milliseconds(250))
                 let stats = try await balloon.stats()
-                let now = unixNow()
+                let now = WallClock.system.now()
                 guard let update = stats.lastUpdate, update != lastSeen else {
                     if now - waitingSince > patience {
                         throw BalloonError(
@@ -72,9 +73,9 @@ struct StatsCommand: AsyncParsableCommand {
     }
 
     private func sampleText(_ stats: GuestStats, actual: UInt64) -> String {
-        func size(_ value: UInt64?) -> String { value.map(formatBytes) ?? "-" }
+        func size(_ value: UInt64?) -> String { value.map(MemorySize.format) ?? "-" }
         func count(_ value: UInt64?) -> String { value.map { "\($0)" } ?? "-" }
-        return "t=\(stats.lastUpdate ?? 0) actual=\(formatBytes(actual)) total=\(size(stats.total))"
+        return "t=\(stats.lastUpdate ?? 0) actual=\(MemorySize.format(actual)) total=\(size(stats.total))"
             + " available=\(size(stats.available)) free=\(size(stats.free)) caches=\(size(stats.diskCaches))"
             + " swap_in=\(size(stats.swapIn)) swap_out=\(size(stats.swapOut))"
             + " major_faults=\(count(stats.majorFaults)) minor_faults=\(count(stats.minorFaults))"

@@ -1,4 +1,5 @@
 import ArgumentParser
+import QBalloonCore
 import QBalloon
 import QBalloonJSON
 import QBalloonQMP
@@ -24,7 +25,7 @@ struct StatusCommand: AsyncParsableCommand {
                 max: try await balloon.maxBytes(),
                 pollingInterval: try await balloon.pollingInterval(),
                 stats: try await balloon.stats(),
-                now: unixNow())
+                now: WallClock.system.now())
         }
         print(json ? report.json.encodedString(sortedKeys: true) : report.text)
     }
@@ -61,12 +62,12 @@ struct BalloonStatus {
             "monitor      \(address)",
             "qemu         \(version)",
             "balloon      \(path)",
-            "actual       \(formatBytes(actual)) (\(actual) bytes)",
-            "max          \(formatBytes(max)) (\(max) bytes)",
+            "actual       \(MemorySize.format(actual)) (\(actual) bytes)",
+            "max          \(MemorySize.format(max)) (\(max) bytes)",
         ]
         let polling = pollingInterval > 0 ? "polled every \(pollingInterval)s" : "polling off"
         if let age = stats.age(now: now) {
-            lines.append("stats        \(polling), last report \(formatAge(age)) ago")
+            lines.append("stats        \(polling), last report \(DurationText.format(seconds: age, style: .approximate)) ago")
             lines.append(contentsOf: statsLines(stats).map { "  " + $0 })
         } else {
             lines.append(
@@ -78,7 +79,7 @@ struct BalloonStatus {
 }
 
 func statsLines(_ stats: GuestStats) -> [String] {
-    func size(_ value: UInt64?) -> String { value.map(formatBytes) ?? "unreported" }
+    func size(_ value: UInt64?) -> String { value.map(MemorySize.format) ?? "unreported" }
     func count(_ value: UInt64?) -> String { value.map { "\($0)" } ?? "unreported" }
     return [
         "total        \(size(stats.total))",
@@ -88,10 +89,4 @@ func statsLines(_ stats: GuestStats) -> [String] {
         "swap in/out  \(size(stats.swapIn)) / \(size(stats.swapOut))",
         "faults       \(count(stats.majorFaults)) major, \(count(stats.minorFaults)) minor",
     ]
-}
-
-func formatAge(_ seconds: Double) -> String {
-    if seconds < 120 { return "\(Int(seconds.rounded()))s" }
-    if seconds < 7200 { return "\(Int((seconds / 60).rounded()))m" }
-    return "\(Int((seconds / 3600).rounded()))h"
 }

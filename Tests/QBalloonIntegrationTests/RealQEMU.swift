@@ -39,7 +39,7 @@ final class RealQEMU: @unchecked Sendable {
 
     let process: Process
     let directory: URL
-    let address: QMPAddress
+    let address: Endpoint
     let ramBytes: UInt64
 
     init(balloon: Balloon = .withID("balloon0"), monitor: Monitor = .unix, ramMiB: Int = 512, extra: [String] = []) throws {
@@ -122,7 +122,7 @@ final class RealQEMU: @unchecked Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    private static func canConnect(_ address: QMPAddress) -> Bool {
+    private static func canConnect(_ address: Endpoint) -> Bool {
         guard case let parts = address.description.split(separator: ":"), parts.count == 3, let port = UInt16(parts[2]) else {
             return false
         }

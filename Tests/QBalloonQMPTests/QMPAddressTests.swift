@@ -1,8 +1,8 @@
 import QBalloonQMP
 import Testing
 
-@Suite struct QMPAddressTests {
-    static let valid: [(String, QMPAddress, String)] = [
+@Suite struct EndpointTests {
+    static let valid: [(String, Endpoint, String)] = [
         ("unix:/run/qemu/vm.qmp", .unixDomainSocket(path: "/run/qemu/vm.qmp"), "unix:/run/qemu/vm.qmp"),
         ("/run/qemu/vm.qmp", .unixDomainSocket(path: "/run/qemu/vm.qmp"), "unix:/run/qemu/vm.qmp"),
         ("vm.qmp", .unixDomainSocket(path: "vm.qmp"), "unix:vm.qmp"),
@@ -19,17 +19,17 @@ import Testing
     ]
 
     @Test(arguments: valid)
-    func parses(text: String, expected: QMPAddress, description: String) throws {
-        let address = try QMPAddress(text)
+    func parses(text: String, expected: Endpoint, description: String) throws {
+        let address = try Endpoint(text)
         #expect(address == expected)
         #expect(address.description == description)
-        #expect(try QMPAddress(address.description) == address, "the description parses back")
+        #expect(try Endpoint(address.description) == address, "the description parses back")
     }
 
     @Test func unixPath() throws {
-        #expect(try QMPAddress("unix:/a.qmp").unixPath == "/a.qmp")
-        #expect(try QMPAddress("b.qmp").unixPath == "b.qmp")
-        #expect(try QMPAddress("tcp:h:1").unixPath == nil)
+        #expect(try Endpoint("unix:/a.qmp").unixPath == "/a.qmp")
+        #expect(try Endpoint("b.qmp").unixPath == "b.qmp")
+        #expect(try Endpoint("tcp:h:1").unixPath == nil)
     }
 
     static let invalid: [(String, String)] = [
@@ -54,7 +54,7 @@ import Testing
 
     @Test(arguments: invalid)
     func refuses(text: String, reason: String) {
-        let error = #expect(throws: QMPAddressError.self) { try QMPAddress(text) }
+        let error = #expect(throws: EndpointError.self) { try Endpoint(text) }
         #expect(error?.text == text)
         #expect(error?.reason.hasPrefix(reason) == true, "\(error?.reason ?? "")")
         #expect(error?.description.hasPrefix("bad QMP address '\(text)': ") == true)

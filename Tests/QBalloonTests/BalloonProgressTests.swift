@@ -25,7 +25,7 @@ private let page: UInt64 = 4096
 
     @Test(arguments: targets)
     func effectiveTarget(requested: UInt64, ram: UInt64, expected: UInt64) {
-        #expect(BalloonProgress.effectiveTarget(requested: requested, ramBytes: ram) == expected)
+        #expect(BalloonPages.effectiveTarget(requested: requested, ramBytes: ram) == expected)
         #expect(BalloonProgress(requested: requested, ramBytes: ram, now: 0, stallAfter: 5).target == expected)
     }
 

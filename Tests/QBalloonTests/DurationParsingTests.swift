@@ -18,7 +18,7 @@ import Testing
 
     @Test(arguments: durations)
     func parses(text: String, expected: Duration) throws {
-        #expect(try Duration.parse(text) == expected)
+        #expect(try DurationText.parse(text) == expected)
     }
 
     static let errors: [(String, String)] = [
@@ -38,7 +38,7 @@ import Testing
 
     @Test(arguments: errors)
     func refuses(text: String, reason: String) {
-        let error = #expect(throws: DurationError.self) { try Duration.parse(text) }
+        let error = #expect(throws: DurationError.self) { try DurationText.parse(text) }
         #expect(error?.text == text)
         #expect(error?.reason.hasPrefix(reason) == true, "\(error?.reason ?? "")")
         #expect(error?.description.hasPrefix("bad duration '\(text)': ") == true)

@@ -106,7 +106,7 @@ import Testing
 
     @Test(arguments: formatted)
     func formatsBytes(bytes: UInt64, expected: String) {
-        #expect(formatBytes(bytes) == expected)
+        #expect(MemorySize.format(bytes) == expected)
     }
 
     static let descriptions: [(MemorySize, String)] = [

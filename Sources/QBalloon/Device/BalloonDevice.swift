@@ -1,10 +1,11 @@
+import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
 
 /// The virtio-balloon device of one VM, reached over its QMP connection.
 ///
 /// ```swift
-/// let client = try await QMPClient.connect(to: QMPAddress("/run/qemu/db.qmp"))
+/// let client = try await QMPClient.connect(to: Endpoint("/run/qemu/db.qmp"))
 /// let balloon = try await BalloonDevice.find(on: client)
 /// let outcome = try await balloon.setTarget(2 << 30, waiting: .init(timeout: .seconds(60)))
 /// ```
@@ -149,10 +150,9 @@ public struct BalloonDevice: Sendable {
         public var stallAfter: Duration
         /// How often to read `actual`.
         public var pollEvery: Duration
-        /// On a stall, give the guest some room back: set the target to where the balloon stopped plus
-        /// ``stallHeadroom(ramBytes:)``. A guest stalls because it has no memory left to free; left at that
-        /// point it retries several times a second and the next allocation inside it runs out of memory
-        /// (a Linux guest panics with "System is deadlocked on memory").
+        /// On a stalled inflation, give the guest some room back (``StallRecovery``): set the target to where
+        /// the balloon stopped plus the give-back. A guest stalls because it has no memory left to free; left at
+        /// that point its next allocation fails (a Linux guest panics with "System is deadlocked on memory").
         public var stopAtStall: Bool
 
         public init(
@@ -164,11 +164,6 @@ public struct BalloonDevice: Sendable {
             self.pollEvery = pollEvery
             self.stopAtStall = stopAtStall
         }
-
-        /// The room given back after a stalled inflation: 1/16 of the VM's RAM, at least 64 MiB.
-        public static func stallHeadroom(ramBytes: UInt64) -> UInt64 {
-            max(64 << 20, ramBytes / 16)
-        }
     }
 
     /// Sets the target and follows the balloon until it gets there, stalls, or the wait times out.
@@ -178,7 +173,7 @@ public struct BalloonDevice: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         func elapsed() -> Double { (clock.now - start).seconds }
-        var progress = BalloonProgress(requested: bytes, ramBytes: ram, now: 0, stallAfter: wait.stallAfter.seconds)
+        var progress = BalloonProgress(requested: bytes, ramBytes: ram, startedAt: 0, stallAfter: wait.stallAfter.seconds)
         while true {
             let actual = try await actual()
             switch progress.observe(actual: actual, at: elapsed()) {
@@ -187,8 +182,9 @@ public struct BalloonDevice: Sendable {
             case .stalled:
                 var resetTo: UInt64?
                 // Only an inflation leaves the guest without memory; a deflation that stalls keeps its target.
-                if wait.stopAtStall && actual > progress.target {
-                    let reset = min(ram, actual + Wait.stallHeadroom(ramBytes: ram))
+                if wait.stopAtStall && progress.isInflating(actual: actual) {
+                    let reset = StallRecovery.target(
+                        stoppedAt: actual, ramBytes: ram, giveBack: StallRecovery.giveBack(ramBytes: ram))
                     try await setTarget(reset)
                     resetTo = reset
                 }

@@ -1,13 +1,13 @@
-import QBalloonQMP
+import QBalloonCore
 import QBalloonRules
 
 /// One VM the daemon should follow: a `[[vm]]` entry, or one socket a glob entry matched.
 public struct FleetMember: Sendable, Hashable {
     public var name: String
-    public var address: QMPAddress
+    public var address: Endpoint
     public var settings: VMSettings
 
-    public init(name: String, address: QMPAddress, settings: VMSettings) {
+    public init(name: String, address: Endpoint, settings: VMSettings) {
         self.name = name
         self.address = address
         self.settings = settings
@@ -19,7 +19,7 @@ public struct FleetMember: Sendable, Hashable {
     public static func members(of config: QBalloonConfig, sockets: [String]) -> (members: [FleetMember], duplicates: [String]) {
         var members: [FleetMember] = []
         var taken: Set<String> = []
-        var claimed: Set<QMPAddress> = []
+        var claimed: Set<Endpoint> = []
         var duplicates: [String] = []
         func add(_ member: FleetMember) {
             guard claimed.insert(member.address).inserted else { return }

@@ -1,252 +1,290 @@
 import Logging
-import NIOCore
-import NIOPosix
-import QBalloon
-import QBalloonQMP
+import QBalloonCore
 import QBalloonRules
 import Synchronization
 
-/// Keeps one VM attached: connects (or reconnects with capped backoff), finds its balloon, keeps guest
-/// statistics polling on, reads the balloon and the statistics every interval, and sends targets.
+/// What a worker last saw of its VM: facts only. Whether they make the VM healthy is the engine's judgment
+/// (``VMStatus``).
+public struct VMFacts: Sendable {
+    public var name: String
+    /// How the VM is reached (its monitor socket).
+    public var link: String
+    /// Whether the worker holds a connection to the VM now.
+    public var attached = false
+    /// Why the last attempt to reach or read the VM failed; nil once one succeeded.
+    public var problem: VMProblem?
+    /// How many times a connection to the VM was opened (a new one may be a new QEMU on the same socket).
+    public var connections = 0
+    /// The balloon's `actual`, from the last read or `BALLOON_CHANGE` event.
+    public var actual: UInt64?
+    /// The VM's RAM.
+    public var ramBytes: UInt64?
+    /// The guest's statistics as last read (their `lastUpdate` says how old they are).
+    public var stats: GuestStats?
+    /// The last target the VM accepted.
+    public var lastTarget: UInt64?
+    /// Failed attempts to connect, read or set, since the daemon started.
+    public var errors = 0
+    /// Retries after a failure, since the daemon started.
+    public var reconnects = 0
+
+    public init(name: String, link: String) {
+        self.name = name
+        self.link = link
+    }
+}
+
+/// Why a VM cannot be acted on, as its worker found.
+public enum VMProblem: Sendable, Hashable, CustomStringConvertible {
+    /// Connecting, reading or a command failed (no socket, refused, timed out, closed, a bad reply).
+    case unreachable(String)
+    /// The VM has no balloon device.
+    case noBalloon(String)
+
+    public var description: String {
+        switch self {
+        case .unreachable(let reason): return reason
+        case .noBalloon(let reason): return reason
+        }
+    }
+}
+
+/// Keeps one VM: connects (reconnecting with capped backoff after a failure), reads it when asked, sends the
+/// targets it is given, and publishes what it saw as ``VMFacts``. A child task of the orchestrator; it owns and
+/// awaits every command it sends, so nothing of it is left running once ``run()`` returns.
 ///
-/// A failure here never leaves this VM's loop: it is logged, counted, and retried.
-public final class VMWorker: Sendable {
-    /// What the worker needs to know; two workers with equal settings behave the same, so a reload that
-    /// leaves them equal keeps the connection.
-    public struct Settings: Sendable, Hashable {
-        public var name: String
-        public var address: QMPAddress
-        public var connect: ConnectMode
-        /// How often to read the VM.
-        public var interval: Duration
+/// It never sleeps: the orchestrator asks for a read every interval (``Mailbox``), and a retry waits for the
+/// first poll after its backoff. A failure never leaves this VM's loop: it is logged, counted and retried.
+final class VMWorker: Sendable {
+    /// What the worker needs to know; a reload that leaves them equal keeps the worker and its connection.
+    struct Settings: Sendable, Hashable {
+        var name: String
+        var address: Endpoint
+        var connect: ConnectMode
         /// The guest-stats polling period (whole seconds, at least 1).
-        public var statsInterval: Duration
-        /// Statistics older than this make the VM `noStats`: held, not acted on.
-        public var staleAfter: Duration
-        public var commandTimeout: Duration
+        var statsInterval: Int
+        var commandTimeout: Duration
         /// The longest wait between reconnect attempts, in seconds.
-        public var backoffCap: Double
-
-        public init(
-            name: String, address: QMPAddress, connect: ConnectMode = .persistent, interval: Duration = .seconds(2),
-            statsInterval: Duration = .seconds(2), staleAfter: Duration = .seconds(6),
-            commandTimeout: Duration = .seconds(5), backoffCap: Double = 30
-        ) {
-            self.name = name
-            self.address = address
-            self.connect = connect
-            self.interval = interval
-            self.statsInterval = statsInterval
-            self.staleAfter = staleAfter
-            self.commandTimeout = commandTimeout
-            self.backoffCap = backoffCap
-        }
+        var backoffCap: Double = 30
     }
 
-    public let settings: Settings
-    private let logger: Logger
-    private let state: Mutex<State>
-
-    private struct State {
-        var observation: VMObservation
-        var device: BalloonDevice?
-    }
-
-    public init(settings: Settings, logger: Logger) {
-        self.settings = settings
-        var logger = logger
-        logger[metadataKey: "vm.name"] = "\(settings.name)"
-        logger[metadataKey: "qmp.socket"] = "\(settings.address)"
-        self.logger = logger
-        self.state = Mutex(State(observation: VMObservation(name: settings.name, address: settings.address)))
-    }
-
-    /// The latest observation.
-    public var observation: VMObservation {
-        state.withLock { $0.observation }
-    }
-
-    private var pollingSeconds: Int { max(1, Int(settings.statsInterval.seconds.rounded())) }
-
-    /// Runs until the task is cancelled.
-    public func run() async {
-        var backoff = Backoff(initial: 0.5, cap: settings.backoffCap)
-        while !Task.isCancelled {
-            do {
-                switch settings.connect {
-                case .persistent:
-                    try await runAttached(resetting: &backoff)
-                case .perPoll:
-                    try await withDevice { device in try await self.read(device) }
-                    backoff.reset()
-                    try await Task.sleep(for: settings.interval)
-                    continue
-                }
-            } catch is CancellationError {
-                break
-            } catch {
-                if Task.isCancelled { break }
-                record(error)
-            }
-            let delay = backoff.nextDelay()
-            state.withLock { $0.observation.reconnects += 1 }
-            logger.debug("retrying in \(delay)s")
-            try? await Task.sleep(for: .milliseconds(Int(delay * 1000)))
-        }
-        let device = state.withLock { state in
-            let device = state.device
-            state.device = nil
-            return device
-        }
-        await device?.client.close()
-    }
-
-    /// Sends a new target now. Throws when the VM is not reachable.
-    public func apply(target: UInt64) async throws {
-        switch settings.connect {
-        case .persistent:
-            guard let device = state.withLock({ $0.device }) else {
-                throw QMPError(code: .connectionClosed, address: "\(settings.address)", detail: "not attached")
-            }
-            try await device.setTarget(target)
-        case .perPoll:
-            try await withDevice { device in try await device.setTarget(target) }
-        }
-        state.withLock { $0.observation.lastTarget = target }
-    }
-
-    // MARK: Persistent connection
-
-    private func runAttached(resetting backoff: inout Backoff) async throws {
-        let device = try await attach()
-        state.withLock { $0.device = device }
-        defer { state.withLock { $0.device = nil } }
-        backoff.reset()
-        logger.info("attached", metadata: ["balloon.path": "\(device.path)"])
-        // Events end when the connection does; SHUTDOWN means QEMU is going away.
-        let events = Task {
-            for await event in device.client.events {
-                switch event.name {
-                case "BALLOON_CHANGE":
-                    if let actual = event.data["actual"]?.uint64Value {
-                        self.state.withLock { $0.observation.actual = actual }
-                    }
-                case "SHUTDOWN":
-                    await device.client.close()
-                default:
-                    break
-                }
-            }
-        }
-        defer { events.cancel() }
-        do {
-            // Poll from the connection's event loop: the commands, their replies and the wake-ups then all
-            // happen on that one thread, with no hand-off to the global executor (most of the CPU at scale).
-            try await withTaskExecutorPreference(device.client.taskExecutor) {
-                var polls = 0
-                while !Task.isCancelled {
-                    // BALLOON_CHANGE events keep `actual` current; query-balloon only checks it now and then.
-                    try await read(device, queryingActual: polls % Self.actualCheckEvery == 0)
-                    polls += 1
-                    try await Self.sleepOnEventLoop(for: settings.interval)
-                }
-            }
-        } catch {
-            await device.client.close()
-            throw error
-        }
-        await device.client.close()
-    }
-
-    /// Sleeps until the next multiple of `interval` (on the monotonic clock), timed by the NIO event loop the
-    /// task runs on (its connection's, see above), so the wake-up does not go through Dispatch's timer thread
-    /// and a global-executor thread first. Every VM with the same interval wakes at the same instant: the loop
-    /// wakes once for all of them, and their replies come back in batches.
-    private static func sleepOnEventLoop(for interval: Duration) async throws {
-        let step = max(1, TimeAmount(interval).nanoseconds)
-        let now = Int64(clamping: NIODeadline.now().uptimeNanoseconds)
-        let deadline = NIODeadline.uptimeNanoseconds(UInt64((now / step + 1) * step))
-        let scheduled = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(deadline: deadline) {}
-        try await withTaskCancellationHandler {
-            do {
-                try await scheduled.futureResult.get()
-            } catch {
-                throw CancellationError()
-            }
-        } onCancel: {
-            scheduled.cancel()
-        }
-    }
-
-    // MARK: Per-poll connection
-
-    private func withDevice<T: Sendable>(_ body: (BalloonDevice) async throws -> T) async throws -> T {
-        let device = try await attach()
-        do {
-            let result = try await body(device)
-            await device.client.close()
-            return result
-        } catch {
-            await device.client.close()
-            throw error
-        }
-    }
-
-    // MARK: Work
-
-    private func attach() async throws -> BalloonDevice {
-        let client = try await QMPClient.connect(
-            to: settings.address,
-            options: .init(commandTimeout: settings.commandTimeout, connectTimeout: settings.commandTimeout),
-            logger: logger)
-        do {
-            let device = try await BalloonDevice.find(on: client)
-            if try await device.pollingInterval() != pollingSeconds {
-                try await device.setPollingInterval(seconds: pollingSeconds)
-            }
-            let max = try await device.maxBytes()
-            state.withLock { $0.observation.maxBytes = max }
-            return device
-        } catch {
-            await client.close()
-            throw error
-        }
-    }
-
-    /// With a persistent connection, every this many polls also runs `query-balloon`; in between, `actual`
-    /// comes from QEMU's BALLOON_CHANGE events (one command per poll instead of two).
+    /// With a persistent connection, every this many polls also reads `actual`; in between, it comes from the
+    /// VM's events (one command per poll instead of two).
     static let actualCheckEvery = 10
 
-    private func read(_ device: BalloonDevice, queryingActual: Bool = true) async throws {
-        let actual = queryingActual ? try await device.actual() : nil
-        let stats = try await device.stats()
-        let now = unixNow()
-        let stale = (stats.age(now: now) ?? .infinity) > settings.staleAfter.seconds
-        state.withLock { state in
-            if let actual { state.observation.actual = actual }
-            state.observation.stats = stats
-            state.observation.observedAt = now
-            state.observation.health = stale ? .noStats : .healthy
+    let settings: Settings
+    let link: any VMLink
+    let mailbox = Mailbox()
+    private let clock: DaemonClock
+    private let logger: Logger
+    private let state: Mutex<VMFacts>
+
+    init(settings: Settings, link: any VMLink, clock: DaemonClock, logger: Logger) {
+        self.settings = settings
+        self.link = link
+        self.clock = clock
+        var logger = logger
+        logger[metadataKey: "vm.name"] = "\(settings.name)"
+        self.logger = logger
+        self.state = Mutex(VMFacts(name: settings.name, link: link.description))
+    }
+
+    /// What the worker saw last.
+    var facts: VMFacts { state.withLock { $0 } }
+
+    /// The worker's side of its VM: the open connection, and when to try again after a failure.
+    private struct Session {
+        var connection: (any VMConnection)?
+        /// Changes whenever ``connection`` does.
+        var generation = 0
+        var polls = 0
+        var backoff: Backoff
+        /// No attempt before this moment of the daemon's clock.
+        var retryAt: Duration = .zero
+    }
+
+    /// Serves the mailbox until told to stop, or until the task is cancelled.
+    func run() async {
+        var session = Session(backoff: Backoff(initial: 0.5, cap: settings.backoffCap))
+        await withDiscardingTaskGroup { events in
+            while true {
+                // Talk to the VM from where its connection lives (its event loop): no thread hand-offs per poll.
+                let executor = session.connection?.preferredExecutor
+                let stopped = await withTaskExecutorPreference(executor) {
+                    await self.serve(&session, events: &events)
+                }
+                if stopped { break }
+            }
+            if let connection = session.connection {
+                await connection.close()  // ends its event task
+                session.connection = nil
+            }
+            state.withLock { $0.attached = false }
         }
     }
 
-    private func record(_ error: Error) {
-        let health: VMHealth
-        if let balloon = error as? BalloonError, balloon.code == .noDevice {
-            health = .noBalloon
-        } else {
-            health = .unreachable("\(error)")
+    /// Handles work until the worker stops (true) or its connection changes (false).
+    private func serve(_ session: inout Session, events: inout DiscardingTaskGroup) async -> Bool {
+        let generation = session.generation
+        while let work = await mailbox.next() {
+            defer { mailbox.done() }
+            switch work {
+            case .stop(let restore):
+                if let restore {
+                    logger.info("restoring the guest to \(MemorySize.format(restore)) before exit")
+                    await send(restore, &session)
+                }
+                return true
+            case .target(let bytes):
+                await send(bytes, &session)
+            case .poll:
+                await poll(&session, events: &events)
+            }
+            if session.generation != generation { return false }
         }
-        let changed = state.withLock { state -> Bool in
-            state.observation.errors += 1
-            let changed = state.observation.health != health
-            state.observation.health = health
+        return true
+    }
+
+    // MARK: Reading
+
+    private func poll(_ session: inout Session, events: inout DiscardingTaskGroup) async {
+        guard session.connection != nil || clock.now() >= session.retryAt else { return }
+        switch settings.connect {
+        case .perPoll:
+            do {
+                let connection = try await link.connect(statsInterval: settings.statsInterval)
+                let reading: VMReading
+                do {
+                    reading = try await connection.read(includingActual: true)
+                } catch {
+                    await connection.close()
+                    throw error
+                }
+                await connection.close()
+                record(reading, ramBytes: connection.ramBytes, session: &session)
+            } catch {
+                failed(error, &session)
+            }
+        case .persistent:
+            if session.connection == nil {
+                do {
+                    let connection = try await link.connect(statsInterval: settings.statsInterval)
+                    attach(connection, &session, events: &events)
+                } catch {
+                    failed(error, &session)
+                    return
+                }
+            }
+            guard let connection = session.connection else { return }
+            do {
+                let readActual = session.polls % Self.actualCheckEvery == 0 || state.withLock { $0.actual == nil }
+                let reading = try await connection.read(includingActual: readActual)
+                session.polls += 1
+                record(reading, ramBytes: connection.ramBytes, session: &session)
+            } catch {
+                await detach(&session)
+                failed(error, &session)
+            }
+        }
+    }
+
+    private func attach(_ connection: any VMConnection, _ session: inout Session, events: inout DiscardingTaskGroup) {
+        session.connection = connection
+        session.generation += 1
+        session.polls = 0
+        state.withLock { facts in
+            facts.attached = true
+            facts.connections += 1
+            facts.ramBytes = connection.ramBytes
+            facts.actual = nil
+        }
+        logger.info("attached", metadata: ["vm.ram": "\(MemorySize.format(connection.ramBytes))"])
+        events.addTask { [self] in
+            await withTaskExecutorPreference(connection.preferredExecutor) {
+                for await event in connection.events {
+                    switch event {
+                    case .actualChanged(let actual):
+                        self.state.withLock { $0.actual = actual }
+                    case .shutdown:
+                        await connection.close()  // the next poll fails and reconnects with backoff
+                    }
+                }
+            }
+        }
+    }
+
+    private func detach(_ session: inout Session) async {
+        guard let connection = session.connection else { return }
+        session.connection = nil
+        session.generation += 1
+        state.withLock { $0.attached = false }
+        await connection.close()
+    }
+
+    private func record(_ reading: VMReading, ramBytes: UInt64, session: inout Session) {
+        session.backoff.reset()
+        let recovered = state.withLock { facts in
+            let recovered = facts.problem != nil
+            if let actual = reading.actual { facts.actual = actual }
+            facts.ramBytes = ramBytes
+            facts.stats = reading.stats
+            facts.problem = nil
+            return recovered
+        }
+        if recovered { logger.info("reachable again") }
+    }
+
+    private func failed(_ error: any Error, _ session: inout Session) {
+        let problem: VMProblem
+        if let link = error as? VMLinkError, link.kind == .noBalloon {
+            problem = .noBalloon(link.description)
+        } else {
+            problem = .unreachable("\(error)")
+        }
+        let delay = session.backoff.nextDelay()
+        session.retryAt = clock.now() + .milliseconds(Int64(delay * 1000))
+        let changed = state.withLock { facts -> Bool in
+            facts.errors += 1
+            facts.reconnects += 1
+            let changed = facts.problem != problem
+            facts.problem = problem
             return changed
         }
         if changed {
-            logger.warning("\(health)")
+            logger.warning("\(problem)")
         } else {
-            logger.debug("\(health)")
+            logger.debug("\(problem); retrying in \(DurationText.format(seconds: delay))")
         }
     }
+
+    // MARK: Changing
+
+    private func send(_ bytes: UInt64, _ session: inout Session) async {
+        do {
+            switch settings.connect {
+            case .persistent:
+                guard let connection = session.connection else {
+                    throw VMWorkerError(description: "not attached")
+                }
+                try await connection.setTarget(bytes)
+            case .perPoll:
+                let connection = try await link.connect(statsInterval: settings.statsInterval)
+                do {
+                    try await connection.setTarget(bytes)
+                } catch {
+                    await connection.close()
+                    throw error
+                }
+                await connection.close()
+            }
+            state.withLock { $0.lastTarget = bytes }
+        } catch {
+            state.withLock { $0.errors += 1 }
+            logger.warning("cannot set the balloon: \(error)")
+        }
+    }
+}
+
+struct VMWorkerError: Error, CustomStringConvertible {
+    let description: String
 }

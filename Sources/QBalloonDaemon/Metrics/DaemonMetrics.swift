@@ -55,29 +55,31 @@ public final class DaemonMetrics: Sendable {
         return created
     }
 
-    /// Records what the daemon saw of a VM, and the decision for it.
-    public func record(_ observation: VMObservation, decision: Decision?, now: Double) {
+    /// Records what the daemon saw of a VM and what the engine judged of it this round.
+    /// - Parameters:
+    ///   - status: the VM's state, from the same facts and verdict (`qballoon_vm_healthy` is 1 only when `.ok`).
+    ///   - verdict: the engine's verdict, when it had a sample of the VM.
+    ///   - changed: whether a balloon change was decided for it this round.
+    public func record(_ facts: VMFacts, status: VMStatus, verdict: VMVerdict?, changed: Bool, now: Double) {
         perVM.withLock { state in
-            var vm = gauges(observation.name, &state)
-            if let actual = observation.actual { vm.actual.record(Double(actual)) }
-            if let max = observation.maxBytes { vm.max.record(Double(max)) }
-            if let target = observation.lastTarget { vm.target.record(Double(target)) }
-            if let available = observation.stats?.available { vm.available.record(Double(available)) }
-            if let age = observation.stats?.age(now: now) { vm.statsAge.record(age) }
-            vm.healthy.record(observation.health == .healthy ? 1 : 0)
-            if let decision {
-                vm.pressure.record(decision.pressured ? 1 : 0)
-                if decision.changes { vm.changes.increment() }
+            var vm = gauges(facts.name, &state)
+            if let actual = facts.actual { vm.actual.record(Double(actual)) }
+            if let max = facts.ramBytes { vm.max.record(Double(max)) }
+            if let target = facts.lastTarget { vm.target.record(Double(target)) }
+            if let available = facts.stats?.available { vm.available.record(Double(available)) }
+            if let age = verdict?.stats.age { vm.statsAge.record(age) }
+            vm.healthy.record(status == .ok ? 1 : 0)
+            if let verdict { vm.pressure.record(verdict.pressured ? 1 : 0) }
+            if changed { vm.changes.increment() }
+            if facts.errors > vm.lastErrors {
+                vm.errors.increment(by: facts.errors - vm.lastErrors)
+                vm.lastErrors = facts.errors
             }
-            if observation.errors > vm.lastErrors {
-                vm.errors.increment(by: observation.errors - vm.lastErrors)
-                vm.lastErrors = observation.errors
+            if facts.reconnects > vm.lastReconnects {
+                vm.reconnects.increment(by: facts.reconnects - vm.lastReconnects)
+                vm.lastReconnects = facts.reconnects
             }
-            if observation.reconnects > vm.lastReconnects {
-                vm.reconnects.increment(by: observation.reconnects - vm.lastReconnects)
-                vm.lastReconnects = observation.reconnects
-            }
-            state[observation.name] = vm
+            state[facts.name] = vm
         }
     }
 

@@ -2,37 +2,32 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import QBalloonCore
 import ServiceLifecycle
 
 /// Serves `GET /metrics` (Prometheus text format) over HTTP, as a service of the daemon's group.
 public struct MetricsServer: Service {
-    public let host: String
-    public let port: Int
+    /// Where it listens (`metrics_listen`); port 0 picks a free port.
+    public let listen: Endpoint
     private let metrics: DaemonMetrics
     private let logger: Logger
+    private let bound: @Sendable (Endpoint) -> Void
 
-    /// Parses `HOST:PORT` (`127.0.0.1:9464`, `[::1]:9464`, `localhost:9464`).
-    public init(listen: String, metrics: DaemonMetrics, logger: Logger) throws {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]),
-            (0...65535).contains(port)
-        else {
-            throw MetricsServerError(detail: "bad metrics_listen '\(listen)': expected HOST:PORT, like 127.0.0.1:9464")
-        }
-        var host = String(listen[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty else { throw MetricsServerError(detail: "bad metrics_listen '\(listen)': no host") }
-        self.host = host
-        self.port = port
+    /// - Parameter bound: called with the address actually bound, once listening (the port, for port 0).
+    public init(
+        listen: Endpoint, metrics: DaemonMetrics, logger: Logger, bound: @escaping @Sendable (Endpoint) -> Void = { _ in }
+    ) {
+        self.listen = listen
         self.metrics = metrics
         self.logger = logger
+        self.bound = bound
     }
 
-    /// Binds, then serves until graceful shutdown; `bound` gets the port actually bound (for port 0).
+    /// Binds, then serves until graceful shutdown (or cancellation).
     public func run() async throws {
-        try await serve(bound: { _ in })
-    }
-
-    public func serve(bound: @Sendable (Int) -> Void) async throws {
+        guard let (host, port) = listen.hostAndPort else {
+            throw MetricsServerError(detail: "cannot listen for metrics on \(listen): not a HOST:PORT address")
+        }
         let metrics = self.metrics
         let channel: Channel
         do {
@@ -48,9 +43,9 @@ public struct MetricsServer: Service {
         } catch {
             throw MetricsServerError(detail: "cannot listen for metrics on \(host):\(port): \(error)")
         }
-        let port = channel.localAddress?.port ?? self.port
-        bound(port)
-        logger.info("metrics on http://\(host):\(port)/metrics")
+        let boundAddress = Endpoint.hostname(host, port: channel.localAddress?.port ?? port)
+        bound(boundAddress)
+        logger.info("metrics on http://\(boundAddress.hostPortText ?? "")/metrics")
         // Cancellation too: a group cancelled (another service failed) must not wait on this forever.
         await withTaskCancellationOrGracefulShutdownHandler {
             try? await channel.closeFuture.get()

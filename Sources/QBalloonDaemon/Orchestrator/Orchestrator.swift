@@ -1,163 +1,202 @@
 import Logging
-import QBalloon
-import QBalloonQMP
+import QBalloonCore
 import QBalloonRules
 import ServiceLifecycle
 import Synchronization
-import UnixSignals
 
-/// The daemon: follows every VM a config names, decides each interval with the rules engine, and applies
-/// the decisions. A swift-service-lifecycle `Service`; graceful shutdown stops it (after giving every guest
-/// its max back when `restore_on_exit` is set).
+/// The daemon's decision loop: follows every VM a config names, decides each interval with the rules engine,
+/// and hands each decision to the VM's worker. A swift-service-lifecycle `Service` (``Daemon`` assembles it).
 ///
-/// A VM's failure stays in its own ``VMWorker``: it is retried with backoff while the others go on.
-/// ``requestReload()`` (SIGHUP) loads the config again: a config with errors is logged and ignored; VMs whose
-/// entry did not change keep their connections and their rule history.
-public final class Orchestrator: Service, Sendable {
-    public struct Options: Sendable {
+/// Structure: `run()` is one task group. Its children are one ``VMWorker`` per VM and a ticker; the loop itself
+/// runs in `run()`'s own task. On graceful shutdown the loop ends, every worker is told to stop (after giving
+/// its guest the whole RAM back when `restore_on_exit` is set, once the command it has in flight is answered),
+/// and `run()` returns when the last worker has. A VM's failure stays in its worker: it is retried with backoff
+/// while the others go on.
+///
+/// Time comes in through the clock and the wall clock of ``Options``, so a test drives the loop in virtual time.
+package final class Orchestrator: Service, Sendable {
+    package struct Options: Sendable {
         /// The config file, for reloads.
-        public var configPath: String
+        package var configPath: String
         /// `--dry-run`: decide and log, never send `balloon` (or the config's `dry_run`).
-        public var dryRun: Bool
-        /// Reads the host's memory; by default from the config's `/proc` paths.
-        public var readHost: @Sendable (HostSettings) -> HostSample
+        package var dryRun: Bool
+        package var clock: DaemonClock
+        package var wallClock: WallClock
+        /// Reads the host's memory.
+        package var readHost: @Sendable (HostSettings) -> HostSample
+        /// The way into a VM: QMP by default.
+        package var link: @Sendable (FleetMember, Duration, Logger) -> any VMLink
+        /// Lists the unix sockets matching globs (for `qmp = "/run/qemu/*.qmp"`).
+        package var scanSockets: @Sendable ([String]) -> [String]
         /// Called after every round.
-        public var onRound: (@Sendable (RoundReport) -> Void)?
-        public var metrics: DaemonMetrics?
-        public var decisionLog: DecisionLog?
+        package var onRound: (@Sendable (RoundReport) -> Void)?
+        package var metrics: DaemonMetrics?
+        package var decisionLog: DecisionLog?
+    }
 
-        public init(
-            configPath: String, dryRun: Bool = false,
-            readHost: @escaping @Sendable (HostSettings) -> HostSample = { settings in
-                HostSample.read(meminfoPath: settings.meminfoPath, pressurePath: settings.pressurePath)
-            },
-            onRound: (@Sendable (RoundReport) -> Void)? = nil, metrics: DaemonMetrics? = nil,
-            decisionLog: DecisionLog? = nil
-        ) {
-            self.configPath = configPath
-            self.dryRun = dryRun
-            self.readHost = readHost
-            self.onRound = onRound
-            self.metrics = metrics
-            self.decisionLog = decisionLog
-        }
+    private enum Wake: Sendable {
+        case tick, reload, stop
     }
 
     private let options: Options
     private let logger: Logger
     private let initialConfig: QBalloonConfig
-    private let reloadRequested = Atomic<Bool>(false)
-    private let wake: AsyncStream<Void>.Continuation
-    private let wakeups: AsyncStream<Void>
-    /// VMs with a `balloon` command under way: a hung VM never collects a queue of them.
-    private let applying = Mutex<Set<String>>([])
+    private let wakes: AsyncStream<Wake>
+    private let wake: AsyncStream<Wake>.Continuation
+    /// The decision interval now (it changes with a reload); the ticker reads it.
+    private let interval: Mutex<Duration>
+    /// The workers running now, for ``workersAreIdle(except:)``.
+    private let workers = Mutex<[String: VMWorker]>([:])
 
-    public init(config: QBalloonConfig, options: Options, logger: Logger) {
+    package init(config: QBalloonConfig, options: Options, logger: Logger) {
         self.initialConfig = config
         self.options = options
         self.logger = logger
-        (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.interval = Mutex(config.daemon.interval)
+        (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(8))
     }
 
-    /// Reloads the config before the next round (and wakes the loop for it now).
-    public func requestReload() {
-        reloadRequested.store(true, ordering: .relaxed)
-        wake.yield()
+    /// Reloads the config before the next round, now.
+    package func requestReload() {
+        wake.yield(.reload)
     }
 
-    private struct Running: Sendable {
-        var member: FleetMember
-        var worker: VMWorker
-        var task: Task<Void, Never>
+    /// Whether every worker but those named has nothing to do (for tests stepping virtual time).
+    package func workersAreIdle(except busy: Set<String> = []) -> Bool {
+        workers.withLock { $0.allSatisfy { busy.contains($0.key) || $0.value.mailbox.isIdle } }
     }
 
-    public func run() async throws {
-        logger.info("started", metadata: ["config": "\(options.configPath)", "dry_run": "\(dryRun(initialConfig))"])
-        let (running, config) = await cancelWhenGracefulShutdown { await self.loop() }
-        await shutDown(running: running, config: config)
-    }
-
-    /// Rounds until cancelled; returns the VMs still attached and the config in force.
-    private func loop() async -> ([String: Running], QBalloonConfig) {
-        var config = initialConfig
-        var engine = makeEngine(config)
+    /// The loop's own state, owned by `run()`'s task.
+    private struct Loop {
+        var config: QBalloonConfig
+        var engine: DecisionEngine
         var state = EngineState()
-        var running: [String: Running] = [:]
+        /// By VM name, with the member it was started for.
+        var running: [String: (member: FleetMember, worker: VMWorker)] = [:]
+        /// The names in `running`, sorted: rounds and reports list VMs in this order.
+        var names: [String] = []
         var lastReason: [String: String] = [:]
-        var wakeups = self.wakeups.makeAsyncIterator()
         /// The sockets the fleet was last matched against; nil after a reload.
         var matched: [String]?
-        while !Task.isCancelled {
-            if reloadRequested.exchange(false, ordering: .relaxed), let reloaded = reload() {
-                config = reloaded
-                engine = makeEngine(config)
-                matched = nil
-            }
-            // The fleet changes only with the config or the sockets: match them again only then.
-            let sockets = SocketScanner.sockets(matching: FleetMember.globs(of: config))
-            if sockets != matched {
-                reconcile(config: config, sockets: sockets, running: &running)
-                matched = sockets
-            }
-            let now = unixNow()
-            let observations = running.values.map { $0.worker.observation }
-            let samples = observations.compactMap { observation -> VMSample? in
-                guard let member = running[observation.name]?.member, let actual = observation.actual,
-                    let ram = observation.maxBytes
-                else { return nil }
-                return VMSample(
-                    name: observation.name, settings: member.settings, actual: actual, ram: ram,
-                    stats: observation.stats, now: now,
-                    // Stale statistics still go to the engine, whose envelope never shrinks on them and stops an
-                    // inflation under way; only a VM whose guest never reported is held out.
-                    healthy: observation.health == .healthy || (observation.health == .noStats && observation.stats?.lastUpdate != nil))
-            }
-            let host = options.readHost(config.host)
-            let round = engine.decide(&state, samples: samples, host: host, now: now)
-            let dryRun = self.dryRun(config)
-            var byVM: [String: Decision] = [:]
-            for decision in round.decisions {
-                byVM[decision.vm] = decision
-                guard let target = decision.to, let worker = running[decision.vm]?.worker else { continue }
-                lastReason[decision.vm] = "\(decision.reason)"
-                options.decisionLog?.append(decision, at: now, dryRun: dryRun)
-                logger.info("\(dryRun ? "would set" : "set") \(decision)", metadata: ["vm.name": "\(decision.vm)"])
-                if !dryRun { apply(target, to: worker) }
-            }
-            if let metrics = options.metrics {
-                metrics.record(host: host)
-                for observation in observations {
-                    metrics.record(observation, decision: byVM[observation.name], now: now)
-                }
-            }
-            if let onRound = options.onRound {
-                let rows = observations.sorted { $0.name < $1.name }.map { observation in
-                    RoundReport.Row(
-                        vm: observation.name, health: observation.health, actual: observation.actual,
-                        target: observation.lastTarget, max: observation.maxBytes,
-                        available: observation.stats?.available,
-                        pressured: byVM[observation.name]?.pressured ?? false,
-                        lastReason: lastReason[observation.name])
-                }
-                onRound(
-                    RoundReport(
-                        time: now, rows: rows, changes: round.decisions.filter(\.changes), host: host, dryRun: dryRun))
-            }
-            await sleep(config.daemon.interval, orUntil: &wakeups)
-        }
-        return (running, config)
     }
 
-    /// Sleeps one interval, or less when a reload is asked for.
-    private func sleep(_ interval: Duration, orUntil wakeups: inout AsyncStream<Void>.Iterator) async {
-        let deadline = ContinuousClock.now + interval
-        let timer = Task { [wake] in
-            // Cancelled (woken early for a reload): no wake-up, or it would end the next sleep at once.
-            guard (try? await Task.sleep(until: deadline)) != nil else { return }
-            wake.yield()
+    package func run() async throws {
+        logger.info("started", metadata: ["config": "\(options.configPath)", "dry_run": "\(dryRun(initialConfig))"])
+        await withDiscardingTaskGroup { group in
+            var loop = Loop(config: initialConfig, engine: makeEngine(initialConfig))
+            await withTaskGroup(of: Void.self) { ticker in
+                ticker.addTask { await self.tick() }
+                await withGracefulShutdownHandler {
+                    round(&loop, group: &group)
+                    for await wake in wakes {
+                        switch wake {
+                        case .tick:
+                            round(&loop, group: &group)
+                        case .reload:
+                            reload(&loop)
+                            round(&loop, group: &group)
+                        case .stop:
+                            return
+                        }
+                    }
+                } onGracefulShutdown: { [wake] in
+                    wake.yield(.stop)
+                }
+                ticker.cancelAll()
+            }
+            // Every worker finishes the command it has in flight, restores its guest if asked, and stops; the
+            // group waits for the last one.
+            let restore = loop.config.daemon.restoreOnExit && !dryRun(loop.config)
+            if restore { logger.info("restoring every guest to its max before exit") }
+            for (_, entry) in loop.running {
+                entry.worker.mailbox.stop(restoringTo: restore ? entry.worker.facts.ramBytes : nil)
+            }
         }
-        _ = await wakeups.next()
-        timer.cancel()
+        workers.withLock { $0.removeAll() }
+        logger.info("stopped")
+    }
+
+    /// Wakes the loop at every multiple of the interval since the daemon started, until cancelled.
+    private func tick() async {
+        while !Task.isCancelled {
+            let step = max(interval.withLock { $0 }, .milliseconds(1))
+            let now = options.clock.now()
+            let next = step * Int((now / step).rounded(.down) + 1)
+            do {
+                try await options.clock.sleep(next)
+            } catch {
+                return
+            }
+            wake.yield(.tick)
+        }
+    }
+
+    // MARK: A round
+
+    private func round(_ loop: inout Loop, group: inout DiscardingTaskGroup) {
+        let config = loop.config
+        // The fleet changes only with the config or the sockets: match them again only then.
+        let globs = FleetMember.globs(of: config)
+        let sockets = globs.isEmpty ? [] : options.scanSockets(globs)
+        if sockets != loop.matched {
+            reconcile(&loop, sockets: sockets, group: &group)
+            loop.matched = sockets
+        }
+        let now = options.wallClock.now()
+        let facts = loop.names.compactMap { loop.running[$0]?.worker.facts }
+        var samples: [VMSample] = []
+        samples.reserveCapacity(facts.count)
+        for fact in facts {
+            guard let member = loop.running[fact.name]?.member, let actual = fact.actual, let ram = fact.ramBytes else {
+                continue
+            }
+            samples.append(
+                VMSample(
+                    name: fact.name, settings: member.settings, actual: actual, ram: ram, stats: fact.stats,
+                    reachable: fact.problem == nil, connection: fact.connections))
+        }
+        let host = options.readHost(config.host)
+        let round = loop.engine.decide(&loop.state, samples: samples, host: host, now: now)
+        var verdicts: [String: VMVerdict] = [:]
+        verdicts.reserveCapacity(samples.count)
+        for (sample, verdict) in zip(samples, round.verdicts) { verdicts[sample.name] = verdict }
+
+        let dryRun = self.dryRun(config)
+        var decided: [String: Decision] = [:]
+        for decision in round.decisions {
+            decided[decision.vm] = decision
+            guard let target = decision.to, let worker = loop.running[decision.vm]?.worker else { continue }
+            loop.lastReason[decision.vm] = "\(decision.reason)"
+            options.decisionLog?.append(decision, at: now, dryRun: dryRun)
+            logger.info("\(dryRun ? "would set" : "set") \(decision)", metadata: ["vm.name": "\(decision.vm)"])
+            if !dryRun, let replaced = worker.mailbox.target(target) {
+                logger.debug(
+                    "the previous target \(MemorySize.format(replaced)) was not sent yet: replaced",
+                    metadata: ["vm.name": "\(decision.vm)"])
+            }
+        }
+        for name in loop.names { loop.running[name]?.worker.mailbox.poll() }
+
+        if let metrics = options.metrics {
+            metrics.record(host: host)
+            for fact in facts {
+                let verdict = verdicts[fact.name]
+                metrics.record(
+                    fact, status: VMStatus(facts: fact, verdict: verdict), verdict: verdict,
+                    changed: decided[fact.name]?.changes ?? false, now: now)
+            }
+        }
+        if let onRound = options.onRound {
+            let rows = facts.map { fact in
+                let verdict = verdicts[fact.name]
+                return RoundReport.Row(
+                    vm: fact.name, status: VMStatus(facts: fact, verdict: verdict), actual: fact.actual,
+                    target: fact.lastTarget, max: fact.ramBytes, available: fact.stats?.available,
+                    pressured: verdict?.pressured ?? false, lastReason: loop.lastReason[fact.name])
+            }
+            onRound(
+                RoundReport(time: now, rows: rows, changes: round.decisions.filter(\.changes), host: host, dryRun: dryRun))
+        }
     }
 
     // MARK: Fleet
@@ -175,102 +214,59 @@ public final class Orchestrator: Service, Sendable {
     private func workerSettings(_ member: FleetMember, _ config: QBalloonConfig) -> VMWorker.Settings {
         VMWorker.Settings(
             name: member.name, address: member.address, connect: member.settings.connect,
-            interval: config.daemon.interval, statsInterval: config.daemon.statsInterval,
-            staleAfter: config.daemon.staleAfter, commandTimeout: config.daemon.commandTimeout)
+            statsInterval: max(1, Int(config.daemon.statsInterval.seconds.rounded())),
+            commandTimeout: config.daemon.commandTimeout)
     }
 
     /// Starts workers for new VMs, stops those gone, restarts those whose connection settings changed.
-    private func reconcile(config: QBalloonConfig, sockets: [String], running: inout [String: Running]) {
+    private func reconcile(_ loop: inout Loop, sockets: [String], group: inout DiscardingTaskGroup) {
+        let config = loop.config
         let (members, duplicates) = FleetMember.members(of: config, sockets: sockets)
         for duplicate in duplicates { logger.warning("ignoring a second VM named \(duplicate)") }
         let wanted = Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0) })
-        for (name, current) in running {
+        for (name, current) in loop.running {
             guard let member = wanted[name] else {
                 logger.info("detached: no longer in the config or its socket is gone", metadata: ["vm.name": "\(name)"])
-                current.task.cancel()
-                running[name] = nil
+                current.worker.mailbox.stop(restoringTo: nil)
+                loop.running[name] = nil
                 options.metrics?.forget(vm: name)
                 continue
             }
             if current.worker.settings != workerSettings(member, config) {
                 logger.info("its connection settings changed: reattaching", metadata: ["vm.name": "\(name)"])
-                current.task.cancel()
-                running[name] = nil
+                current.worker.mailbox.stop(restoringTo: nil)
+                loop.running[name] = nil
             } else {
-                running[name]?.member = member
+                loop.running[name]?.member = member
             }
         }
-        for (name, member) in wanted where running[name] == nil {
-            let worker = VMWorker(settings: workerSettings(member, config), logger: logger)
-            let task = Task { await worker.run() }
-            running[name] = Running(member: member, worker: worker, task: task)
+        for (name, member) in wanted where loop.running[name] == nil {
+            let settings = workerSettings(member, config)
+            var vmLogger = logger
+            vmLogger[metadataKey: "vm.name"] = "\(name)"
+            let link = options.link(member, settings.commandTimeout, vmLogger)
+            let worker = VMWorker(settings: settings, link: link, clock: options.clock, logger: logger)
+            loop.running[name] = (member, worker)
+            group.addTask { await worker.run() }
         }
+        loop.names = loop.running.keys.sorted()
+        let running = loop.running.mapValues(\.worker)
+        workers.withLock { $0 = running }
     }
 
-    private func apply(_ target: UInt64, to worker: VMWorker) {
-        let name = worker.settings.name
-        let busy = applying.withLock { !$0.insert(name).inserted }
-        if busy {
-            logger.warning("the previous balloon command is still waiting: skipping", metadata: ["vm.name": "\(name)"])
-            return
-        }
-        let logger = self.logger
-        Task {
-            defer { _ = self.applying.withLock { $0.remove(name) } }
-            do {
-                try await worker.apply(target: target)
-            } catch {
-                logger.warning("cannot set the balloon: \(error)", metadata: ["vm.name": "\(name)"])
-            }
-        }
-    }
-
-    /// Loads the config file again; nil (and the errors logged) when it has errors.
-    private func reload() -> QBalloonConfig? {
+    /// Loads the config file again; a config with errors is logged and the running one stays.
+    private func reload(_ loop: inout Loop) {
+        let config: QBalloonConfig
         do {
-            let config = try QBalloonConfig.load(path: options.configPath)
-            logger.info("reloaded \(options.configPath)")
-            return config
+            config = try QBalloonConfig.load(path: options.configPath)
         } catch {
             logger.error("reload refused, the running config stays: \(error)")
-            return nil
+            return
         }
-    }
-
-    private func shutDown(running: [String: Running], config: QBalloonConfig) async {
-        if config.daemon.restoreOnExit && !dryRun(config) {
-            logger.info("restoring every guest to its max before exit")
-            await withTaskGroup(of: Void.self) { group in
-                for entry in running.values {
-                    guard let max = entry.worker.observation.maxBytes else { continue }
-                    group.addTask { [logger] in
-                        do {
-                            try await entry.worker.apply(target: max)
-                        } catch {
-                            logger.warning("cannot restore: \(error)", metadata: ["vm.name": "\(entry.member.name)"])
-                        }
-                    }
-                }
-            }
-        }
-        for entry in running.values { entry.task.cancel() }
-        for entry in running.values { await entry.task.value }
-        logger.info("stopped")
-    }
-}
-
-/// Reloads the orchestrator's config on SIGHUP.
-public struct ReloadOnHangup: Service {
-    let orchestrator: Orchestrator
-
-    public init(orchestrator: Orchestrator) {
-        self.orchestrator = orchestrator
-    }
-
-    public func run() async throws {
-        let signals = await UnixSignalsSequence(trapping: .sighup)
-        await cancelWhenGracefulShutdown {
-            for await _ in signals { orchestrator.requestReload() }
-        }
+        logger.info("reloaded \(options.configPath)")
+        loop.config = config
+        loop.engine = makeEngine(config)
+        loop.matched = nil
+        interval.withLock { $0 = config.daemon.interval }
     }
 }

@@ -1,10 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import QBalloonCore
 
 /// Where the fake VM's time comes from: the wall clock, or a ``ManualClock`` a test moves by hand.
 ///
@@ -30,11 +24,7 @@ public struct FakeClock: Sendable {
     public func now() -> Double { read() }
 
     /// The system's real-time clock.
-    public static let system = FakeClock(isManual: false) {
-        var spec = timespec()
-        clock_gettime(CLOCK_REALTIME, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
+    public static let system = FakeClock(isManual: false) { WallClock.system.now() }
 
     /// A clock that reads `clock`.
     public static func manual(_ clock: ManualClock) -> FakeClock {

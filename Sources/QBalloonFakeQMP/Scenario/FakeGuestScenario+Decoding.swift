@@ -1,3 +1,4 @@
+import QBalloonCore
 import QBalloonJSON
 
 #if canImport(Glibc)
@@ -40,7 +41,7 @@ extension FakeGuestScenario {
         name = try reader.string(root["name"], at: "name") ?? defaultName
         ram = try reader.size(root["ram"], at: "ram") ?? ram
         guard ram >= 1 << 20 else {
-            throw reader.error("ram", "must be at least 1MiB, got \(ByteSize.format(ram))")
+            throw reader.error("ram", "must be at least 1MiB, got \(MemorySize.format(ram))")
         }
         startPaused = try reader.bool(root["startPaused"], at: "startPaused") ?? false
         if let balloonJSON = root["balloon"] {
@@ -81,7 +82,7 @@ extension FakeGuestScenario {
         guest.shmem = try reader.size(object["shmem"], at: "guest.shmem") ?? guest.shmem
         guest.cache = try reader.size(object["cache"], at: "guest.cache") ?? guest.cache
         guard guest.unfreeable + guest.shmem < ram else {
-            throw reader.error("guest.unfreeable", "unfreeable + shmem must be less than ram (\(ByteSize.format(ram)))")
+            throw reader.error("guest.unfreeable", "unfreeable + shmem must be less than ram (\(MemorySize.format(ram)))")
         }
         guest.statsAtBoot = try reader.bool(object["statsAtBoot"], at: "guest.statsAtBoot") ?? guest.statsAtBoot
         if let list = object["unreportedStats"] {
@@ -256,9 +257,15 @@ struct ScenarioReader {
     func size(_ json: JSON?, at field: String) throws(FakeScenarioError) -> UInt64? {
         guard let json else { return nil }
         if let bytes = json.uint64Value { return bytes }
-        if let text = json.stringValue, let bytes = ByteSize.parse(text) { return bytes }
-        throw error(
-            field, "expected a size like \"300MiB\" or \"2GiB\" (units B, KiB, MiB, GiB, TiB) or bytes, got \(json)")
+        guard let text = json.stringValue else {
+            throw error(
+                field, "expected a size like \"300MiB\" or \"2GiB\" (units B, KiB, MiB, GiB, TiB) or bytes, got \(json)")
+        }
+        do {
+            return try MemorySize.bytes(parsing: text, allowingZero: true)
+        } catch {
+            throw self.error(field, "\(error): expected a size like \"300MiB\" or \"2GiB\" or bytes")
+        }
     }
 
     /// `"all"`, `"none"` or a list of command names.

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
 
@@ -22,13 +23,13 @@ import QBalloonQMP
 /// ```
 public final class FakeQMPServer: Sendable {
     /// Where clients connect: the listen address, with the real port when TCP port 0 was asked for.
-    public let boundAddress: QMPAddress
+    public let boundAddress: Endpoint
     private let eventLoop: any EventLoop
     private let core: NIOLoopBound<FakeQMPServerCore>
     private let stopped: EventLoopFuture<Void>
 
     private init(
-        boundAddress: QMPAddress, eventLoop: any EventLoop, core: NIOLoopBound<FakeQMPServerCore>,
+        boundAddress: Endpoint, eventLoop: any EventLoop, core: NIOLoopBound<FakeQMPServerCore>,
         stopped: EventLoopFuture<Void>
     ) {
         self.boundAddress = boundAddress
@@ -48,7 +49,7 @@ public final class FakeQMPServer: Sendable {
     ///   - logger: connection and lifecycle messages at debug level.
     /// - Throws: ``FakeQMPServerError`` when it cannot listen.
     public static func start(
-        listen address: QMPAddress, scenario: FakeGuestScenario = .idle, faults: FakeQMPFaults? = nil,
+        listen address: Endpoint, scenario: FakeGuestScenario = .idle, faults: FakeQMPFaults? = nil,
         clock: FakeClock = .system, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "qballoon.fake-qmp", factory: { _ in SwiftLogNoOpLogHandler() })
     ) async throws -> FakeQMPServer {
@@ -72,14 +73,13 @@ public final class FakeQMPServer: Sendable {
                 }
             }
         let channel: any Channel
-        let bound: QMPAddress
-        let endpoint = try Endpoint(address)
+        let bound: Endpoint
         do {
-            switch endpoint {
-            case .unix(let path):
+            switch address.base {
+            case .unixDomainSocket(let path):
                 channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
                 bound = address
-            case .tcp(let host, let port):
+            case .hostname(let host, let port):
                 channel = try await bootstrap.bind(host: host, port: port).get()
                 bound = .hostname(host, port: channel.localAddress?.port ?? port)
             }
@@ -89,7 +89,7 @@ public final class FakeQMPServer: Sendable {
         }
         let stopped = try await eventLoop.submit {
             core.value.serverChannel = channel
-            if case .unix(let path) = endpoint { core.value.socketPath = path }
+            core.value.socketPath = address.unixPath
             return core.value.stopped.futureResult
         }.get()
         logger.debug("fake QMP server listening", metadata: ["qmp.bound": "\(bound)", "scenario": "\(scenario.name)"])
@@ -143,28 +143,6 @@ public final class FakeQMPServer: Sendable {
     public func tick() async throws {
         let core = self.core
         try await eventLoop.submit { core.value.tick() }.get()
-    }
-
-    private enum Endpoint {
-        case unix(String)
-        case tcp(String, Int)
-
-        init(_ address: QMPAddress) throws(FakeQMPServerError) {
-            if let path = address.unixPath {
-                self = .unix(path)
-                return
-            }
-            // QMPAddress keeps host and port to itself; its description is `tcp:HOST:PORT` or `tcp:[V6]:PORT`.
-            let text = address.description
-            guard text.hasPrefix("tcp:"), let colon = text.lastIndex(of: ":"),
-                let port = Int(text[text.index(after: colon)...])
-            else {
-                throw FakeQMPServerError(address: text, reason: "not a unix or tcp address")
-            }
-            var host = text[text.index(text.startIndex, offsetBy: 4)..<colon]
-            if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-            self = .tcp(String(host), port)
-        }
     }
 
     private static func explain(_ error: any Error) -> String {

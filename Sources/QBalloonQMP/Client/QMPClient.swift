@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import QBalloonCore
 import QBalloonJSON
 import Synchronization
 
@@ -18,7 +19,7 @@ import Darwin
 /// ``events``, a stream with a bounded buffer (the oldest are dropped when a consumer falls behind).
 ///
 /// ```swift
-/// let client = try await QMPClient.connect(to: QMPAddress("unix:/run/qemu/db.qmp"))
+/// let client = try await QMPClient.connect(to: Endpoint("unix:/run/qemu/db.qmp"))
 /// let balloon = try await client.execute("query-balloon")
 /// print(balloon["actual"]?.uint64Value ?? 0)
 /// await client.close()
@@ -50,7 +51,7 @@ public final class QMPClient: Sendable {
     }
 
     /// The monitor this client talks to.
-    public let address: QMPAddress
+    public let address: Endpoint
     /// What QEMU said when the session opened.
     public let greeting: QMPGreeting
     /// Events from QEMU, in order. One consumer; it ends when the connection closes.
@@ -61,7 +62,7 @@ public final class QMPClient: Sendable {
     private let nextID = Atomic<Int>(1)
 
     private init(
-        address: QMPAddress, greeting: QMPGreeting, events: AsyncStream<QMPEvent>, options: Options,
+        address: Endpoint, greeting: QMPGreeting, events: AsyncStream<QMPEvent>, options: Options,
         channel: Channel, handler: NIOLoopBound<QMPChannelHandler>
     ) {
         self.address = address
@@ -75,7 +76,7 @@ public final class QMPClient: Sendable {
     /// Connects, reads the greeting and negotiates capabilities.
     /// - Throws: ``QMPError`` (`connectFailed`, `noGreeting`, `negotiationFailed`, `connectionClosed`).
     public static func connect(
-        to address: QMPAddress, options: Options = Options(),
+        to address: Endpoint, options: Options = Options(),
         logger: Logger = Logger(label: "qballoon.qmp", factory: { _ in SwiftLogNoOpLogHandler() }),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> QMPClient {
@@ -180,7 +181,7 @@ public final class QMPClient: Sendable {
 
     // MARK: Connection errors in words
 
-    private static func checkSocketPath(_ address: QMPAddress) throws {
+    private static func checkSocketPath(_ address: Endpoint) throws {
         guard let path = address.unixPath else { return }
         var info = stat()
         guard stat(path, &info) == 0 else {

@@ -1,5 +1,4 @@
-import QBalloon
-import QBalloonQMP
+import QBalloonCore
 import TOMLKit
 
 #if canImport(Glibc)
@@ -14,7 +13,7 @@ extension QBalloonConfig {
     /// Reads and validates a config file.
     /// - Throws: ``ConfigErrors`` with every error found, each with its file, line and column.
     public static func load(path: String) throws(ConfigErrors) -> QBalloonConfig {
-        guard let text = readTextFile(path) else {
+        guard let text = TextFile.read(path) else {
             let reason = String(cString: strerror(errno))
             throw ConfigErrors([ConfigError(file: path, line: 0, column: 0, context: "", message: "cannot read: \(reason)")])
         }
@@ -199,10 +198,15 @@ struct ConfigLoader {
         if let dryRun = bool(section, "dry_run") { daemon.dryRun = dryRun }
         if let restore = bool(section, "restore_on_exit") { daemon.restoreOnExit = restore }
         if let listen = string(section, "metrics_listen") {
-            if let problem = Self.listenProblem(listen) {
-                fail(problem, in: section, key: "metrics_listen")
-            } else {
-                daemon.metricsListen = listen
+            do {
+                let endpoint = try Endpoint(listening: listen)
+                if endpoint.hostAndPort?.port == 0 {
+                    fail("port 0 picks a random port: give a fixed one, like 9464", in: section, key: "metrics_listen")
+                } else {
+                    daemon.metricsListen = endpoint
+                }
+            } catch {
+                fail(error.reason, in: section, key: "metrics_listen")
             }
         }
         if let log = string(section, "decision_log") {
@@ -237,27 +241,6 @@ struct ConfigLoader {
             }
         }
         return daemon
-    }
-
-    static func listenProblem(_ text: String) -> String? {
-        let hostPart: Substring
-        let portPart: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else {
-                return "expected [IPV6]:PORT, like \"[::1]:9464\""
-            }
-            hostPart = text[text.index(after: text.startIndex)..<close]
-            portPart = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return "expected HOST:PORT, like \"127.0.0.1:9464\"" }
-            hostPart = text[..<colon]
-            portPart = text[text.index(after: colon)...]
-        }
-        if hostPart.isEmpty { return "no host in '\(text)': expected HOST:PORT, like \"127.0.0.1:9464\"" }
-        guard let port = Int(portPart), (1...65535).contains(port) else {
-            return "port '\(portPart)' is not a number from 1 to 65535"
-        }
-        return nil
     }
 
     mutating func loadHost(_ section: Section?) -> HostSettings {
@@ -365,14 +348,14 @@ struct ConfigLoader {
         if let name, let problem = Self.nameProblem(name) { fail(problem, in: section, key: "name") }
         var entry = VMEntry(
             name: name, qmp: qmp, address: nil, socketGlob: nil, settings: settings, line: map.tables[section.path] ?? 0)
-        let address: QMPAddress
+        let address: Endpoint
         do {
-            address = try QMPAddress(qmp)
+            address = try Endpoint(qmp)
         } catch {
             fail("\(error)", in: section, key: "qmp")
             return nil
         }
-        if isGlobPattern(qmp) {
+        if Glob.isPattern(qmp) {
             guard let path = address.unixPath else {
                 fail("a glob works only for unix socket paths, not '\(qmp)'", in: section, key: "qmp")
                 return nil
@@ -560,7 +543,7 @@ struct ConfigLoader {
             return nil
         }
         do {
-            return try Duration.parse(text)
+            return try DurationText.parse(text)
         } catch {
             fail("\(error)", in: section, key: key)
             return nil

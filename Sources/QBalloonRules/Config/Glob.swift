@@ -1,7 +1,19 @@
-/// Shell-style wildcard matching: `*` (any run of characters), `?` (one character), `[abc]`, `[a-z]`, `[!a]`.
+/// A shell-style wildcard pattern: `*` (any run of characters), `?` (one character), `[abc]`, `[a-z]`, `[!a]`.
 /// Used for VM names in `[[rule]] vms` and for `qmp` socket globs. `*` crosses `/` (it is matched against
 /// whole names), so give socket globs in one directory: `/run/qemu/*.qmp`.
-public func globMatches(_ pattern: String, _ text: String) -> Bool {
+package struct Glob: Sendable, Hashable {
+    package let pattern: String
+
+    package init(_ pattern: String) { self.pattern = pattern }
+
+    /// Whether `text` has wildcard characters.
+    package static func isPattern(_ text: String) -> Bool { text.contains { $0 == "*" || $0 == "?" || $0 == "[" } }
+
+    /// Whether `text` matches the pattern as a whole.
+    package func matches(_ text: String) -> Bool { globMatches(pattern, text) }
+}
+
+private func globMatches(_ pattern: String, _ text: String) -> Bool {
     let p = Array(pattern.unicodeScalars)
     let t = Array(text.unicodeScalars)
     var pi = 0
@@ -48,9 +60,6 @@ public func globMatches(_ pattern: String, _ text: String) -> Bool {
     while pi < p.count, p[pi] == "*" { pi += 1 }
     return pi == p.count
 }
-
-/// Whether `text` has wildcard characters.
-public func isGlobPattern(_ text: String) -> Bool { text.contains { $0 == "*" || $0 == "?" || $0 == "[" } }
 
 /// Matches `c` against the class starting at `p[start] == "["`; nil if the class is not closed.
 private func matchClass(_ p: [Unicode.Scalar], _ start: Int, _ c: Unicode.Scalar) -> (Bool, Int)? {

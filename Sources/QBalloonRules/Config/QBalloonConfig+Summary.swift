@@ -1,4 +1,4 @@
-import QBalloon
+import QBalloonCore
 
 extension QBalloonConfig {
     /// A one-screen summary for `qballoon check`: daemon settings, the host reserve, each VM with its effective
@@ -6,12 +6,12 @@ extension QBalloonConfig {
     public var summary: String {
         var lines: [String] = []
         lines.append("\(file): OK, \(vms.count) VM \(vms.count == 1 ? "entry" : "entries"), \(rules.count) rule\(rules.count == 1 ? "" : "s")")
-        var daemonLine = "daemon: every \(formatDuration(daemon.interval)), guest stats every \(formatDuration(daemon.statsInterval))"
-        daemonLine += ", stale after \(formatDuration(daemon.staleAfter)), command timeout \(formatDuration(daemon.commandTimeout))"
+        var daemonLine = "daemon: every \(DurationText.format(daemon.interval)), guest stats every \(DurationText.format(daemon.statsInterval))"
+        daemonLine += ", stale after \(DurationText.format(daemon.staleAfter)), command timeout \(DurationText.format(daemon.commandTimeout))"
         lines.append(daemonLine)
         lines.append(
             "        dry run \(daemon.dryRun ? "on" : "off"), restore on exit \(daemon.restoreOnExit ? "on" : "off")"
-                + ", metrics \(daemon.metricsListen ?? "off"), decision log \(daemon.decisionLog ?? "off")")
+                + ", metrics \(daemon.metricsListen?.hostPortText ?? "off"), decision log \(daemon.decisionLog ?? "off")")
         let reserveText: String
         if case .percentOfMax = host.reserve {
             reserveText = "\(host.reserve) of host memory"
@@ -28,7 +28,7 @@ extension QBalloonConfig {
             rows.append([
                 vm.name ?? "(socket name)", vm.socketGlob.map { "\($0) (glob)" } ?? vm.address?.description ?? vm.qmp,
                 s.connect.rawValue, s.min.description, s.max.description, s.step.description, s.growStep.description,
-                formatDuration(s.cooldown), String(s.shares),
+                DurationText.format(s.cooldown), String(s.shares),
             ])
         }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
@@ -42,7 +42,7 @@ extension QBalloonConfig {
         let d = defaults
         lines.append(
             "deadband \(d.deadband) (at least 16 MiB or 1% of max), give back \(d.giveBack) after a stall"
-                + " (at least 64 MiB), stall after \(formatDuration(d.stallAfter)), hold \(formatDuration(d.stallHold))"
+                + " (at least 64 MiB), stall after \(DurationText.format(d.stallAfter)), hold \(DurationText.format(d.stallHold))"
                 + ", grow on pressure \(d.growOnPressure ? "on" : "off")")
         lines.append("pressure: \(d.pressure)")
         for vm in vms where vm.settings.pressure != d.pressure {
@@ -64,17 +64,8 @@ extension QBalloonConfig {
     }
 }
 
-/// `2s`, `500ms`, `10m`, `1h`, `1.5s`.
-public func formatDuration(_ duration: Duration) -> String {
-    let seconds = duration.seconds
-    if seconds == 0 { return "0s" }
-    if seconds < 1 { return formatNumber(seconds * 1000) + "ms" }
-    if seconds >= 3600, seconds.truncatingRemainder(dividingBy: 3600) == 0 { return formatNumber(seconds / 3600) + "h" }
-    if seconds >= 60, seconds.truncatingRemainder(dividingBy: 60) == 0 { return formatNumber(seconds / 60) + "m" }
-    return formatNumber(seconds) + "s"
-}
-
-func formatNumber(_ value: Double) -> String {
+/// A percentage or fraction as the summary shows it: whole numbers as is, others to three decimals.
+private func formatNumber(_ value: Double) -> String {
     if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
     return String((value * 1000).rounded() / 1000)
 }

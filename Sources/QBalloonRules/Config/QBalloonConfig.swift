@@ -1,5 +1,4 @@
-import QBalloon
-import QBalloonQMP
+import QBalloonCore
 
 /// A loaded and fully validated config file: daemon settings, the host reserve, per-VM limits and the rules,
 /// compiled. Build one with ``QBalloonConfig/load(path:)`` or ``QBalloonConfig/parse(_:file:)``.
@@ -31,8 +30,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var interval: Duration = .seconds(2)
     /// Decide and log, but never change a balloon.
     public var dryRun = false
-    /// `HOST:PORT` for the Prometheus metrics endpoint; nil: none.
-    public var metricsListen: String?
+    /// Where the Prometheus metrics endpoint listens (`HOST:PORT`); nil: none.
+    public var metricsListen: Endpoint?
     /// A JSON-lines file for every decision; nil: none.
     public var decisionLog: String?
     /// Give every guest its max back on shutdown.
@@ -84,8 +83,9 @@ public struct VMSettings: Sendable, Hashable {
     public var pressure: String = VMSettings.defaultPressure
     /// Grow a guest under pressure by `grow_step` per interval even when no rule asks for it.
     public var growOnPressure = true
-    /// After a stalled inflation, give the guest this much room above where it stopped (at least 64 MiB).
-    public var giveBack: MemorySize = .percentOfMax(6.25)
+    /// After a stalled inflation, give the guest this much room above where it stopped (at least 64 MiB and the
+    /// deadband; see ``StallRecovery``).
+    public var giveBack: MemorySize = StallRecovery.defaultGiveBack
     /// An inflation that has not moved for this long has stalled (default: 2 intervals, at least 2s).
     public var stallAfter: Duration = .seconds(4)
     /// After a stall, never target below where the guest stopped (plus give-back) for this long.
@@ -104,7 +104,7 @@ public struct VMSettings: Sendable, Hashable {
         let maxBytes = Swift.min(max.bytes(ofMax: ramBytes), ramBytes) / 4096 * 4096
         let minBytes = Swift.min((min.bytes(ofMax: ramBytes) + 4095) / 4096 * 4096, maxBytes)
         let deadbandBytes = Swift.max(deadband.bytes(ofMax: ramBytes), 16 << 20, maxBytes / 100)
-        let giveBackBytes = Swift.max(giveBack.bytes(ofMax: ramBytes), 64 << 20, deadbandBytes)
+        let giveBackBytes = StallRecovery.giveBack(giveBack, ramBytes: ramBytes, atLeast: deadbandBytes)
         return VMLimits(
             min: minBytes, max: maxBytes, step: Swift.max(step.bytes(ofMax: ramBytes) / 4096 * 4096, 4096),
             growStep: Swift.max(growStep.bytes(ofMax: ramBytes) / 4096 * 4096, 4096), deadband: deadbandBytes,
@@ -155,7 +155,7 @@ public struct VMEntry: Sendable, Hashable {
     /// The `qmp` value as written.
     public var qmp: String
     /// The address, for a single monitor; nil for a glob.
-    public var address: QMPAddress?
+    public var address: Endpoint?
     /// The socket path pattern, for a glob (`/run/qemu/*.qmp`).
     public var socketGlob: String?
     /// Effective settings: the entry's own over `[defaults]`.
@@ -166,7 +166,7 @@ public struct VMEntry: Sendable, Hashable {
     /// Whether `path` is a socket this entry covers (for a glob entry).
     public func matches(socketPath path: String) -> Bool {
         guard let socketGlob else { return address?.unixPath == path }
-        return globMatches(socketGlob, path)
+        return Glob(socketGlob).matches(path)
     }
 
     /// The VM's name for a socket: the given name, or the socket's file name without its extension.
@@ -195,5 +195,5 @@ public struct Rule: Sendable {
     public let line: Int
 
     /// Whether the rule applies to the VM called `name`.
-    public func applies(to name: String) -> Bool { vms.isEmpty || vms.contains { globMatches($0, name) } }
+    public func applies(to name: String) -> Bool { vms.isEmpty || vms.contains { Glob($0).matches(name) } }
 }

@@ -1,4 +1,4 @@
-import QBalloon
+import QBalloonCore
 
 /// What the engine decided for one VM in one interval, and why: the rule that fired, the figures it saw,
 /// and everything the safety envelope or the host arbiter changed.
@@ -53,10 +53,10 @@ public struct Decision: Sendable, Hashable, CustomStringConvertible {
 
     /// One line: `db: 4 GiB -> 3.75 GiB, rule "reclaim idle memory" wanted 2.6 GiB (available=2.1 GiB); step: at most 256 MiB`.
     public var description: String {
-        var text = "\(vm): \(formatBytes(from))"
-        text += to.map { " -> \(formatBytes($0))" } ?? " (no change)"
+        var text = "\(vm): \(MemorySize.format(from))"
+        text += to.map { " -> \(MemorySize.format($0))" } ?? " (no change)"
         text += ", \(reason)"
-        if let wanted { text += " wanted \(formatBytes(wanted))" }
+        if let wanted { text += " wanted \(MemorySize.format(wanted))" }
         if !figures.isEmpty { text += " (" + figures.map(\.description).joined(separator: ", ") + ")" }
         if !adjustments.isEmpty { text += "; " + adjustments.map(\.description).joined(separator: "; ") }
         return text
@@ -76,8 +76,10 @@ public struct Figure: Sendable, Hashable, CustomStringConvertible {
             x == x.rounded() && abs(x) < 1e15 ? String(Int64(x)) : String((x * 100).rounded() / 100)
         }
         switch type {
-        case .bytes: return value < 0 ? "-" + formatBytes(UInt64(-value)) : formatBytes(UInt64(value))
-        case .duration: return number(value) + "s"
+        case .bytes:
+            let magnitude = Swift.min(abs(value), 1.8e19)
+            return (value < 0 ? "-" : "") + MemorySize.format(UInt64(magnitude))
+        case .duration: return DurationText.format(seconds: value)
         case .percent: return number(value) + "%"
         case .rate: return number(value) + "/s"
         case .bool: return value == 1 ? "true" : "false"
@@ -116,21 +118,21 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .clampedToMin(let bytes): return "raised to min \(formatBytes(bytes))"
-        case .clampedToMax(let bytes): return "lowered to max \(formatBytes(bytes))"
-        case .limitedByStep(let bytes): return "step: at most \(formatBytes(bytes))"
+        case .clampedToMin(let bytes): return "raised to min \(MemorySize.format(bytes))"
+        case .clampedToMax(let bytes): return "lowered to max \(MemorySize.format(bytes))"
+        case .limitedByStep(let bytes): return "step: at most \(MemorySize.format(bytes))"
         case .shrinkBlockedStaleStats(let age):
             return age.map { "not shrunk: statistics are \(Figure.format($0, .duration)) old" }
                 ?? "not shrunk: no statistics from the guest"
         case .shrinkBlockedPressure: return "not shrunk: under pressure"
-        case .waitingForInflation(let target): return "waiting for the balloon to reach \(formatBytes(target))"
-        case .stallFloor(let bytes): return "not below \(formatBytes(bytes)) since a stalled inflation"
+        case .waitingForInflation(let target): return "waiting for the balloon to reach \(MemorySize.format(target))"
+        case .stallFloor(let bytes): return "not below \(MemorySize.format(bytes)) since a stalled inflation"
         case .cooldown(let remaining): return "cooldown: \(Figure.format(remaining, .duration)) left"
-        case .belowDeadband(let bytes): return "change under the deadband (\(formatBytes(bytes)))"
-        case .alreadyHeading(let target): return "already heading to \(formatBytes(target))"
+        case .belowDeadband(let bytes): return "change under the deadband (\(MemorySize.format(bytes)))"
+        case .alreadyHeading(let target): return "already heading to \(MemorySize.format(target))"
         case .growthCutByHostReserve(let wanted, let granted):
-            return "host reserve: growth cut from \(formatBytes(wanted)) to \(formatBytes(granted))"
-        case .reclaimedForHostReserve(let bytes): return "host reserve: took \(formatBytes(bytes))"
+            return "host reserve: growth cut from \(MemorySize.format(wanted)) to \(MemorySize.format(granted))"
+        case .reclaimedForHostReserve(let bytes): return "host reserve: took \(MemorySize.format(bytes))"
         case .ruleOverriddenByPressure(let rule): return "rule \"\(rule)\" overridden: under pressure"
         case .dryRun: return "dry run: not sent"
         }
@@ -142,6 +144,8 @@ public struct DecisionRound: Sendable {
     /// One per VM where a rule fired, pressure or a limit asked for a change, or the arbiter acted;
     /// VMs with nothing to say are left out.
     public var decisions: [Decision]
+    /// What the engine judged of every VM, in the order of the samples it was given.
+    public var verdicts: [VMVerdict]
     public var host: HostBudget
 }
 

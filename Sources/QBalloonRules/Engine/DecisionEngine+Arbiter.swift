@@ -1,4 +1,4 @@
-import QBalloon
+import QBalloonCore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,4 @@
-import QBalloon
+import QBalloonCore
 
 extension DecisionEngine {
     /// Applies the deadband, turns the plan into a decision and remembers what was sent.
@@ -30,8 +30,8 @@ extension DecisionEngine {
             if dryRun {
                 plan.adjustments.append(.dryRun)
             } else {
-                vm.lastTarget = BalloonProgress.effectiveTarget(requested: to, ramBytes: sample.ram)
-                vm.lastMovedAt = now
+                vm.progress = BalloonProgress(
+                    requested: to, ramBytes: sample.ram, startedAt: now, stallAfter: plan.limits.stallAfter, from: actual)
                 if plan.reason == .stallRecovery {
                     vm.stallFloor = to
                     vm.stallFloorUntil = now + plan.limits.stallHold

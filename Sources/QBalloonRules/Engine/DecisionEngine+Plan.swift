@@ -1,35 +1,40 @@
-import QBalloon
+import QBalloonCore
 
 extension DecisionEngine {
     /// Evaluates the VM's pressure condition and rules and applies the per-VM safety envelope.
     func plan(
-        for sample: VMSample, index: Int, vm: inout VMState, frame: UnsafeMutableBufferPointer<Double>, now: Double,
-        program: Program
+        for sample: VMSample, index: Int, freshness: StatsFreshness, vm: inout VMState,
+        frame: UnsafeMutableBufferPointer<Double>, now: Double, program: Program, verdict: inout VMVerdict
     ) -> Plan? {
         vm.lastSeen = now
-        guard sample.healthy else {
-            // The figures' continuity is broken: `for` conditions and rates start over.
-            for slot in vm.heldSince.indices { vm.heldSince[slot] = .nan }
-            vm.counters = VMState.Counters()
-            vm.lastActual = nil
-            vm.lastTarget = nil  // a VM that comes back may be a new QEMU: its balloon is not heading to our target
+        if vm.connection != sample.connection || !sample.reachable {
+            // The figures' continuity is broken: `for` conditions and rates start over, and a VM that comes back
+            // may be a new QEMU whose balloon is not heading to our target.
+            if vm.connection != nil || !sample.reachable { forgetHistory(&vm) }
+            vm.connection = sample.connection
+        }
+        guard sample.reachable else {
+            verdict.decided = false
+            return nil
+        }
+        // A guest that never reported is held: nothing is known of what it uses.
+        guard freshness != .neverReported else {
+            verdict.decided = false
             return nil
         }
         let limits = sample.limits
         let actual = sample.actual
-        if let last = vm.lastActual, actual < last { vm.lastMovedAt = now }
-        vm.lastActual = actual
-        var pendingInflation = false
-        var pendingDeflation = false
-        if let target = vm.lastTarget {
-            pendingInflation = actual > target &+ Self.page
-            pendingDeflation = actual &+ Self.page < target
+        var progressStatus: BalloonProgress.Status?
+        if var progress = vm.progress {
+            progressStatus = progress.observe(actual: actual, at: now)
+            vm.progress = progress
         }
-        let stalled =
-            sample.inflationStalled
-            ?? (pendingInflation && now - Swift.max(vm.lastMovedAt, vm.lastChangeAt) >= limits.stallAfter)
-        let age = sample.stats == nil ? nil : sample.statsAge
-        let fresh = age.map { $0 <= staleAfter } ?? false
+        let pendingInflation = vm.progress?.isInflating(actual: actual) ?? false
+        let pendingDeflation = vm.progress?.isDeflating(actual: actual) ?? false
+        let stalled = pendingInflation && progressStatus == .stalled
+        verdict.inflationStalled = stalled
+        let age = freshness.age
+        let fresh = freshness.isFresh
         if let stats = sample.stats, let age { updateCounters(&vm.counters, stats: stats, reportTime: now - age) }
 
         let f = frame.baseAddress!
@@ -40,6 +45,7 @@ extension DecisionEngine {
         let pressureValue = program.pressureConditions[pressureIndex](f)
         frame[Variable.pressure.rawValue] = pressureValue
         let pressured = pressureValue == 1
+        verdict.pressured = pressured
 
         for rule in program.ruleHeld.indices where vm.applies[rule] {
             updateHeld(program.ruleHeld[rule], vm: &vm, frame: frame, now: now)
@@ -58,11 +64,11 @@ extension DecisionEngine {
         var plan = Plan(
             index: index, actual: actual, limits: limits, target: actual, low: actual, high: actual,
             pressured: pressured, used: frame[Variable.used.rawValue])
-        if pendingInflation, let target = vm.lastTarget, !stalled {
+        if pendingInflation, let target = vm.progress?.target, !stalled {
             plan.pendingReclaim = actual - target
             plan.movingTo = target
         }
-        if pendingDeflation, let target = vm.lastTarget {
+        if pendingDeflation, let target = vm.progress?.target {
             plan.pendingGrowth = target - actual
             plan.movingTo = target
         }
@@ -70,7 +76,7 @@ extension DecisionEngine {
         // Safety first: a stalled inflation gets room back at once; an inflation into a guest that came under
         // pressure (or went silent) stops where it is.
         if stalled {
-            let target = Swift.max(actual, Swift.min(sample.ram, actual &+ limits.giveBack))
+            let target = StallRecovery.target(stoppedAt: actual, ramBytes: sample.ram, giveBack: limits.giveBack)
             plan.wanted = target
             plan.target = target
             plan.low = target
@@ -78,7 +84,7 @@ extension DecisionEngine {
             plan.reason = .stallRecovery
             plan.safety = true
             plan.figures = [Figure(variable: .actual, value: Double(actual))]
-            if let last = vm.lastTarget { plan.figures.append(Figure(variable: .target, value: Double(last))) }
+            if let last = vm.progress?.target { plan.figures.append(Figure(variable: .target, value: Double(last))) }
             return plan
         }
         if pendingInflation, pressured || !fresh {
@@ -203,6 +209,13 @@ extension DecisionEngine {
         return plan
     }
 
+    /// Forgets what continuity with the previous sample gave: held conditions, rates, the target in flight.
+    private func forgetHistory(_ vm: inout VMState) {
+        for slot in vm.heldSince.indices { vm.heldSince[slot] = .nan }
+        vm.counters = VMState.Counters()
+        vm.progress = nil
+    }
+
     private func figures(_ variables: [Variable], _ frame: UnsafeMutableBufferPointer<Double>) -> [Figure] {
         variables.map { Figure(variable: $0, value: frame[$0.rawValue].isNaN ? nil : frame[$0.rawValue]) }
     }
@@ -229,7 +242,7 @@ extension DecisionEngine {
         frame[Variable.actual.rawValue] = Double(sample.actual)
         frame[Variable.max.rawValue] = Double(sample.limits.max)
         frame[Variable.min.rawValue] = Double(sample.limits.min)
-        frame[Variable.target.rawValue] = Double(vm.lastTarget ?? sample.actual)
+        frame[Variable.target.rawValue] = Double(vm.progress?.target ?? sample.actual)
         let stats = sample.stats
         set(.total, stats?.total)
         set(.free, stats?.free)

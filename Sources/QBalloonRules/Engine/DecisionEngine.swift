@@ -1,4 +1,4 @@
-import QBalloon
+import QBalloonCore
 
 /// The pure decision engine: `(state, samples, host, now) -> (state, decisions)`, with no I/O and the clock
 /// passed in, so a recorded run replays exactly.
@@ -98,7 +98,7 @@ public struct DecisionEngine: Sendable {
 
     /// Decides one interval, updating `state` in place (no copies of the per-VM memory).
     /// - Parameters:
-    ///   - samples: every VM the daemon follows; an unhealthy one is left alone.
+    ///   - samples: every VM the daemon follows; one it could not read, or whose guest never reported, is left alone.
     ///   - host: the host's memory now.
     ///   - now: the time in seconds (Unix time, so statistics ages line up; any clock in tests).
     public func decide(
@@ -111,16 +111,23 @@ public struct DecisionEngine: Sendable {
         var slots: [Int] = []
         slots.reserveCapacity(samples.count)
         for index in samples.indices { slots.append(state.slot(for: samples[index].name, program: program)) }
+        var verdicts: [VMVerdict] = []
+        verdicts.reserveCapacity(samples.count)
+        let staleAfter = self.staleAfter
         withUnsafeTemporaryAllocation(of: Double.self, capacity: program.frameSize) { frame in
             frame.initialize(repeating: .nan)
             fillHost(frame, host: host, reserve: reserveBytes)
             for index in samples.indices {
+                // The one place staleness is judged: the plan, the verdict and everything shown from it agree.
+                let freshness = StatsFreshness(samples[index].stats, now: now, staleAfter: staleAfter)
+                var verdict = VMVerdict(stats: freshness)
                 if let plan = plan(
-                    for: samples[index], index: index, vm: &state.slots[slots[index]], frame: frame, now: now,
-                    program: program)
+                    for: samples[index], index: index, freshness: freshness, vm: &state.slots[slots[index]],
+                    frame: frame, now: now, program: program, verdict: &verdict)
                 {
                     plans.append(plan)
                 }
+                verdicts.append(verdict)
             }
         }
         let budget = arbitrate(&plans, host: host, reserve: reserveBytes)
@@ -133,7 +140,7 @@ public struct DecisionEngine: Sendable {
             }
         }
         if state.slots.count > samples.count { state.forget(notSeenSince: now - Self.forgetAfter) }
-        return DecisionRound(decisions: decisions, host: budget)
+        return DecisionRound(decisions: decisions, verdicts: verdicts, host: budget)
     }
 
     private func fillHost(_ frame: UnsafeMutableBufferPointer<Double>, host: HostSample, reserve: UInt64) {

@@ -1,3 +1,5 @@
+import QBalloonCore
+
 /// What the engine remembers between intervals, as a plain value: per VM, when each `for` condition started
 /// to hold, the counters of the last statistics report (for rates), the last target and change, and stalls.
 /// Start with `EngineState()`; pass it back to every ``DecisionEngine/decide(_:samples:host:now:)``.
@@ -16,7 +18,7 @@ public struct EngineState: Sendable {
         guard let slot = slotOf[name] else { return nil }
         let vm = slots[slot]
         return VMMemory(
-            lastTarget: vm.lastTarget, lastChange: vm.lastChangeAt.isFinite ? vm.lastChangeAt : nil,
+            lastTarget: vm.progress?.target, lastChange: vm.lastChangeAt.isFinite ? vm.lastChangeAt : nil,
             stallFloor: vm.stallFloor, stallFloorUntil: vm.stallFloor == nil ? nil : vm.stallFloorUntil)
     }
 }
@@ -68,11 +70,12 @@ struct VMState: Sendable {
     var applies: [Bool]
     /// The ``DecisionEngine/Program/signature`` the two above were made for.
     var signature: Int
-    var lastTarget: UInt64?
+    /// The last target sent, followed with the one stall detector; nil until one is sent, and after the VM
+    /// was unreachable or reconnected (a new QEMU's balloon is not heading to our target).
+    var progress: BalloonProgress?
     var lastChangeAt = -Double.infinity
-    var lastActual: UInt64?
-    /// When `actual` last went down (an inflation moving).
-    var lastMovedAt = -Double.infinity
+    /// The connection the last sample came from.
+    var connection: Int?
     var stallFloor: UInt64?
     var stallFloorUntil = -Double.infinity
     var counters = Counters()

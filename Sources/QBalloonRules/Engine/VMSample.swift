@@ -1,10 +1,11 @@
-import QBalloon
+import QBalloonCore
 
-/// What the daemon knows about one VM at one interval: the engine's input.
+/// What the daemon knows about one VM at one interval: the engine's input. Facts only, as the VM's worker
+/// read them; every judgment (are the statistics stale, is the guest under pressure, has an inflation
+/// stalled) is the engine's.
 ///
 /// ```swift
-/// let sample = VMSample(
-///     name: "db", settings: entry.settings, actual: actual, ram: ram, stats: stats, now: now)
+/// let sample = VMSample(name: "db", settings: entry.settings, actual: actual, ram: ram, stats: stats)
 /// ```
 public struct VMSample: Sendable {
     public var name: String
@@ -14,39 +15,56 @@ public struct VMSample: Sendable {
     public var actual: UInt64
     /// The VM's RAM (`base-memory` plus plugged memory).
     public var ram: UInt64
-    /// The guest's last statistics, or nil if it never reported.
+    /// The guest's last statistics as QEMU holds them (their `lastUpdate` says how old), or nil if never read.
     public var stats: GuestStats?
-    /// Seconds since the guest's last report; nil if it never reported. Staleness is by age: a Linux guest
-    /// reports once when its driver loads even with polling off.
-    public var statsAge: Double?
-    /// Whether the balloon's last inflation has stalled, if the daemon follows it itself; nil lets the engine
-    /// decide from `actual` not moving toward its last target for `stall_after`.
-    public var inflationStalled: Bool?
-    /// False when the monitor is unreachable or the balloon missing: the engine leaves the VM alone.
-    public var healthy: Bool
+    /// False when the last attempt to read the VM failed: the engine leaves it alone, and its rule history
+    /// (`for` timers, rates, the target it was heading to) starts over.
+    public var reachable: Bool
+    /// Which connection to the VM the facts came from; when it changes, a new QEMU may be behind the socket,
+    /// so the VM's history starts over as if it had been unreachable.
+    public var connection: Int
 
     public init(
-        name: String, limits: VMLimits, actual: UInt64, ram: UInt64, stats: GuestStats?, statsAge: Double?,
-        inflationStalled: Bool? = nil, healthy: Bool = true
+        name: String, limits: VMLimits, actual: UInt64, ram: UInt64, stats: GuestStats?, reachable: Bool = true,
+        connection: Int = 0
     ) {
         self.name = name
         self.limits = limits
         self.actual = actual
         self.ram = ram
         self.stats = stats
-        self.statsAge = statsAge
-        self.inflationStalled = inflationStalled
-        self.healthy = healthy
+        self.reachable = reachable
+        self.connection = connection
     }
 
-    /// A sample from a VM's effective settings; the statistics' age comes from their `lastUpdate` at `now`
-    /// (Unix seconds).
+    /// A sample from a VM's effective settings.
     public init(
-        name: String, settings: VMSettings, actual: UInt64, ram: UInt64, stats: GuestStats?, now: Double,
-        inflationStalled: Bool? = nil, healthy: Bool = true
+        name: String, settings: VMSettings, actual: UInt64, ram: UInt64, stats: GuestStats?, reachable: Bool = true,
+        connection: Int = 0
     ) {
         self.init(
             name: name, limits: settings.resolve(ramBytes: ram), actual: actual, ram: ram, stats: stats,
-            statsAge: stats?.age(now: now), inflationStalled: inflationStalled, healthy: healthy)
+            reachable: reachable, connection: connection)
+    }
+}
+
+/// What the engine judged of one VM in one interval: the state it acted on. Metrics, logs and live views show
+/// these, never a judgment of their own.
+public struct VMVerdict: Sendable, Hashable {
+    /// Whether the guest's statistics could be acted on.
+    public var stats: StatsFreshness
+    /// Whether the VM's pressure condition held (false when it was not evaluated).
+    public var pressured: Bool
+    /// Whether the last inflation has stalled (the guest gave nothing back for `stall_after`).
+    public var inflationStalled: Bool
+    /// Whether the engine decided for the VM at all: false for a VM it could not read, or whose guest never
+    /// reported statistics (held, never acted on).
+    public var decided: Bool
+
+    public init(stats: StatsFreshness, pressured: Bool = false, inflationStalled: Bool = false, decided: Bool = true) {
+        self.stats = stats
+        self.pressured = pressured
+        self.inflationStalled = inflationStalled
+        self.decided = decided
     }
 }

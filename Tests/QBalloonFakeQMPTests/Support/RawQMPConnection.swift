@@ -21,7 +21,7 @@ final class RawQMPConnection {
     /// The server closed the connection.
     private(set) var isClosed = false
 
-    init(to address: QMPAddress) throws {
+    init(to address: Endpoint) throws {
         if let path = address.unixPath {
             descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
             var socketAddress = sockaddr_un()

@@ -1,5 +1,3 @@
-import QBalloonJSON
-
 /// One sample of the guest's memory statistics, as the balloon driver last reported them.
 ///
 /// A statistic the guest has not reported (QEMU sends the all-ones value) is `nil`.
@@ -45,26 +43,9 @@ public struct GuestStats: Sendable, Hashable {
     /// The value QEMU uses for a statistic the guest has not reported.
     public static let unreported = UInt64.max
 
-    /// Reads the value of `qom-get ... property=guest-stats`.
-    /// - Throws: ``BalloonError`` with code `badReply` when the shape is not QEMU's.
-    public init(qomValue value: JSON, address: String) throws {
-        guard let stats = value["stats"]?.objectValue else {
-            throw BalloonError(
-                code: .badReply, address: address, detail: "guest-stats reply has no 'stats' object: \(value)")
-        }
-        guard let lastUpdate = value["last-update"]?.int64Value ?? value["last-update"]?.uint64Value.map({ Int64(clamping: $0) }) else {
-            throw BalloonError(
-                code: .badReply, address: address, detail: "guest-stats reply has no integer 'last-update': \(value)")
-        }
-        var all: [String: UInt64] = [:]
-        for (name, stat) in stats {
-            guard let number = stat.uint64Value else {
-                throw BalloonError(
-                    code: .badReply, address: address,
-                    detail: "guest-stats value '\(name)' is \(stat.typeName), expected an unsigned integer")
-            }
-            all[name] = number
-        }
+    /// The statistics from QEMU's names and values (`stat-free-memory`...); the all-ones value is unreported.
+    /// - Parameter lastUpdate: the Unix second of the guest's last report; 0 or less: it never reported.
+    public init(qemuNames all: [String: UInt64], lastUpdate: Int64) {
         func reported(_ name: String) -> UInt64? {
             guard let value = all[name], value != Self.unreported else { return nil }
             return value

@@ -1,4 +1,5 @@
-import QBalloon
+import QBalloonCore
+import QBalloonRules
 
 /// A synthetic fleet for timing the engine: `vms` VMs under `rules` rules (with `for`, rates, `of`, `min`/`max`),
 /// half of them idle, a few under pressure, the host near its reserve so the arbiter works too.
@@ -7,23 +8,23 @@ import QBalloon
 /// var fleet = RulesBenchmark.makeFleet(vms: 1000, rules: 10)
 /// for _ in 0..<100 { _ = fleet.round() }     // time this
 /// ```
-public enum RulesBenchmark {
-    public struct Fleet: Sendable {
-        public let engine: DecisionEngine
-        public var state: EngineState
-        public var samples: [VMSample]
-        public var host: HostSample
-        public var now: Double
+enum RulesBenchmark {
+    struct Fleet: Sendable {
+        let engine: DecisionEngine
+        var state: EngineState
+        var samples: [VMSample]
+        var host: HostSample
+        var now: Double
 
         /// One decision round, `interval` seconds after the last.
-        public mutating func round(interval: Double = 2) -> DecisionRound {
+        mutating func round(interval: Double = 2) -> DecisionRound {
             now += interval
             return engine.decide(&state, samples: samples, host: host, now: now)
         }
     }
 
     /// The config text the fleet runs: `rules` rules, the last one reclaiming idle memory.
-    public static func configText(rules: Int) -> String {
+    static func configText(rules: Int) -> String {
         var text = """
             [daemon]
             interval = "2s"
@@ -56,7 +57,7 @@ public enum RulesBenchmark {
         return text
     }
 
-    public static func makeFleet(vms: Int = 1000, rules: Int = 10, seed: UInt64 = 1) -> Fleet {
+    static func makeFleet(vms: Int = 1000, rules: Int = 10, seed: UInt64 = 1) -> Fleet {
         let config = try! QBalloonConfig.parse(configText(rules: rules), file: "benchmark.toml")
         let settings = config.vms[0].settings
         var random = seed
@@ -77,7 +78,7 @@ public enum RulesBenchmark {
                 minorFaults: next() % 1_000_000, free: available / 2, total: actual, available: available,
                 diskCaches: available / 3, lastUpdate: Int64(now) - 1)
             samples.append(
-                VMSample(name: "vm\(index)", settings: settings, actual: actual, ram: ram, stats: stats, now: now))
+                VMSample(name: "vm\(index)", settings: settings, actual: actual, ram: ram, stats: stats))
             totalActual += actual
         }
         let host = HostSample(

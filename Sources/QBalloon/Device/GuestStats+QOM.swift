@@ -1,0 +1,27 @@
+import QBalloonCore
+import QBalloonJSON
+
+extension GuestStats {
+    /// Reads the value of `qom-get ... property=guest-stats`: `{"stats": {"stat-...": N, ...}, "last-update": T}`.
+    /// - Throws: ``BalloonError`` with code `badReply` when the shape is not QEMU's.
+    public init(qomValue value: JSON, address: String) throws(BalloonError) {
+        guard let stats = value["stats"]?.objectValue else {
+            throw BalloonError(
+                code: .badReply, address: address, detail: "guest-stats reply has no 'stats' object: \(value)")
+        }
+        guard let lastUpdate = value["last-update"]?.int64Value ?? value["last-update"]?.uint64Value.map({ Int64(clamping: $0) }) else {
+            throw BalloonError(
+                code: .badReply, address: address, detail: "guest-stats reply has no integer 'last-update': \(value)")
+        }
+        var all: [String: UInt64] = [:]
+        for (name, stat) in stats {
+            guard let number = stat.uint64Value else {
+                throw BalloonError(
+                    code: .badReply, address: address,
+                    detail: "guest-stats value '\(name)' is \(stat.typeName), expected an unsigned integer")
+            }
+            all[name] = number
+        }
+        self.init(qemuNames: all, lastUpdate: lastUpdate)
+    }
+}

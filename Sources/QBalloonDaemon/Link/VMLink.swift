@@ -1,0 +1,75 @@
+import QBalloonCore
+
+/// The seam between the daemon and one VM: how the daemon reaches a VM's balloon. QMP over the VM's monitor
+/// socket is one way in (``QMPLink``); another (libvirt's API, a simulated VM in tests) slots in beside it
+/// without touching the engine or the orchestrator.
+///
+/// A link only reports facts: what it read, what it was told, what failed. Whether statistics are stale, a
+/// guest is under pressure or an inflation has stalled is for the engine to judge.
+///
+/// ```swift
+/// let connection = try await link.connect(statsInterval: 2)
+/// let reading = try await connection.read(includingActual: true)
+/// try await connection.setTarget(2 << 30)
+/// await connection.close()
+/// ```
+public protocol VMLink: Sendable, CustomStringConvertible {
+    /// Reaches the VM, finds its balloon and asks the guest for statistics every `statsInterval` seconds.
+    /// - Throws: ``VMLinkError`` with ``VMLinkError/Kind/noBalloon`` for a VM without a balloon; any other
+    ///   error means the VM cannot be reached now.
+    func connect(statsInterval: Int) async throws -> any VMConnection
+}
+
+/// One open way into a VM's balloon. Closing it ends ``events``.
+public protocol VMConnection: Sendable {
+    /// The VM's RAM: the most its balloon can give the guest.
+    var ramBytes: UInt64 { get }
+    /// What the VM says without being asked (balloon moves, shutdown), until the connection closes. One
+    /// consumer.
+    var events: any AsyncSequence<VMEvent, Never> & Sendable { get }
+    /// Where a task talking to this VM best runs (the connection's event loop), or nil for anywhere.
+    var preferredExecutor: (any TaskExecutor)? { get }
+    /// Reads the guest's last statistics and, when asked, the balloon's `actual`.
+    func read(includingActual: Bool) async throws -> VMReading
+    /// Asks the guest to give back or take memory until it has `bytes`; returns once the VM accepted it.
+    func setTarget(_ bytes: UInt64) async throws
+    /// Closes the connection; calls still waiting fail.
+    func close() async
+}
+
+/// One read of a VM.
+public struct VMReading: Sendable, Hashable {
+    /// The balloon's `actual`, when it was read.
+    public var actual: UInt64?
+    /// The guest's last statistics, as the VM holds them.
+    public var stats: GuestStats
+
+    public init(actual: UInt64?, stats: GuestStats) {
+        self.actual = actual
+        self.stats = stats
+    }
+}
+
+/// Something a VM says without being asked.
+public enum VMEvent: Sendable, Hashable {
+    /// The balloon moved: the guest has this much memory now.
+    case actualChanged(UInt64)
+    /// The VM is going away.
+    case shutdown
+}
+
+/// A failure the daemon treats apart from "cannot reach the VM now".
+public struct VMLinkError: Error, Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: Sendable, Hashable {
+        /// The VM has no balloon device: it is held and reported, never acted on.
+        case noBalloon
+    }
+
+    public var kind: Kind
+    public var description: String
+
+    public init(_ kind: Kind, _ description: String) {
+        self.kind = kind
+        self.description = description
+    }
+}

@@ -1,0 +1,126 @@
+import Logging
+import QBalloonCore
+import QBalloonRules
+import ServiceLifecycle
+import UnixSignals
+
+/// The daemon, assembled: the decision loop, the metrics endpoint (`metrics_listen`), the decision log
+/// (`decision_log`) and, for a process of its own, the signals (SIGTERM and SIGINT shut it down gracefully,
+/// SIGHUP reloads the config), in one `ServiceGroup`. The one way it is built: `qballoon run`, `qballoon demo`,
+/// the tests and an embedding program all use it.
+///
+/// ```swift
+/// let config = try QBalloonConfig.load(path: "/etc/qballoon/qballoon.toml")
+/// let daemon = try Daemon(config: config, options: .init(configPath: "/etc/qballoon/qballoon.toml", logger: logger))
+/// try await daemon.run()          // until SIGTERM with handlesSignals, or daemon.shutDown()
+/// ```
+public final class Daemon: Sendable {
+    public struct Options: Sendable {
+        /// The config file, read again on reload.
+        public var configPath: String
+        /// Decide and log, never send `balloon` (the config's `dry_run` does the same).
+        public var dryRun: Bool
+        public var logger: Logger
+        /// Paces the decision loop and times reconnect backoff. A test passes a clock it moves by hand.
+        public var clock: any Clock<Duration>
+        /// The time of day, to tell how old the guests' statistics are. A test passes one that follows its clock.
+        public var wallClock: WallClock
+        /// Reads the host's memory; ``HostReader/read(_:)`` (from `/proc`) by default.
+        public var readHost: @Sendable (HostSettings) -> HostSample
+        /// The way into each VM, given its config entry, the command timeout and a logger naming it; QMP by default.
+        public var link: @Sendable (FleetMember, Duration, Logger) -> any VMLink
+        /// Lists the unix sockets that match glob entries (`qmp = "/run/qemu/*.qmp"`).
+        public var scanSockets: @Sendable ([String]) -> [String]
+        /// Called after every decision round (live views, tests).
+        public var onRound: (@Sendable (RoundReport) -> Void)?
+        /// Handle SIGTERM, SIGINT (graceful shutdown) and SIGHUP (reload) for this process.
+        public var handlesSignals: Bool
+        /// Called with the metrics endpoint's address once it listens.
+        public var metricsBound: (@Sendable (Endpoint) -> Void)?
+
+        public init(
+            configPath: String, dryRun: Bool = false, logger: Logger, clock: any Clock<Duration> = ContinuousClock(),
+            wallClock: WallClock = .system,
+            readHost: @escaping @Sendable (HostSettings) -> HostSample = HostReader.read,
+            link: @escaping @Sendable (FleetMember, Duration, Logger) -> any VMLink = { member, timeout, logger in
+                QMPLink(address: member.address, commandTimeout: timeout, logger: logger)
+            },
+            scanSockets: @escaping @Sendable ([String]) -> [String] = SocketScanner.sockets(matching:),
+            onRound: (@Sendable (RoundReport) -> Void)? = nil, handlesSignals: Bool = false,
+            metricsBound: (@Sendable (Endpoint) -> Void)? = nil
+        ) {
+            self.configPath = configPath
+            self.dryRun = dryRun
+            self.logger = logger
+            self.clock = clock
+            self.wallClock = wallClock
+            self.readHost = readHost
+            self.link = link
+            self.scanSockets = scanSockets
+            self.onRound = onRound
+            self.handlesSignals = handlesSignals
+            self.metricsBound = metricsBound
+        }
+    }
+
+    /// The metrics, when the config has `metrics_listen`.
+    public let metrics: DaemonMetrics?
+    package let orchestrator: Orchestrator
+    private let group: ServiceGroup
+
+    /// Builds the daemon for a loaded config; nothing runs until ``run()``.
+    /// - Throws: ``DecisionLogError`` when the decision log cannot be opened.
+    public init(config: QBalloonConfig, options: Options) throws {
+        let logger = options.logger
+        let metrics = config.daemon.metricsListen.map { _ in DaemonMetrics() }
+        let decisionLog = try config.daemon.decisionLog.map { try DecisionLog(path: $0 == "-" ? "/dev/stdout" : $0) }
+        let orchestrator = Orchestrator(
+            config: config,
+            options: .init(
+                configPath: options.configPath, dryRun: options.dryRun, clock: DaemonClock(options.clock),
+                wallClock: options.wallClock, readHost: options.readHost, link: options.link,
+                scanSockets: options.scanSockets, onRound: options.onRound, metrics: metrics, decisionLog: decisionLog),
+            logger: logger)
+        var services: [any Service] = [orchestrator]
+        if let listen = config.daemon.metricsListen, let metrics {
+            services.append(
+                MetricsServer(listen: listen, metrics: metrics, logger: logger, bound: options.metricsBound ?? { _ in }))
+        }
+        if options.handlesSignals { services.append(ReloadOnHangup(orchestrator: orchestrator)) }
+        self.metrics = metrics
+        self.orchestrator = orchestrator
+        self.group = ServiceGroup(
+            configuration: .init(
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
+                gracefulShutdownSignals: options.handlesSignals ? [.sigterm, .sigint] : [],
+                logger: logger))
+    }
+
+    /// Runs until shut down (``shutDown()``, or a signal with ``Options/handlesSignals``).
+    public func run() async throws {
+        try await group.run()
+    }
+
+    /// Shuts down gracefully, as SIGTERM does: restores the guests if the config says so, then ``run()`` returns.
+    public func shutDown() async {
+        await group.triggerGracefulShutdown()
+    }
+
+    /// Loads the config file again before the next round, as SIGHUP does. A config with errors is logged and
+    /// the running one stays.
+    public func reload() {
+        orchestrator.requestReload()
+    }
+}
+
+/// Reloads the orchestrator's config on SIGHUP.
+struct ReloadOnHangup: Service {
+    let orchestrator: Orchestrator
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        await cancelWhenGracefulShutdown {
+            for await _ in signals { orchestrator.requestReload() }
+        }
+    }
+}
