@@ -117,16 +117,33 @@ let package = Package(
             ],
             path: "Benchmarks/qballoon-bench"
         ),
+        // What the tests share, written once: the real-QEMU launcher and the "CI may not skip" rule, the built
+        // CLI and supervised processes, captured logs, a virtual clock.
+        .target(
+            name: "QBalloonTestSupport",
+            dependencies: [
+                "QBalloonCore", "QBalloonJSON",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            path: "Tests/QBalloonTestSupport"
+        ),
+        .testTarget(name: "QBalloonCoreTests", dependencies: ["QBalloonCore"]),
         .testTarget(name: "QBalloonJSONTests", dependencies: ["QBalloonJSON"]),
-        .testTarget(name: "QBalloonRulesTests", dependencies: ["QBalloonRules", "QBalloon"]),
+        .testTarget(name: "QBalloonRulesTests", dependencies: ["QBalloonRules", "QBalloonCore"]),
         // End to end with real Linux guests (scripts/build-guest.sh) under QEMU: run by `make test`.
         .testTarget(
             name: "QBalloonGuestTests",
-            dependencies: ["QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonJSON"]
+            dependencies: [
+                "QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonCore",
+                "QBalloonTestSupport",
+            ]
         ),
         .testTarget(
             name: "QBalloonDaemonTests",
-            dependencies: ["QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonFakeQMP", "QBalloonJSON"]
+            dependencies: [
+                "QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonFakeQMP", "QBalloonJSON",
+                "QBalloonCore", "QBalloonTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(
             name: "QBalloonQMPTests",
@@ -137,15 +154,14 @@ let package = Package(
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "QBalloonTests", dependencies: ["QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonFakeQMP"]),
+        .testTarget(name: "QBalloonTests", dependencies: ["QBalloon", "QBalloonCore", "QBalloonJSON"]),
         .testTarget(
             name: "QBalloonFakeQMPTests",
-            dependencies: ["QBalloonFakeQMP", "QBalloonQMP", "QBalloonJSON", "QBalloon"],
-            resources: []
+            dependencies: ["QBalloonFakeQMP", "QBalloonQMP", "QBalloonJSON", "QBalloon", "QBalloonCore", "QBalloonTestSupport"]
         ),
         .testTarget(
             name: "QBalloonIntegrationTests",
-            dependencies: ["QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonFakeQMP"]
+            dependencies: ["QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonCore", "QBalloonTestSupport"]
         ),
     ]
 )

@@ -1,7 +1,7 @@
 import Foundation
-import QBalloon
 import QBalloonFakeQMP
 import QBalloonJSON
+import QBalloonTestSupport
 import Testing
 
 /// `qballoon run --config FILE` as a user runs it: a separate process, against fake VMs in this one;
@@ -11,16 +11,7 @@ import Testing
 struct CLIRunTests {
     static let gib = TestFleet.gib
 
-    /// The `qballoon` executable, built beside the test bundle by `swift build --build-tests`.
-    static let executable: String = {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("qballoon").path),
-            directory.path != "/"
-        {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("qballoon").path
-    }()
+    static let executable = TestEnvironment.qballoon
 
     static func config(_ fleet: TestFleet, secondMin: String, broken: Bool = false) -> String {
         TestConfig.daemon(extra: """
@@ -41,7 +32,7 @@ struct CLIRunTests {
 
     @Test func runReloadsOnHangupAndRestoresGuestsOnTerm() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.executable), "build with swift build --build-tests")
-        try await TestFleet.run { fleet in
+        try await TestFleet.run(.sockets) { fleet in
             try await fleet.startVM("first")
             try await fleet.startVM("second")
             try fleet.writeConfig(Self.config(fleet, secondMin: "768MiB"))

@@ -1,12 +1,11 @@
 import Foundation
-import QBalloon
 import QBalloonDaemon
 import QBalloonJSON
 import QBalloonRules
 import Testing
 
 /// A dry run decides and logs everything and never sends `balloon`.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.timeLimit(.minutes(1)))
 struct DryRunTests {
     enum Source: String, CaseIterable, Sendable {
         /// `qballoon run --dry-run`
@@ -21,10 +20,11 @@ struct DryRunTests {
             try await fleet.startVM("a")
             try await fleet.startVM("b")
             let logPath = fleet.directory + "/decisions.jsonl"
+            let extra = "decision_log = \"\(logPath)\"\n" + (source == .config ? "dry_run = true" : "")
             try await fleet.startDaemon(
-                config: TestConfig.daemon(extra: source == .config ? "dry_run = true" : "") + TestConfig.defaults()
-                    + TestConfig.vm("a", in: fleet) + TestConfig.vm("b", in: fleet) + TestConfig.reclaimRule,
-                dryRun: source == .flag, decisionLog: try DecisionLog(path: logPath))
+                config: TestConfig.daemon(extra: extra) + TestConfig.defaults() + TestConfig.vm("a", in: fleet)
+                    + TestConfig.vm("b", in: fleet) + TestConfig.reclaimRule,
+                dryRun: source == .flag)
             // Longer than stall_after (2s): a dry run must not mistake an unsent target for a stall.
             try await fleet.rounds(14) { report in
                 #expect(report.dryRun)
@@ -49,7 +49,7 @@ struct DryRunTests {
                 #expect(line["time"]?.doubleValue != nil)
             }
             #expect(!fleet.logs.matching("would set").isEmpty)
-            #expect(fleet.logs.matching("set ").allSatisfy { $0.message.hasPrefix("would set") })
+            #expect(fleet.logs.matching("set ").allSatisfy { "\($0.message)".hasPrefix("would set") })
         }
     }
 }

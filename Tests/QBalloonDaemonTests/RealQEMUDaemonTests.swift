@@ -3,43 +3,44 @@ import QBalloon
 import QBalloonDaemon
 import QBalloonQMP
 import QBalloonRules
+import QBalloonTestSupport
 import Testing
 
 /// The daemon wired to a real QEMU 7.2 with no guest: it attaches, reads actual and max, turns statistics
 /// polling on, and holds the VM (no guest statistics) without sending a balloon command.
-@Suite(needsRealQEMU, .serialized, .timeLimit(.minutes(2)))
+@Suite(requiresQEMU, .serialized, .timeLimit(.minutes(2)))
 struct RealQEMUDaemonTests {
-    static func config(_ qemu: QEMUProcess, connect: String) -> String {
+    static func config(_ qemu: RealQEMU, connect: String, daemon extra: String = "") -> String {
         // max = 50%: a VM at its full RAM is outside its limits, so acting on it would show.
-        TestConfig.daemon() + TestConfig.defaults(#"max = "50%""#) + """
+        TestConfig.daemon(extra: extra) + TestConfig.defaults(#"max = "50%""#) + """
             [[vm]]
             name = "real"
-            qmp = "unix:\(qemu.socket)"
+            qmp = "\(qemu.address)"
             connect = "\(connect)"
 
             """ + TestConfig.reclaimRule
     }
 
     @Test func attachesReadsTurnsPollingOnAndHoldsAVMWithoutStatistics() async throws {
-        let qemu = try QEMUProcess()
-        try await TestFleet.run { fleet in
+        let qemu = try RealQEMU()
+        try await TestFleet.run(.sockets) { fleet in
             let logPath = fleet.directory + "/decisions.jsonl"
             try await fleet.startDaemon(
-                config: Self.config(qemu, connect: "persistent"), decisionLog: try DecisionLog(path: logPath))
-            let held = try await fleet.waitFor("the VM attached and held") { $0.row("real")?.health == .noStats }
+                config: Self.config(qemu, connect: "persistent", daemon: "decision_log = \"\(logPath)\""))
+            let held = try await fleet.waitFor("the VM attached and held") { $0.row("real")?.status == .noStats }
             let row = try #require(held.row("real"))
             #expect(row.actual == qemu.ramBytes)
             #expect(row.max == qemu.ramBytes)
             #expect(row.target == nil)
             #expect(row.available == nil)
             try await fleet.rounds(5) { report in
-                #expect(report.row("real")?.health == .noStats)
+                #expect(report.row("real")?.status == .noStats)
                 #expect(report.changes.isEmpty)
             }
             try await fleet.stopDaemon()
 
             // The monitor is free again: look at what the daemon left behind.
-            let client = try await QMPClient.connect(to: .unixDomainSocket(path: qemu.socket))
+            let client = try await QMPClient.connect(to: qemu.address)
             let balloon = try await BalloonDevice.find(on: client)
             #expect(try await balloon.pollingInterval() == 1, "the daemon turns statistics polling on (stats_interval 1s)")
             #expect(try await balloon.actual() == qemu.ramBytes)
@@ -51,19 +52,24 @@ struct RealQEMUDaemonTests {
     }
 
     @Test func perPollSharesARealMonitor() async throws {
-        let qemu = try QEMUProcess()
-        try await TestFleet.run { fleet in
+        let qemu = try RealQEMU()
+        try await TestFleet.run(.sockets) { fleet in
             try await fleet.startDaemon(config: Self.config(qemu, connect: "per-poll"))
-            try await fleet.waitFor("the VM read and held") { $0.row("real")?.health == .noStats }
+            try await fleet.waitFor("the VM read and held") { $0.row("real")?.status == .noStats }
             // Between polls another client gets the monitor, and sees polling on.
             let client = try await QMPClient.connect(
-                to: .unixDomainSocket(path: qemu.socket), options: .init(commandTimeout: .seconds(3), connectTimeout: .seconds(3)))
+                to: qemu.address, options: .init(commandTimeout: .seconds(3), connectTimeout: .seconds(3)))
             let balloon = try await BalloonDevice.find(on: client)
             #expect(try await balloon.pollingInterval() == 1)
             #expect(try await balloon.maxBytes() == qemu.ramBytes)
             await client.close()
-            try await fleet.waitFor("still held after sharing") { $0.row("real")?.health == .noStats }
+            try await fleet.waitFor("still held after sharing") { $0.row("real")?.status == .noStats }
             #expect(fleet.history.allSatisfy { $0.changes.isEmpty })
         }
     }
+}
+
+/// Fails under CI when QEMU is missing: there a skipped real-QEMU test is a failure.
+@Test func daemonRealQEMUIsInstalledUnderCI() {
+    expectQEMUUnderCI()
 }

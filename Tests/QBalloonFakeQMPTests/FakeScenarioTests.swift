@@ -1,3 +1,4 @@
+import QBalloonCore
 import QBalloonJSON
 import Testing
 
@@ -10,19 +11,24 @@ private let GiB: UInt64 = 1 << 30
 struct FakeScenarioTests {
     static let shipped = TestPaths.files(in: TestPaths.scenarios, endingWith: ".json")
 
-    @Test("sizes read with binary units")
-    func sizes() {
-        #expect(ByteSize.parse("2GiB") == 2 * GiB)
-        #expect(ByteSize.parse("300MiB") == 300 * MiB)
-        #expect(ByteSize.parse("1.5G") == 3 * GiB / 2)
-        #expect(ByteSize.parse("512m") == 512 * MiB)
-        #expect(ByteSize.parse("4096") == 4096)
-        #expect(ByteSize.parse("64 KiB") == 64 << 10)
-        #expect(ByteSize.parse("1TiB") == 1 << 40)
-        #expect(ByteSize.parse("2GB") == nil)
-        #expect(ByteSize.parse("lots") == nil)
-        #expect(ByteSize.parse("-1MiB") == nil)
-        #expect(ByteSize.parse("") == nil)
+    @Test("scenario sizes are read with the one size parser: binary units, zero allowed")
+    func sizes() throws {
+        func size(_ text: String) -> UInt64? { try? MemorySize.bytes(parsing: text, allowingZero: true) }
+        #expect(size("2GiB") == 2 * GiB)
+        #expect(size("300MiB") == 300 * MiB)
+        #expect(size("1.5G") == 3 * GiB / 2)
+        #expect(size("512m") == 512 * MiB)
+        #expect(size("4096") == 4096)
+        #expect(size("64 KiB") == 64 << 10)
+        #expect(size("1TiB") == 1 << 40)
+        #expect(size("0") == 0)
+        #expect(size("2GB") == nil)
+        #expect(size("lots") == nil)
+        #expect(size("-1MiB") == nil)
+        #expect(size("") == nil)
+        let bad = try JSON.decode(#"{"ram": "1GiB", "guest": {"cache": "2GB"}}"#)
+        let error = #expect(throws: FakeScenarioError.self) { try FakeGuestScenario(json: bad, source: "inline") }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("unknown unit 'GB'"), "the size error says what is wrong")
     }
 
     @Test("workload points are joined by lines, hold at the ends, and loop")

@@ -1,6 +1,7 @@
 import Foundation
 import QBalloonJSON
 import QBalloonQMP
+import QBalloonTestSupport
 import Testing
 
 @testable import QBalloonFakeQMP
@@ -11,12 +12,8 @@ import Testing
 /// the QEMU installed here now.
 ///
 /// Outside CI a missing QEMU skips it (with the reason printed); under `CI=true` that is a failure.
-@Suite("Fake and real QEMU side by side")
+@Suite("Fake and real QEMU side by side", requiresQEMU)
 struct LiveQEMUComparisonTests {
-    static let qemu: String? = ["/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"].first {
-        FileManager.default.isExecutableFile(atPath: $0)
-    }
-    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
     /// The transcripts of a VM without a guest: a live QEMU answers them the same way every time.
     static let transcripts = TestPaths.files(in: TestPaths.transcripts, endingWith: ".jsonl").filter {
         !$0.contains("guest")
@@ -24,11 +21,7 @@ struct LiveQEMUComparisonTests {
 
     @Test("the same commands get replies of the same shape", arguments: transcripts)
     func sideBySide(_ name: String) async throws {
-        guard let binary = Self.qemu else {
-            if Self.isCI { Issue.record("CI=true but qemu-system-x86_64 is missing") }
-            print("note: qemu-system-x86_64 not found: skipping the live comparison")
-            return
-        }
+        let binary = try #require(TestEnvironment.qemu, "qemu-system-x86_64 is not installed")
         let transcript = try Transcript(path: "\(TestPaths.transcripts)/\(name)")
         let directory = TestPaths.makeTemporaryDirectory()
         defer { TestPaths.removeDirectory(directory) }

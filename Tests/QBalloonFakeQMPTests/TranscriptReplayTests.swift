@@ -1,3 +1,4 @@
+import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
 import Testing
@@ -133,7 +134,7 @@ struct Transcript {
     static func scenario(for commandLine: String) -> FakeGuestScenario {
         let words = commandLine.split(separator: " ").map(String.init)
         var scenario = FakeGuestScenario(name: "transcript")
-        if let index = words.firstIndex(of: "-m"), index + 1 < words.count, let ram = ByteSize.parse(words[index + 1]) {
+        if let index = words.firstIndex(of: "-m"), index + 1 < words.count, let ram = try? MemorySize.bytes(parsing: words[index + 1]) {
             scenario.ram = ram
         }
         scenario.workload = .constant(16 << 20)

@@ -1,13 +1,14 @@
 import Foundation
 import QBalloonJSON
+import QBalloonTestSupport
 import Testing
 
 /// The `qballoon` command line against a real QEMU with no guest, run as a user would run it.
-@Suite(needsQEMU, .serialized)
+@Suite(requiresQEMU, .serialized)
 struct RealQEMUCLITests {
-    @Test func statusJSONHasEveryDocumentedField() throws {
+    @Test func statusJSONHasEveryDocumentedField() async throws {
         let qemu = try RealQEMU()
-        let result = try CLIRunner.run(["status", "--qmp", "\(qemu.address)", "--json"])
+        let result = try await BuiltCLI.run(["status", "--qmp", "\(qemu.address)", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let status = try result.json()
         #expect(status["actual_bytes"]?.uint64Value == qemu.ramBytes)
@@ -23,17 +24,17 @@ struct RealQEMUCLITests {
         for key in keys { #expect(stats[key] == .null, "\(key) is unreported without a guest") }
     }
 
-    @Test func statusTextOverTCP() throws {
+    @Test func statusTextOverTCP() async throws {
         let qemu = try RealQEMU(balloon: .anonymous, monitor: .tcp)
-        let result = try CLIRunner.run(["status", "--qmp", "\(qemu.address)"])
+        let result = try await BuiltCLI.run(["status", "--qmp", "\(qemu.address)"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("/machine/peripheral-anon/"))
         #expect(result.stdout.contains("512 MiB"))
     }
 
-    @Test func setWithoutWaitingSendsThePercentTarget() throws {
+    @Test func setWithoutWaitingSendsThePercentTarget() async throws {
         let qemu = try RealQEMU()
-        let result = try CLIRunner.run(["set", "--qmp", "\(qemu.address)", "50%", "--no-wait", "--json"])
+        let result = try await BuiltCLI.run(["set", "--qmp", "\(qemu.address)", "50%", "--no-wait", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let outcome = try result.json()
         #expect(outcome["result"] == "sent")
@@ -41,34 +42,34 @@ struct RealQEMUCLITests {
         #expect(outcome["actual_bytes"]?.uint64Value == qemu.ramBytes)
     }
 
-    @Test func setReportsAStallWithExitCode3() throws {
+    @Test func setReportsAStallWithExitCode3() async throws {
         let qemu = try RealQEMU()
-        let result = try CLIRunner.run(["set", "--qmp", "\(qemu.address)", "256MiB", "--stall-after", "500ms", "--json"])
+        let result = try await BuiltCLI.run(["set", "--qmp", "\(qemu.address)", "256MiB", "--stall-after", "500ms", "--json"])
         #expect(result.status == 3)
         #expect(try result.json()["result"] == "stalled")
     }
 
-    @Test func setAboveRAMIsClampedAndReached() throws {
+    @Test func setAboveRAMIsClampedAndReached() async throws {
         let qemu = try RealQEMU()
-        let result = try CLIRunner.run(["set", "--qmp", "\(qemu.address)", "8G", "--json"])
+        let result = try await BuiltCLI.run(["set", "--qmp", "\(qemu.address)", "8G", "--json"])
         #expect(result.status == 0, "\(result.stderr)")
         let outcome = try result.json()
         #expect(outcome["result"] == "reached")
         #expect(outcome["target_bytes"]?.uint64Value == qemu.ramBytes)
     }
 
-    @Test func noBalloonDeviceExits1NamingTheSocket() throws {
+    @Test func noBalloonDeviceExits1NamingTheSocket() async throws {
         let qemu = try RealQEMU(balloon: .none)
-        let result = try CLIRunner.run(["status", "--qmp", "\(qemu.address)"])
+        let result = try await BuiltCLI.run(["status", "--qmp", "\(qemu.address)"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("\(qemu.address)"))
         #expect(result.stderr.contains("no balloon device"))
         #expect(result.stderr.split(separator: "\n").count == 1)
     }
 
-    @Test func statsWithoutAGuestFailsAfterItsPatience() throws {
+    @Test func statsWithoutAGuestFailsAfterItsPatience() async throws {
         let qemu = try RealQEMU()
-        let result = try CLIRunner.run(["stats", "--qmp", "\(qemu.address)", "--interval", "1", "--count", "1"])
+        let result = try await BuiltCLI.run(["stats", "--qmp", "\(qemu.address)", "--interval", "1", "--count", "1"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("no statistics"))
         #expect(result.stderr.contains("\(qemu.address)"))
@@ -89,28 +90,28 @@ struct RealQEMUCLITests {
         (["status"], "--qmp"),
         (["stats", "--qmp", "/tmp/x.qmp", "--interval", "0"], "--interval"),
     ])
-    func usageErrorsExit2(arguments: [String], message: String) throws {
-        let result = try CLIRunner.run(arguments)
+    func usageErrorsExit2(arguments: [String], message: String) async throws {
+        let result = try await BuiltCLI.run(arguments)
         #expect(result.status == 2)
         #expect(result.stderr.contains(message), "\(result.stderr)")
     }
 
     @Test(arguments: [["--help"], ["set", "--help"], ["help", "run"]])
-    func helpExits0OnStandardOutput(arguments: [String]) throws {
-        let result = try CLIRunner.run(arguments)
+    func helpExits0OnStandardOutput(arguments: [String]) async throws {
+        let result = try await BuiltCLI.run(arguments)
         #expect(result.status == 0)
         #expect(result.stdout.contains("USAGE: qballoon"), "\(result.stdout)\(result.stderr)")
         #expect(result.stderr.isEmpty)
     }
 
-    @Test func aMissingSocketExits1NamingIt() throws {
-        let result = try CLIRunner.run(["status", "--qmp", "unix:/tmp/qballoon-none.qmp"])
+    @Test func aMissingSocketExits1NamingIt() async throws {
+        let result = try await BuiltCLI.run(["status", "--qmp", "unix:/tmp/qballoon-none.qmp"])
         #expect(result.status == 1)
         #expect(result.stderr.contains("/tmp/qballoon-none.qmp"))
         #expect(result.stderr.contains("no such socket"))
     }
 
-    @Test func aRefusedSocketExits1() throws {
+    @Test func aRefusedSocketExits1() async throws {
         // A unix socket file with nobody listening: connect is refused.
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("qballoon-refused-\(getpid()).sock").path
         unlink(path)
@@ -126,7 +127,7 @@ struct RealQEMUCLITests {
         #expect(bound == 0)
         close(fd)
         defer { unlink(path) }
-        let result = try CLIRunner.run(["status", "--qmp", path])
+        let result = try await BuiltCLI.run(["status", "--qmp", path])
         #expect(result.status == 1)
         #expect(result.stderr.contains(path))
         #expect(result.stderr.contains("refused"))

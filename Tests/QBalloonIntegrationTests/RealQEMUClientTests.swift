@@ -2,10 +2,12 @@ import Foundation
 import QBalloon
 import QBalloonJSON
 import QBalloonQMP
+import QBalloonCore
+import QBalloonTestSupport
 import Testing
 
 /// The QMP client and the balloon device against a real QEMU with no guest.
-@Suite(needsQEMU, .serialized)
+@Suite(requiresQEMU, .serialized)
 struct RealQEMUClientTests {
     @Test(arguments: [RealQEMU.Monitor.unix, .tcp, .unixPretty])
     func statusOverEveryMonitorForm(monitor: RealQEMU.Monitor) async throws {
@@ -155,4 +157,9 @@ struct RealQEMUClientTests {
         #expect(error?.code == .connectFailed)
         #expect(error?.description.contains("/tmp/qballoon-no-such.qmp") == true)
     }
+}
+
+/// Fails under CI when QEMU is missing: there a skipped real-QEMU test is a failure.
+@Test func realQEMUIsInstalledUnderCI() {
+    expectQEMUUnderCI()
 }

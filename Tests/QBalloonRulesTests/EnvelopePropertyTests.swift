@@ -1,4 +1,4 @@
-import QBalloon
+import QBalloonCore
 import Testing
 @testable import QBalloonRules
 
@@ -119,15 +119,19 @@ struct EnvelopePropertyTests {
                     : UInt64.random(in: 0...guest.actual * 8 / 10, using: &rng)
                 let roll = Int.random(in: 0..<20, using: &rng)
                 let age: Double? = roll == 0 ? nil : roll == 1 ? Double.random(in: 10...100, using: &rng) : Double.random(in: 0...3, using: &rng)
-                let report = age == nil ? nil : GuestStats(
-                    swapIn: 0, swapOut: 0, majorFaults: guest.majorFaults, minorFaults: 0, free: available / 2,
-                    total: guest.actual, available: available, diskCaches: 0)
-                fresh[guest.name] = age.map { $0 <= 6 } ?? false
+                let report = age.map { age in
+                    GuestStats(
+                        swapIn: 0, swapOut: 0, majorFaults: guest.majorFaults, minorFaults: 0, free: available / 2,
+                        total: guest.actual, available: available, diskCaches: 0,
+                        lastUpdate: Int64((now - age).rounded(.down)))
+                }
+                // QEMU stamps whole seconds: the engine sees the age rounded up to the next second at most.
+                fresh[guest.name] = report.flatMap { $0.age(now: now) }.map { $0 <= 6 } ?? false
                 pressured[guest.name] = report != nil && Double(available) < 0.1 * Double(guest.actual)
                 samples.append(
                     VMSample(
                         name: guest.name, limits: settings.resolve(ramBytes: guest.ram), actual: guest.actual,
-                        ram: guest.ram, stats: report, statsAge: age))
+                        ram: guest.ram, stats: report))
                 guests[index] = guest
             }
             let host = HostSample(total: 64 * GiB, available: UInt64.random(in: 0...12, using: &rng) * 512 * MiB)

@@ -1,4 +1,4 @@
-import QBalloon
+import QBalloonCore
 @testable import QBalloonRules
 
 let GiB: UInt64 = 1 << 30
@@ -35,16 +35,19 @@ func stats(total: UInt64, available: UInt64, majorFaults: UInt64 = 0, swapIn: UI
         available: available, diskCaches: available / 4)
 }
 
+/// A sample of VM `name`, whose statistics (if any) the guest reported `age` seconds before `now` (QEMU
+/// stamps reports in whole seconds); `age: nil` is a guest that never reported.
 func sample(
     _ name: String, config: QBalloonConfig, actual: UInt64, ram: UInt64 = 8 << 30, stats: GuestStats?,
-    age: Double? = 1, shares: Int? = nil, min: MemorySize? = nil, healthy: Bool = true
+    age: Double? = 1, at now: Double = 0, shares: Int? = nil, min: MemorySize? = nil, reachable: Bool = true
 ) -> VMSample {
     var settings = config.vms[0].settings
     if let shares { settings.shares = shares }
     if let min { settings.min = min }
+    var stats = stats
+    stats?.lastUpdate = age.map { Int64((now - $0).rounded(.down)) }
     return VMSample(
-        name: name, limits: settings.resolve(ramBytes: ram), actual: actual, ram: ram, stats: stats,
-        statsAge: stats == nil ? nil : age, healthy: healthy)
+        name: name, limits: settings.resolve(ramBytes: ram), actual: actual, ram: ram, stats: stats, reachable: reachable)
 }
 
 /// Evaluates an expression over the given figures (others unknown); nil for unknown.

@@ -1,4 +1,5 @@
 import QBalloon
+import QBalloonCore
 import QBalloonJSON
 import Testing
 

@@ -39,7 +39,7 @@ public struct QMPLink: VMLink {
                 try await device.setPollingInterval(seconds: statsInterval)
             }
             let ram = try await device.maxBytes()
-            logger.info("attached", metadata: ["balloon.path": "\(device.path)"])
+            logger.debug("balloon found", metadata: ["balloon.path": "\(device.path)"])
             return QMPConnection(device: device, ramBytes: ram)
         } catch {
             await client.close()

@@ -37,6 +37,9 @@ public final class Daemon: Sendable {
         public var handlesSignals: Bool
         /// Called with the metrics endpoint's address once it listens.
         public var metricsBound: (@Sendable (Endpoint) -> Void)?
+        /// Record metrics here (and serve them if the config has `metrics_listen`); by default a registry is made
+        /// only for `metrics_listen`. For a program that serves them its own way, and for tests.
+        public var metrics: DaemonMetrics?
 
         public init(
             configPath: String, dryRun: Bool = false, logger: Logger, clock: any Clock<Duration> = ContinuousClock(),
@@ -47,7 +50,7 @@ public final class Daemon: Sendable {
             },
             scanSockets: @escaping @Sendable ([String]) -> [String] = SocketScanner.sockets(matching:),
             onRound: (@Sendable (RoundReport) -> Void)? = nil, handlesSignals: Bool = false,
-            metricsBound: (@Sendable (Endpoint) -> Void)? = nil
+            metricsBound: (@Sendable (Endpoint) -> Void)? = nil, metrics: DaemonMetrics? = nil
         ) {
             self.configPath = configPath
             self.dryRun = dryRun
@@ -60,10 +63,11 @@ public final class Daemon: Sendable {
             self.onRound = onRound
             self.handlesSignals = handlesSignals
             self.metricsBound = metricsBound
+            self.metrics = metrics
         }
     }
 
-    /// The metrics, when the config has `metrics_listen`.
+    /// The metrics, when the config has `metrics_listen` or ``Options/metrics`` was given.
     public let metrics: DaemonMetrics?
     package let orchestrator: Orchestrator
     private let group: ServiceGroup
@@ -72,7 +76,7 @@ public final class Daemon: Sendable {
     /// - Throws: ``DecisionLogError`` when the decision log cannot be opened.
     public init(config: QBalloonConfig, options: Options) throws {
         let logger = options.logger
-        let metrics = config.daemon.metricsListen.map { _ in DaemonMetrics() }
+        let metrics = options.metrics ?? config.daemon.metricsListen.map { _ in DaemonMetrics() }
         let decisionLog = try config.daemon.decisionLog.map { try DecisionLog(path: $0 == "-" ? "/dev/stdout" : $0) }
         let orchestrator = Orchestrator(
             config: config,

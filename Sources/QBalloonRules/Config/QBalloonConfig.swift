@@ -42,6 +42,8 @@ public struct DaemonSettings: Sendable, Hashable {
     public var staleAfter: Duration = .seconds(6)
     /// How long QEMU may take to answer a command.
     public var commandTimeout: Duration = .seconds(10)
+
+    public init() {}
 }
 
 /// `[host]`: what the host keeps for itself.
@@ -53,6 +55,8 @@ public struct HostSettings: Sendable, Hashable {
     public var idleTax = 0.75
     public var meminfoPath = "/proc/meminfo"
     public var pressurePath = "/proc/pressure/memory"
+
+    public init() {}
 }
 
 /// How the daemon keeps a VM's monitor.

@@ -1,3 +1,4 @@
+import QBalloonTestSupport
 import Testing
 
 #if canImport(Glibc)

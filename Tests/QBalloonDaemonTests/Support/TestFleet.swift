@@ -1,45 +1,83 @@
 import Foundation
 import Logging
 import QBalloon
+import QBalloonCore
 import QBalloonDaemon
 import QBalloonFakeQMP
 import QBalloonQMP
 import QBalloonRules
-import ServiceLifecycle
+import QBalloonTestSupport
+import Synchronization
 import Testing
 
-/// A test's world: fake VMs listening on unix sockets in a fresh temporary directory, the host's figures,
-/// and the daemon running over them in a `ServiceGroup` (stopped by graceful shutdown, as SIGTERM does).
+/// A test's world: VMs, the host's figures, and the daemon (``Daemon``, assembled as `qballoon run` does) over
+/// them, stopped by graceful shutdown as SIGTERM does. Two kinds:
 ///
-/// Rounds are observed through `onRound`: ``waitFor(_:within:_:)`` reads them one by one and fails the
-/// test when the condition does not hold within a number of rounds, never a number of seconds.
-final class TestFleet {
+/// - ``Mode/virtual``: the VMs are ``SimulatedVM``s in memory and time is a ``VirtualClock``. A round happens
+///   when the test asks for the next one; nothing sleeps. For everything about decisions, faults and reloads.
+/// - ``Mode/sockets``: the VMs are fake QEMU monitors (`FakeQMPServer`) on unix sockets, the daemon reaches them
+///   over QMP, and time is real. Only where the socket is the point of the test.
+///
+/// Rounds are observed through `onRound`: ``waitFor(_:within:_:)`` reads them one by one and fails the test
+/// when the condition does not hold within a number of rounds, never a number of seconds.
+final class TestFleet: @unchecked Sendable {
+    enum Mode {
+        case virtual
+        case sockets
+    }
+
     static let mib: UInt64 = 1 << 20
     static let gib: UInt64 = 1 << 30
 
+    let mode: Mode
     let directory: String
     let logs = CapturedLogs()
-    let host = HostModel()
+    let host: HostModel
+    /// The virtual clock (``Mode/virtual`` only).
+    let clock = VirtualClock()
+    private(set) var simulated: [String: SimulatedVM] = [:]
     private(set) var servers: [String: FakeQMPServer] = [:]
     private(set) var history: [RoundReport] = []
-    private(set) var orchestrator: Orchestrator?
-    private var group: ServiceGroup?
+    private(set) var daemon: Daemon?
     private var daemonTask: Task<Void, any Error>?
+    /// Set when the daemon's `run()` has returned.
+    private let finishedFlag = Flag()
+
+    final class Flag: Sendable {
+        private let value = Atomic<Bool>(false)
+        var isSet: Bool { value.load(ordering: .acquiring) }
+        func set() { value.store(true, ordering: .releasing) }
+        func reset() { value.store(false, ordering: .releasing) }
+    }
     private var rounds: AsyncStream<RoundReport>.Iterator?
+    private var firstRoundPending = false
+    private var interval: Duration = .seconds(2)
     private var hostTask: Task<Void, Never>?
+    /// The simulated VMs as the daemon's links and glob scans find them (``Mode/virtual``).
+    private let registry = Registry()
+
+    private final class Registry: Sendable {
+        let vms = Mutex<[String: SimulatedVM]>([:])
+        /// The running VMs' sockets, for glob entries.
+        let sockets = Mutex<[String]>([])
+    }
 
     var configPath: String { directory + "/qballoon.toml" }
+    var metrics: DaemonMetrics? { daemon?.metrics }
 
-    private init() {
-        var template = Array("/tmp/qbd.XXXXXX".utf8CString)
-        directory = template.withUnsafeMutableBufferPointer { buffer in
-            String(cString: mkdtemp(buffer.baseAddress!)!)
+    private init(mode: Mode) {
+        self.mode = mode
+        directory = TestEnvironment.makeTemporaryDirectory(prefix: "qbd")
+        host = HostModel()
+        if mode == .virtual {
+            let registry = self.registry
+            host.follow { registry.vms.withLock { $0.values.reduce(0) { $0 + $1.actual } } }
         }
     }
 
     /// Runs `body` with a fresh fleet, and tears everything down after it, even when it throws.
-    static func run(_ body: (TestFleet) async throws -> Void) async throws {
-        let fleet = TestFleet()
+    static func run(_ mode: Mode = .virtual, _ body: (TestFleet) async throws -> Void) async throws {
+        let fleet = TestFleet(mode: mode)
         do {
             try await body(fleet)
         } catch {
@@ -49,7 +87,7 @@ final class TestFleet {
         await fleet.tearDown()
     }
 
-    // MARK: Fake VMs
+    // MARK: VMs
 
     func socket(_ name: String) -> String { "\(directory)/\(name).qmp" }
 
@@ -61,26 +99,87 @@ final class TestFleet {
             name: "test", ram: ram, balloon: .init(speed: speed), guest: .init(cache: cache), workload: .constant(used))
     }
 
-    @discardableResult
+    /// Starts a VM (or, for a name already known in virtual time, restarts it as a new QEMU would).
     func startVM(_ name: String, scenario: FakeGuestScenario = TestFleet.scenario(), faults: FakeQMPFaults? = nil)
-        async throws -> FakeQMPServer
+        async throws
     {
-        let server = try await FakeQMPServer.start(
-            listen: .unixDomainSocket(path: socket(name)), scenario: scenario, faults: faults)
-        servers[name] = server
-        host.track(name, server)
-        return server
+        switch mode {
+        case .virtual:
+            if let vm = simulated[name] {
+                vm.restart(scenario: scenario)
+            } else {
+                simulated[name] = SimulatedVM(
+                    name: name, scenario: scenario, clock: clock, noBalloon: faults?.noBalloonDevice ?? false,
+                    noStats: faults?.noGuestStats ?? false)
+            }
+            updateSockets()
+        case .sockets:
+            let server = try await FakeQMPServer.start(
+                listen: .unixDomainSocket(path: socket(name)), scenario: scenario, faults: faults)
+            servers[name] = server
+        }
     }
 
     /// Stops a VM as a crash would: its monitor closes and its socket goes away.
     func stopVM(_ name: String) async {
-        host.track(name, nil)
-        await servers.removeValue(forKey: name)?.stop()
+        switch mode {
+        case .virtual:
+            simulated[name]?.stop()
+            updateSockets()
+        case .sockets:
+            await servers.removeValue(forKey: name)?.stop()
+        }
+    }
+
+    /// Makes a VM's monitor stop answering (or answer again).
+    func setHung(_ name: String, _ hung: Bool) async throws {
+        switch mode {
+        case .virtual:
+            simulated[name]?.setHung(hung)
+        case .sockets:
+            try await servers[name]?.setFaults(hung ? FakeQMPFaults(hangOn: .all) : .none)
+        }
     }
 
     func guest(_ name: String) async throws -> FakeGuestState {
-        guard let server = servers[name] else { throw TestFailure("no fake VM named \(name)") }
-        return try await server.guestState()
+        switch mode {
+        case .virtual:
+            guard let vm = simulated[name] else { throw TestFailure("no simulated VM named \(name)") }
+            return vm.guest
+        case .sockets:
+            guard let server = servers[name] else { throw TestFailure("no fake VM named \(name)") }
+            return try await server.guestState()
+        }
+    }
+
+    /// Sets a balloon target by hand (another tool) and lets the guest get there.
+    func squeeze(_ name: String, to bytes: UInt64) async throws {
+        switch mode {
+        case .virtual:
+            guard let vm = simulated[name] else { throw TestFailure("no simulated VM named \(name)") }
+            vm.setTarget(bytes)
+            for _ in 0..<100 where vm.guest.actual != bytes { clock.advance(by: .milliseconds(100)) }
+        case .sockets:
+            let client = try await QMPClient.connect(to: .unixDomainSocket(path: socket(name)))
+            _ = try await client.execute("balloon", arguments: ["value": .int(Int64(bytes))])
+            await client.close()
+            for _ in 0..<100 where try await guest(name).actual != bytes { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(try await guest(name).actual == bytes)
+    }
+
+    private func updateSockets() {
+        let running = simulated.values.filter(\.isRunning).map { socket($0.name) }.sorted()
+        let vms = simulated
+        registry.vms.withLock { $0 = vms }
+        registry.sockets.withLock { $0 = running }
+    }
+
+    /// Tells the host model what the fake servers' guests hold now (``Mode/sockets``).
+    private func refreshHost() async {
+        var held: UInt64 = 0
+        for server in servers.values { held += (try? await server.guestState().actual) ?? 0 }
+        host.setVMBytes(held)
     }
 
     // MARK: The daemon
@@ -90,74 +189,145 @@ final class TestFleet {
     }
 
     /// Writes the config file and starts the daemon on it.
-    func startDaemon(
-        config text: String, dryRun: Bool = false, decisionLog: DecisionLog? = nil, metrics: DaemonMetrics? = nil
-    ) async throws {
+    func startDaemon(config text: String, dryRun: Bool = false, metrics: DaemonMetrics? = nil) async throws {
         try writeConfig(text)
-        let config = try QBalloonConfig.parse(text, file: configPath)
+        let config = try QBalloonConfig.load(path: configPath)
+        interval = config.daemon.interval
         let (stream, continuation) = AsyncStream.makeStream(of: RoundReport.self)
         let host = self.host
-        let logger = logs.logger()
-        let orchestrator = Orchestrator(
-            config: config,
-            options: .init(
-                configPath: configPath, dryRun: dryRun, readHost: { host.sample($0) },
-                onRound: { report in continuation.yield(report) }, metrics: metrics, decisionLog: decisionLog),
-            logger: logger)
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: orchestrator)], logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
-        self.orchestrator = orchestrator
-        self.group = group
+        let options: Daemon.Options
+        switch mode {
+        case .virtual:
+            let registry = self.registry
+            options = Daemon.Options(
+                configPath: configPath, dryRun: dryRun, logger: logs.logger(), clock: clock,
+                wallClock: clock.wallClock, readHost: { host.sample($0) },
+                link: { member, timeout, _ in
+                    // Every VM a config names is a simulated one, found by its socket's file name.
+                    let file = member.address.unixPath?.split(separator: "/").last.map(String.init) ?? member.name
+                    let stem = file.hasSuffix(".qmp") ? String(file.dropLast(4)) : file
+                    guard let vm = registry.vms.withLock({ $0[stem] }) else { return MissingVM(name: member.name) }
+                    return vm.link(commandTimeout: timeout)
+                },
+                scanSockets: { _ in registry.sockets.withLock { $0 } },
+                onRound: { continuation.yield($0) }, metrics: metrics)
+        case .sockets:
+            options = Daemon.Options(
+                configPath: configPath, dryRun: dryRun, logger: logs.logger(), readHost: { host.sample($0) },
+                onRound: { continuation.yield($0) }, metrics: metrics)
+        }
+        let daemon = try Daemon(config: config, options: options)
+        self.daemon = daemon
         self.rounds = stream.makeAsyncIterator()
-        await host.refresh()
-        hostTask = hostTask ?? Task {
-            while !Task.isCancelled {
-                await host.refresh()
-                try? await Task.sleep(for: .milliseconds(50))
+        firstRoundPending = true
+        if mode == .sockets {
+            await refreshHost()
+            hostTask = hostTask ?? Task { [weak self] in
+                while !Task.isCancelled {
+                    await self?.refreshHost()
+                    try? await Task.sleep(for: .milliseconds(50))
+                }
             }
         }
-        daemonTask = Task {
-            defer { continuation.finish() }
-            try await group.run()
+        finishedFlag.reset()
+        daemonTask = Task { [daemonFinished = self.finishedFlag] in
+            defer {
+                continuation.finish()
+                daemonFinished.set()
+            }
+            try await daemon.run()
         }
+    }
+
+    /// Reloads the config (as SIGHUP does) and waits for the round the reload makes.
+    @discardableResult
+    func reload() async throws -> RoundReport {
+        guard let daemon else { throw TestFailure("the daemon is not running") }
+        if mode == .virtual { try await settle() }
+        daemon.reload()
+        return try await receiveRound()
     }
 
     /// Stops the daemon as SIGTERM does (graceful shutdown) and waits for it.
     func stopDaemon() async throws {
-        guard let group, let daemonTask else { return }
-        await group.triggerGracefulShutdown()
+        guard let daemon, let daemonTask else { return }
+        if mode == .virtual { try await settle() }
+        await daemon.shutDown()
         try await daemonTask.value
-        self.group = nil
+        self.daemon = nil
         self.daemonTask = nil
     }
 
-    /// The next round.
+    /// The next round: in virtual time, one interval later.
     @discardableResult
     func nextRound() async throws -> RoundReport {
+        guard daemon != nil else { throw TestFailure("the daemon is not running") }
+        if mode == .virtual, !firstRoundPending {
+            try await settle()
+            clock.advance(by: interval)
+        }
+        firstRoundPending = false
+        return try await receiveRound()
+    }
+
+    private func receiveRound() async throws -> RoundReport {
         guard var iterator = rounds else { throw TestFailure("the daemon is not running") }
         let report = await iterator.next()
         rounds = iterator
         guard let report else { throw TestFailure("the daemon stopped reporting rounds") }
+        if mode == .virtual { try await settle() }
         history.append(report)
         return report
+    }
+
+    /// Waits until, in virtual time, nothing is left to do but wait for the clock: every worker has handled
+    /// what it was sent (but those of VMs waiting out a hang), and the daemon's ticker sleeps.
+    func settle() async throws {
+        guard let daemon else { return }
+        for _ in 0..<200_000 {
+            let parked = simulated.values.filter(\.isParked)
+            if clock.sleepers >= 1 + parked.count,
+                daemon.orchestrator.workersAreIdle(except: Set(parked.map(\.name)))
+            {
+                return
+            }
+            await Task.yield()
+        }
+        throw TestFailure("the daemon did not settle in virtual time; last log lines:\n\(logs.tail(12))")
+    }
+
+    /// Shuts the daemon down (as SIGTERM does) while moving virtual time on by `duration`, in steps: for a
+    /// shutdown that has to wait for something on the clock (a command in flight). Returns whether `run()`
+    /// returned.
+    func stopDaemonWhileAdvancing(by duration: Duration) async throws -> Bool {
+        guard let daemon, let daemonTask else { return true }
+        await daemon.shutDown()
+        var moved = Duration.zero
+        while !finishedFlag.isSet, moved < duration {
+            for _ in 0..<1000 where !finishedFlag.isSet { await Task.yield() }
+            clock.advance(by: .milliseconds(100))
+            moved += .milliseconds(100)
+        }
+        for _ in 0..<100_000 where !finishedFlag.isSet { await Task.yield() }
+        guard finishedFlag.isSet else { return false }
+        try await daemonTask.value
+        self.daemon = nil
+        self.daemonTask = nil
+        return true
     }
 
     /// Reads rounds until `condition` holds, at most `rounds` of them; returns the round where it held.
     @discardableResult
     func waitFor(
-        _ what: String, within rounds: Int = 40, sourceLocation: SourceLocation = #_sourceLocation,
-        _ condition: (RoundReport) async throws -> Bool
+        _ what: String, within rounds: Int = 40, _ condition: (RoundReport) async throws -> Bool
     ) async throws -> RoundReport {
         for _ in 0..<rounds {
             let report = try await nextRound()
             if try await condition(report) { return report }
         }
         let last = history.last.map(describe) ?? "no round"
-        let recent = logs.all.suffix(12).map { "  \($0)" }.joined(separator: "\n")
         throw TestFailure(
-            "not within \(rounds) rounds: \(what); last round: \(last)\nlast log lines:\n\(recent)",
-            sourceLocation: sourceLocation)
+            "not within \(rounds) rounds: \(what); last round: \(last)\nlast log lines:\n\(logs.tail(12))")
     }
 
     /// Reads `count` rounds, calling `check` on each.
@@ -167,7 +337,7 @@ final class TestFleet {
 
     func describe(_ report: RoundReport) -> String {
         report.rows.map { row in
-            "\(row.vm)[\(row.health.label) actual=\(row.actual.map { "\($0 >> 20)MiB" } ?? "-") target=\(row.target.map { "\($0 >> 20)MiB" } ?? "-")]"
+            "\(row.vm)[\(row.status.label) actual=\(row.actual.map { "\($0 >> 20)MiB" } ?? "-") target=\(row.target.map { "\($0 >> 20)MiB" } ?? "-")]"
         }.joined(separator: " ") + " changes=\(report.changes.count)"
     }
 
@@ -176,32 +346,34 @@ final class TestFleet {
     func tearDown() async {
         hostTask?.cancel()
         await hostTask?.value
-        if let group, let daemonTask {
-            await group.triggerGracefulShutdown()
+        if mode == .virtual, daemon != nil {
+            // A VM still hung waits on the virtual clock: move it on until the daemon has stopped.
+            let stopped = (try? await stopDaemonWhileAdvancing(by: .seconds(600))) ?? false
+            if !stopped { daemonTask?.cancel() }
+        }
+        if let daemon, let daemonTask {
+            await daemon.shutDown()
             _ = try? await daemonTask.value
         }
-        group = nil
+        daemon = nil
         daemonTask = nil
         for server in servers.values { await server.stop() }
         servers.removeAll()
-        try? FileManager.default.removeItem(atPath: directory)
+        TestEnvironment.removeDirectory(directory)
+    }
+}
+
+/// A config entry with no simulated VM behind it: it cannot be reached.
+private struct MissingVM: VMLink {
+    let name: String
+    var description: String { "sim:\(name)" }
+    func connect(statsInterval: Int) async throws -> any VMConnection {
+        throw SimulatedVMError("sim:\(name): cannot connect: no such socket")
     }
 }
 
 extension RoundReport {
-    func row(_ vm: String) -> Row? { rows.first { $0.vm == vm } }
     func changes(for vm: String) -> [Decision] { changes.filter { $0.vm == vm } }
-}
-
-/// A test failure with a message that says what was being waited for.
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    let sourceLocation: SourceLocation
-
-    init(_ description: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        self.description = description
-        self.sourceLocation = sourceLocation
-    }
 }
 
 /// The parts of a config most tests share: short periods, no cooldown, a fast step, a 1 GiB host reserve.
@@ -255,6 +427,15 @@ enum TestConfig {
         [[rule]]
         name = "reclaim idle memory"
         when = "available > 40% of actual"
+        set = "used + 30% of used"
+
+        """
+
+    /// Rules that never fire within a test: the host reserve is what moves balloons there.
+    static let quietRule = """
+        [[rule]]
+        name = "reclaim idle memory after an hour"
+        when = "available > 40% of actual for 1h"
         set = "used + 30% of used"
 
         """

@@ -1,3 +1,4 @@
+import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
 
@@ -40,7 +41,7 @@ final class RawQMPConnection {
             }
         } else {
             let text = address.description
-            guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            guard let (_, number) = address.hostAndPort, let port = UInt16(exactly: number) else {
                 throw Failure(description: "bad address \(text)")
             }
             descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

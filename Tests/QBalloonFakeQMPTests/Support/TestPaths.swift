@@ -6,15 +6,11 @@ import Musl
 import Darwin
 #endif
 
-/// Files and directories the tests use.
+import QBalloonTestSupport
+
+/// Files and directories the fake server's tests use.
 enum TestPaths {
-    /// The repository root, found from this file's path.
-    static let repoRoot: String = {
-        var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        // .../Tests/QBalloonFakeQMPTests/Support/TestPaths.swift
-        parts.removeLast(4)
-        return parts.joined(separator: "/")
-    }()
+    static let repoRoot = TestEnvironment.repositoryRoot
 
     static let scenarios = repoRoot + "/Fixtures/scenarios"
     static let transcripts = repoRoot + "/Fixtures/transcripts"
@@ -34,22 +30,9 @@ enum TestPaths {
     }
 
     /// A fresh directory under /tmp, removed by ``removeDirectory(_:)``.
-    static func makeTemporaryDirectory() -> String {
-        var template = Array("/tmp/qbfake.XXXXXX".utf8CString)
-        let path = template.withUnsafeMutableBufferPointer { buffer -> String in
-            guard let base = buffer.baseAddress, let result = mkdtemp(base) else { return "/tmp" }
-            return String(cString: result)
-        }
-        return path
-    }
+    static func makeTemporaryDirectory() -> String { TestEnvironment.makeTemporaryDirectory(prefix: "qbfake") }
 
-    /// Removes a directory made by ``makeTemporaryDirectory()`` and the files directly in it.
-    static func removeDirectory(_ path: String) {
-        for name in files(in: path, endingWith: "") where name != "." && name != ".." {
-            unlink(path + "/" + name)
-        }
-        rmdir(path)
-    }
+    static func removeDirectory(_ path: String) { TestEnvironment.removeDirectory(path) }
 
     static func readText(_ path: String) -> String? {
         guard let file = fopen(path, "rb") else { return nil }

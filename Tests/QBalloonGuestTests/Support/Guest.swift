@@ -1,6 +1,8 @@
 import Foundation
 import QBalloon
 import QBalloonQMP
+import QBalloonCore
+import QBalloonTestSupport
 
 /// One real Linux guest (the image from `scripts/build-guest.sh`) under `qemu-system-x86_64 -accel tcg`.
 ///

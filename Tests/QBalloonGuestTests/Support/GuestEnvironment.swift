@@ -1,4 +1,5 @@
 import Foundation
+import QBalloonTestSupport
 import Testing
 
 /// What the end-to-end tests need on this machine: `qemu-system-x86_64`, the test guest built by
@@ -8,16 +9,9 @@ import Testing
 /// Outside CI, anything missing skips the tests with the reason printed; under `CI=true` nothing is skipped:
 /// the tests run and fail on what is missing.
 enum GuestEnvironment {
-    static let environment = ProcessInfo.processInfo.environment
-    static let isCI = environment["CI"] == "true"
-
-    static let qemu: String? = {
-        for directory in (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let candidate = "\(directory)/qemu-system-x86_64"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }()
+    static let environment = TestEnvironment.variables
+    static let isCI = TestEnvironment.isCI
+    static let qemu = TestEnvironment.qemu
 
     static let guestDirectory: String = {
         if let directory = environment["QBALLOON_GUEST_DIR"], !directory.isEmpty { return directory }
@@ -26,16 +20,7 @@ enum GuestEnvironment {
     static var kernel: String { guestDirectory + "/vmlinuz" }
     static var initrd: String { guestDirectory + "/initrd.gz" }
 
-    /// The `qballoon` executable, built beside the test bundle by `swift build --build-tests`.
-    static let qballoon: String = {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        while !FileManager.default.isExecutableFile(atPath: directory.appendingPathComponent("qballoon").path),
-            directory.path != "/"
-        {
-            directory.deleteLastPathComponent()
-        }
-        return directory.appendingPathComponent("qballoon").path
-    }()
+    static let qballoon = TestEnvironment.qballoon
 
     /// Why the end-to-end tests cannot run here, or nil.
     static let problem: String? = {

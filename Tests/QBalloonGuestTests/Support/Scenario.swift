@@ -1,4 +1,5 @@
 import Foundation
+import QBalloonTestSupport
 import Testing
 
 /// One end-to-end test's world: its guests, its daemons, a timeline of what happened, and a failure report
@@ -10,7 +11,7 @@ final class Scenario: @unchecked Sendable {
     let started = Date()
     private let lock = NSLock()
     private var guests: [Guest] = []
-    private var daemons: [Daemon] = []
+    private var daemons: [DaemonProcess] = []
     private var timeline: [String] = []
     private var tasks: [Task<Void, Never>] = []
 
@@ -52,8 +53,8 @@ final class Scenario: @unchecked Sendable {
         note("booted \(guests.map { "\($0.name) (\($0.ramMiB) MiB)" }.joined(separator: ", ")) in \(seconds(Date().timeIntervalSince(start)))")
     }
 
-    func daemon(_ name: String = "daemon", config: String) throws -> Daemon {
-        let daemon = try Daemon(name: name, config: config, directory: directory)
+    func daemon(_ name: String = "daemon", config: String) throws -> DaemonProcess {
+        let daemon = try DaemonProcess(name: name, config: config, directory: directory)
         lock.withLock { daemons.append(daemon) }
         return daemon
     }
@@ -65,8 +66,8 @@ final class Scenario: @unchecked Sendable {
     }
 
     /// Runs qballoon's command line.
-    func qballoon(_ arguments: String..., timeout: Double = 120) async throws -> QBalloonCLI.Result {
-        let result = try await QBalloonCLI.run(arguments, in: directory, timeout: timeout)
+    func qballoon(_ arguments: String..., timeout: Double = 120) async throws -> BuiltCLI.Result {
+        let result = try await BuiltCLI.run(arguments, in: directory, timeout: timeout)
         note("qballoon \(arguments.joined(separator: " ")) -> exit \(result.status) in \(seconds(result.seconds))")
         return result
     }

@@ -5,7 +5,7 @@ extension GuestStats {
     /// The statistics as the CLI prints them with `--json`: `available_bytes`, `free_bytes`, `total_bytes`,
     /// `disk_caches_bytes`, `swap_in_bytes`, `swap_out_bytes`, `major_faults`, `minor_faults`
     /// (null when unreported).
-    var json: JSON {
+    public var json: JSON {
         func value(_ number: UInt64?) -> JSON { number.map(JSON.unsigned) ?? .null }
         return [
             "available_bytes": value(available),

@@ -3,31 +3,33 @@ import QBalloonJSON
 
 /// The built `qballoon`, run as a user runs it. Output goes to files, so nothing blocks on a full pipe, and
 /// waiting never blocks a thread of the (two-thread, on this machine) cooperative pool.
-enum QBalloonCLI {
-    struct Result: CustomStringConvertible {
-        var arguments: [String]
-        var status: Int32
-        var stdout: String
-        var stderr: String
-        var seconds: Double
+package enum BuiltCLI {
+    package struct Result: CustomStringConvertible, Sendable {
+        package var arguments: [String]
+        package var status: Int32
+        package var stdout: String
+        package var stderr: String
+        package var seconds: Double
 
-        func json() throws -> JSON { try JSON.decode(stdout) }
-        func jsonLines() throws -> [JSON] { try stdout.split(separator: "\n").map { try JSON.decode(String($0)) } }
+        package func json() throws -> JSON { try JSON.decode(stdout) }
+        package func jsonLines() throws -> [JSON] { try stdout.split(separator: "\n").map { try JSON.decode(String($0)) } }
 
-        var description: String {
+        package var description: String {
             "qballoon \(arguments.joined(separator: " ")) -> exit \(status) in \(String(format: "%.1f", seconds))s\n"
                 + "stdout: \(stdout)\nstderr: \(stderr)"
         }
     }
 
-    static func run(_ arguments: [String], in directory: String, timeout: Double = 120) async throws -> Result {
+    /// Runs `qballoon ARGUMENTS` to its end (killed after `timeout` seconds); output goes through files in
+    /// `directory`, so nothing blocks on a full pipe.
+    package static func run(_ arguments: [String], in directory: String = "/tmp", timeout: Double = 120) async throws -> Result {
         let id = UInt32.random(in: 0...UInt32.max)
         let outPath = "\(directory)/cli-\(id).out"
         let errPath = "\(directory)/cli-\(id).err"
         for path in [outPath, errPath] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         defer { for path in [outPath, errPath] { try? FileManager.default.removeItem(atPath: path) } }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: GuestEnvironment.qballoon)
+        process.executableURL = URL(fileURLWithPath: TestEnvironment.qballoon)
         process.arguments = arguments
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
@@ -43,13 +45,13 @@ enum QBalloonCLI {
     }
 
     /// Waits for a process to end; after `timeout` it is killed and this throws.
-    static func waitForExit(_ process: Process, timeout: Double) async throws {
+    package static func waitForExit(_ process: Process, timeout: Double) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning {
             if Date() > deadline {
                 kill(process.processIdentifier, SIGKILL)
                 while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
-                throw E2EError("\(process.executableURL?.lastPathComponent ?? "process") did not finish within \(Int(timeout))s: killed")
+                throw TestFailure("\(process.executableURL?.lastPathComponent ?? "process") did not finish within \(Int(timeout))s: killed")
             }
             try? await Task.sleep(for: .milliseconds(40))
         }
@@ -59,16 +61,16 @@ enum QBalloonCLI {
 }
 
 /// `qballoon run --config FILE` as a background process, with its log (standard error) and decision log in files.
-final class Daemon: @unchecked Sendable {
-    let name: String
-    let configPath: String
-    let logPath: String
-    let decisionLogPath: String
+package final class DaemonProcess: @unchecked Sendable {
+    package let name: String
+    package let configPath: String
+    package let logPath: String
+    package let decisionLogPath: String
     private let lock = NSLock()
     private var process: SupervisedProcess?
 
     /// Writes the config; `config` may use `{decision_log}` for the decision log's path.
-    init(name: String = "daemon", config: String, directory: String) throws {
+    package init(name: String = "daemon", config: String, directory: String) throws {
         self.name = name
         configPath = "\(directory)/\(name).toml"
         logPath = "\(directory)/\(name).log"
@@ -77,37 +79,37 @@ final class Daemon: @unchecked Sendable {
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    func start() throws {
+    package func start() throws {
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let process = try SupervisedProcess(
-            GuestEnvironment.qballoon, ["run", "--config", configPath], signal: "TERM", output: log)
+            TestEnvironment.qballoon, ["run", "--config", configPath], signal: "TERM", output: log)
         lock.withLock { self.process = process }
     }
 
-    var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+    package var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
 
     /// SIGTERM (graceful), then SIGKILL after 15 s; returns the exit status.
     @discardableResult
-    func stop() async -> Int32? {
+    package func stop() async -> Int32? {
         guard let process = lock.withLock({ process }) else { return nil }
         return await process.stop(timeout: 15)
     }
 
-    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    package var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Lines of the daemon's log containing `text`.
-    func logLines(containing text: String) -> [Substring] {
+    package func logLines(containing text: String) -> [Substring] {
         log.split(separator: "\n").filter { $0.contains(text) }
     }
 
     /// Every decision the daemon logged (one JSON object per balloon change sent).
-    func decisions() -> [JSON] {
+    package func decisions() -> [JSON] {
         let text = (try? String(contentsOfFile: decisionLogPath, encoding: .utf8)) ?? ""
         return text.split(separator: "\n").compactMap { try? JSON.decode(String($0)) }
     }
 
-    func report(lines: Int = 40) -> String {
+    package func report(lines: Int = 40) -> String {
         var text = "--- daemon \(name) (\(configPath))"
         if let process = lock.withLock({ process }) {
             text += process.isRunning ? ", running" : ", exited with \(process.process.terminationStatus)"
@@ -126,7 +128,7 @@ final class Daemon: @unchecked Sendable {
 /// `signal`; a second line, or 5 s after EOF, sends SIGKILL. The supervisor exits with the child's status
 /// (128 + N for signal N) and gives the child an empty signal mask: children of the test process inherit
 /// blocked signals (SIGCHLD, SIGTERM...), which makes `sh`'s `wait` hang forever.
-final class SupervisedProcess: @unchecked Sendable {
+package final class SupervisedProcess: @unchecked Sendable {
     private static let script = #"""
         use strict; use POSIX qw(:sys_wait_h :signal_h);
         sigprocmask(SIG_SETMASK, POSIX::SigSet->new) or die "sigprocmask: $!";
@@ -150,12 +152,12 @@ final class SupervisedProcess: @unchecked Sendable {
         }
         """#
 
-    let process = Process()
+    package let process = Process()
     private let control = Pipe()
     private let lock = NSLock()
 
     /// Starts `executable` with `arguments`; its standard output and error go to `output`.
-    init(_ executable: String, _ arguments: [String], signal: String, output: FileHandle) throws {
+    package init(_ executable: String, _ arguments: [String], signal: String, output: FileHandle) throws {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/perl")
         process.arguments = ["-e", Self.script, signal, executable] + arguments
         process.standardInput = control
@@ -164,17 +166,17 @@ final class SupervisedProcess: @unchecked Sendable {
         try process.run()
     }
 
-    var isRunning: Bool { process.isRunning }
+    package var isRunning: Bool { process.isRunning }
 
     /// Sends the child its signal (the first time) or SIGKILL (after that).
-    func signal() {
+    package func signal() {
         lock.withLock { try? control.fileHandleForWriting.write(contentsOf: Data("\n".utf8)) }
     }
 
     /// Signals the child and waits for it (SIGKILL after `timeout`); returns its exit status (128 + signal if
     /// a signal ended it).
     @discardableResult
-    func stop(timeout: Double) async -> Int32 {
+    package func stop(timeout: Double) async -> Int32 {
         if process.isRunning {
             signal()
             let deadline = Date().addingTimeInterval(timeout)

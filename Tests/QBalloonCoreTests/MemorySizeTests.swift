@@ -1,4 +1,4 @@
-import QBalloon
+import QBalloonCore
 import Testing
 
 @Suite struct MemorySizeTests {

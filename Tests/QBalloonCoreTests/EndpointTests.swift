@@ -1,4 +1,4 @@
-import QBalloonQMP
+import QBalloonCore
 import Testing
 
 @Suite struct EndpointTests {
@@ -58,5 +58,33 @@ import Testing
         #expect(error?.text == text)
         #expect(error?.reason.hasPrefix(reason) == true, "\(error?.reason ?? "")")
         #expect(error?.description.hasPrefix("bad QMP address '\(text)': ") == true)
+    }
+
+    static let listening: [(String, Endpoint)] = [
+        ("127.0.0.1:9464", .hostname("127.0.0.1", port: 9464)),
+        ("localhost:0", .hostname("localhost", port: 0)),
+        ("[::1]:9464", .hostname("::1", port: 9464)),
+    ]
+
+    @Test(arguments: listening)
+    func parsesListenAddresses(text: String, expected: Endpoint) throws {
+        let endpoint = try Endpoint(listening: text)
+        #expect(endpoint == expected)
+        #expect(endpoint.hostPortText == text)
+    }
+
+    static let badListening: [(String, String)] = [
+        ("localhost", "expected HOST:PORT, like \"127.0.0.1:9464\""),
+        (":9464", "no host in ':9464'"),
+        ("[::1]9464", "expected [IPV6]:PORT"),
+        ("host:http", "port 'http' is not a number from 0 to 65535"),
+        ("host:70000", "port '70000' is not a number from 0 to 65535"),
+    ]
+
+    @Test(arguments: badListening)
+    func refusesBadListenAddresses(text: String, reason: String) {
+        let error = #expect(throws: EndpointError.self) { try Endpoint(listening: text) }
+        #expect(error?.reason.hasPrefix(reason) == true, "\(error?.reason ?? "")")
+        #expect(error?.description.hasPrefix("bad listen address '\(text)': ") == true)
     }
 }

@@ -1,7 +1,7 @@
-import QBalloon
+import QBalloonCore
 import Testing
 
-@Suite struct DurationParsingTests {
+@Suite struct DurationTextTests {
     static let durations: [(String, Duration)] = [
         ("2s", .seconds(2)),
         ("500ms", .milliseconds(500)),
@@ -49,5 +49,30 @@ import Testing
     ])
     func secondsAsDouble(duration: Duration, seconds: Double) {
         #expect(duration.seconds == seconds)
+    }
+
+    static let exact: [(Double, String)] = [
+        (0, "0s"), (2, "2s"), (0.5, "500ms"), (0.0001, "0.1ms"), (1.5, "1.5s"), (90, "90s"), (120, "2m"),
+        (600, "10m"), (3600, "1h"), (5400, "90m"), (7200, "2h"), (1.23456, "1.235s"), (-2, "-2s"),
+    ]
+
+    @Test(arguments: exact)
+    func formatsExactly(seconds: Double, expected: String) {
+        #expect(DurationText.format(seconds: seconds) == expected)
+    }
+
+    static let approximate: [(Double, String)] = [
+        (0, "0s"), (0.4, "0s"), (1.6, "2s"), (119, "119s"), (120, "2m"), (150, "3m"), (7199, "120m"), (7200, "2h"),
+        (9000, "3h"),
+    ]
+
+    @Test(arguments: approximate)
+    func formatsApproximately(seconds: Double, expected: String) {
+        #expect(DurationText.format(seconds: seconds, style: .approximate) == expected)
+    }
+
+    @Test(arguments: ["2s", "500ms", "10m", "1h", "1.5s", "90s"])
+    func formattedParsesBack(text: String) throws {
+        #expect(DurationText.format(try DurationText.parse(text)) == text)
     }
 }

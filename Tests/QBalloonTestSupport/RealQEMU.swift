@@ -1,49 +1,31 @@
 import Foundation
-import QBalloonQMP
-import Testing
+import QBalloonCore
 
-/// A real `qemu-system-x86_64` with no guest, started for one test under `-accel tcg` and killed after it.
-///
-/// Outside CI a missing QEMU skips the tests that need it (with the reason printed); under `CI=true` it is
-/// a failure, so CI can never pass without having run them.
-final class RealQEMU: @unchecked Sendable {
-    enum Balloon {
+/// A real `qemu-system-x86_64` with no guest, started for one test under `-accel tcg` and killed after it:
+/// a balloon device (with an id, anonymous, or none) and a monitor on a unix socket, TCP, or `pretty=on`.
+/// Tests that use it carry ``requiresQEMU``.
+package final class RealQEMU: @unchecked Sendable {
+    package enum Balloon: Sendable {
         case withID(String)
         case anonymous
         case none
     }
 
-    enum Monitor {
+    package enum Monitor: Sendable, CaseIterable {
         case unix
         case tcp
         /// `-chardev socket ... -mon chardev=...,mode=control,pretty=on`: replies span lines.
         case unixPretty
     }
 
-    static let binary: String? = {
-        for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin").split(separator: ":") {
-            let candidate = "\(directory)/qemu-system-x86_64"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }()
+    package let process: Process
+    package let directory: URL
+    package let address: Endpoint
+    package let ramBytes: UInt64
 
-    static let isCI = ProcessInfo.processInfo.environment["CI"] == "true"
-
-    /// Whether tests needing QEMU run here. Prints why not, once.
-    static let available: Bool = {
-        if binary != nil { return true }
-        print("note: qemu-system-x86_64 not found: skipping real-QEMU tests (install qemu-system-x86; under CI=true this fails)")
-        return false
-    }()
-
-    let process: Process
-    let directory: URL
-    let address: Endpoint
-    let ramBytes: UInt64
-
-    init(balloon: Balloon = .withID("balloon0"), monitor: Monitor = .unix, ramMiB: Int = 512, extra: [String] = []) throws {
-        guard let binary = Self.binary else { throw QEMUMissing() }
+    /// Starts QEMU with no guest (`-S`) under TCG and waits for its monitor.
+    package init(balloon: Balloon = .withID("balloon0"), monitor: Monitor = .unix, ramMiB: Int = 512, extra: [String] = []) throws {
+        guard let binary = TestEnvironment.qemu else { throw QEMUMissing() }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qballoon-qemu-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         ramBytes = UInt64(ramMiB) << 20
@@ -93,7 +75,7 @@ final class RealQEMU: @unchecked Sendable {
     }
 
     /// Kills QEMU at once, as a crash would.
-    func kill() {
+    package func kill() {
         if process.isRunning {
             Foundation.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
@@ -123,15 +105,13 @@ final class RealQEMU: @unchecked Sendable {
     }
 
     private static func canConnect(_ address: Endpoint) -> Bool {
-        guard case let parts = address.description.split(separator: ":"), parts.count == 3, let port = UInt16(parts[2]) else {
-            return false
-        }
+        guard let (host, port) = address.hostAndPort else { return false }
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var target = sockaddr_in()
         target.sin_family = sa_family_t(AF_INET)
-        target.sin_addr.s_addr = inet_addr(String(parts[1]))
-        target.sin_port = port.bigEndian
+        target.sin_addr.s_addr = inet_addr(host)
+        target.sin_port = UInt16(port).bigEndian
         return withUnsafePointer(to: &target) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
@@ -140,21 +120,11 @@ final class RealQEMU: @unchecked Sendable {
     }
 }
 
-struct QEMUMissing: Error, CustomStringConvertible {
-    var description: String { "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)" }
+package struct QEMUMissing: Error, CustomStringConvertible {
+    package var description: String { "qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)" }
 }
 
-struct QEMUFailed: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
+package struct QEMUFailed: Error, CustomStringConvertible {
+    package let message: String
+    package var description: String { message }
 }
-
-/// Fails under CI when QEMU is missing: there a skipped real-QEMU test is a failure.
-@Test func realQEMUIsInstalledUnderCI() {
-    if RealQEMU.isCI {
-        #expect(RealQEMU.binary != nil, "CI=true but qemu-system-x86_64 is missing: the real-QEMU tests cannot run")
-    }
-}
-
-/// The trait for tests that need a real QEMU: skips them (with a reason) only outside CI.
-let needsQEMU = ConditionTrait.enabled(if: RealQEMU.available || RealQEMU.isCI, "qemu-system-x86_64 is not installed")

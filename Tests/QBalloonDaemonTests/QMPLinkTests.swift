@@ -1,0 +1,109 @@
+import QBalloonCore
+import QBalloonDaemon
+import QBalloonFakeQMP
+import QBalloonQMP
+import QBalloonTestSupport
+import Testing
+
+/// The daemon's way into a VM over QMP, against the fake QEMU on real unix sockets: what the decision-loop
+/// tests take for granted from their simulated VMs.
+@Suite(.timeLimit(.minutes(1)))
+struct QMPLinkTests {
+    static func withServer(
+        _ scenario: FakeGuestScenario = TestFleet.scenario(), faults: FakeQMPFaults? = nil,
+        _ body: (FakeQMPServer, QMPLink, CapturedLogs) async throws -> Void
+    ) async throws {
+        let directory = TestEnvironment.makeTemporaryDirectory(prefix: "qbl")
+        defer { TestEnvironment.removeDirectory(directory) }
+        let server = try await FakeQMPServer.start(
+            listen: .unixDomainSocket(path: directory + "/vm.qmp"), scenario: scenario, faults: faults)
+        let logs = CapturedLogs()
+        let link = QMPLink(address: server.boundAddress, commandTimeout: .seconds(2), logger: logs.logger())
+        do {
+            try await body(server, link, logs)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test func connectTurnsPollingOnReadsAndSetsTheBalloon() async throws {
+        try await Self.withServer { server, link, _ in
+            #expect(link.description == server.boundAddress.description)
+            let connection = try await link.connect(statsInterval: 1)
+            #expect(connection.ramBytes == 2 << 30)
+            #expect(connection.preferredExecutor != nil, "QMP connections run on their event loop")
+            let first = try await connection.read(includingActual: true)
+            #expect(first.actual == 2 << 30)
+            #expect(first.stats.lastUpdate != nil, "polling is on: the guest reported at once")
+            #expect(try await connection.read(includingActual: false).actual == nil)
+            try await connection.setTarget(1 << 30)
+            #expect(try await server.guestState().target == 1 << 30)
+            await connection.close()
+        }
+    }
+
+    @Test func balloonMovesArriveAsEvents() async throws {
+        try await Self.withServer { server, link, _ in
+            let connection = try await link.connect(statsInterval: 1)
+            try await connection.setTarget(1 << 30)
+            var seen: UInt64?
+            for await event in connection.events {
+                if case .actualChanged(let actual) = event, actual < 2 << 30 {
+                    seen = actual
+                    break
+                }
+            }
+            #expect(seen != nil)
+            await connection.close()
+        }
+    }
+
+    @Test func aVMWithoutABalloonIsNoBalloonNotUnreachable() async throws {
+        try await Self.withServer(faults: FakeQMPFaults(noBalloonDevice: true)) { _, link, _ in
+            let error = await #expect(throws: VMLinkError.self) { try await link.connect(statsInterval: 1) }
+            #expect(error?.kind == .noBalloon)
+            #expect(error?.description.contains("no balloon device") == true)
+        }
+    }
+
+    @Test func aStoppedVMFailsReadsAndEndsEvents() async throws {
+        try await Self.withServer { server, link, _ in
+            let connection = try await link.connect(statsInterval: 1)
+            await server.stop()
+            for await _ in connection.events {}
+            await #expect(throws: QMPError.self) { try await connection.read(includingActual: true) }
+            await #expect(throws: QMPError.self) { try await link.connect(statsInterval: 1) }
+        }
+    }
+
+    @Test func theSocketScanFindsSocketsNotOtherFiles() async throws {
+        try await Self.withServer { server, _, _ in
+            let path = try #require(server.boundAddress.unixPath)
+            let directory = String(path.dropLast("/vm.qmp".count))
+            try "not a socket".write(toFile: directory + "/other.qmp", atomically: true, encoding: .utf8)
+            #expect(SocketScanner.sockets(matching: [directory + "/*.qmp"]) == [path])
+        }
+    }
+
+    /// The whole daemon over real sockets: a VM whose QEMU dies and comes back on the same socket is reattached
+    /// with backoff while the other goes on.
+    @Test func aRestartedQEMUIsReattachedOverItsSocket() async throws {
+        try await TestFleet.run(.sockets) { fleet in
+            try await fleet.startVM("a")
+            try await fleet.startVM("b")
+            try await fleet.startDaemon(
+                config: TestConfig.daemon() + TestConfig.defaults() + TestConfig.vm("a", in: fleet)
+                    + TestConfig.vm("b", in: fleet) + TestConfig.quietRule)
+            try await fleet.waitFor("both attached") { $0.rows.allSatisfy { $0.status == .ok } }
+            await fleet.stopVM("a")
+            try await fleet.waitFor("a unreachable") { $0.row("a")?.status.label == "unreachable" }
+            try await fleet.startVM("a")
+            try await fleet.waitFor("a reattached", within: 60) { report in
+                report.row("a")?.status == .ok && report.row("b")?.status == .ok
+            }
+            #expect(fleet.logs.matching("attached", vm: "a").filter { $0.message == "attached" }.count == 2)
+        }
+    }
+}
