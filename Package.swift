@@ -131,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "QBalloonQMPTests",
             dependencies: [
-                "QBalloonQMP", "QBalloonJSON",
+                "QBalloonQMP", "QBalloonJSON", "QBalloonCore", "QBalloonFakeQMP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
