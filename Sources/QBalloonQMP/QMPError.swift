@@ -16,7 +16,7 @@ public struct QMPServerError: Error, Sendable, Hashable, CustomStringConvertible
 }
 
 /// Why a QMP operation failed. Every description names the monitor socket.
-public struct QMPError: Error, Sendable, CustomStringConvertible {
+public struct QMPError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: Sendable, Hashable {
             case connectFailed, noGreeting, negotiationFailed, commandFailed, timeout, connectionClosed
