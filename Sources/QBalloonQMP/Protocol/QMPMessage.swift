@@ -49,7 +49,7 @@ public struct QMPEvent: Sendable, Hashable {
 }
 
 /// One message from a QMP server.
-public enum QMPMessage: Sendable, Hashable {
+package enum QMPMessage: Sendable, Hashable {
     case greeting(QMPGreeting)
     /// A successful reply: its `id` (`nil` when the command had none) and its `return` value.
     case success(id: JSON?, value: JSON)
@@ -59,7 +59,7 @@ public enum QMPMessage: Sendable, Hashable {
 
     /// Reads a decoded JSON object as a QMP message.
     /// - Throws: a description of what is missing, when the object is no QMP message.
-    public init(_ json: JSON) throws(QMPMessageError) {
+    package init(_ json: JSON) throws(QMPMessageError) {
         guard case .object(let members) = json else {
             throw QMPMessageError("expected a JSON object, got \(json.typeName)")
         }
@@ -92,23 +92,23 @@ public enum QMPMessage: Sendable, Hashable {
 }
 
 /// A JSON object that is not a QMP message.
-public struct QMPMessageError: Error, Sendable, Hashable, CustomStringConvertible {
-    public let description: String
+package struct QMPMessageError: Error, Sendable, Hashable, CustomStringConvertible {
+    package let description: String
     init(_ description: String) { self.description = description }
 }
 
 /// A command to send: `{"execute": NAME, "arguments": {...}, "id": ID}`.
-public struct QMPCommand: Sendable, Hashable {
-    public var name: String
-    public var arguments: [String: JSON]?
+package struct QMPCommand: Sendable, Hashable {
+    package var name: String
+    package var arguments: [String: JSON]?
 
-    public init(_ name: String, arguments: [String: JSON]? = nil) {
+    package init(_ name: String, arguments: [String: JSON]? = nil) {
         self.name = name
         self.arguments = arguments
     }
 
     /// The wire form with `id`, ending in a newline.
-    public func encoded(id: Int) -> [UInt8] {
+    package func encoded(id: Int) -> [UInt8] {
         // Written by hand around jansson: this runs for every command, and a dictionary plus a jansson
         // tree for `{"execute": NAME, "id": N}` costs more than the few bytes it produces.
         var bytes: [UInt8] = []
@@ -133,7 +133,7 @@ public struct QMPCommand: Sendable, Hashable {
 }
 
 extension String {
-    var trimmingSpaces: Substring {
+    fileprivate var trimmingSpaces: Substring {
         var text = self[...]
         while text.first == " " { text = text.dropFirst() }
         while text.last == " " { text = text.dropLast() }
