@@ -132,6 +132,7 @@ let package = Package(
             name: "QBalloonQMPTests",
             dependencies: [
                 "QBalloonQMP", "QBalloonJSON", "QBalloonCore", "QBalloonFakeQMP",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
