@@ -148,7 +148,8 @@ let package = Package(
         .testTarget(
             name: "QBalloonQMPTests",
             dependencies: [
-                "QBalloonQMP", "QBalloonJSON",
+                "QBalloonQMP", "QBalloonJSON", "QBalloonCore", "QBalloonFakeQMP",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

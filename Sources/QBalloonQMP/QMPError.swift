@@ -1,6 +1,16 @@
 import QBalloonJSON
 
 /// An error QEMU answered a command with: its class (`GenericError`, `DeviceNotActive`, ...) and description.
+///
+/// It reaches a caller inside a ``QMPError`` with code ``QMPError/Code/commandFailed``:
+///
+/// ```swift
+/// do {
+///     _ = try await client.execute("query-balloon")
+/// } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotActive" {
+///     print("this VM has no balloon device")
+/// }
+/// ```
 public struct QMPServerError: Error, Sendable, Hashable, CustomStringConvertible {
     /// QEMU's error class, such as `GenericError`, `CommandNotFound`, `DeviceNotActive`, `DeviceNotFound`.
     public let errorClass: String
@@ -15,8 +25,23 @@ public struct QMPServerError: Error, Sendable, Hashable, CustomStringConvertible
     public var description: String { "\(errorClass): \(desc)" }
 }
 
-/// Why a QMP operation failed. Every description names the monitor socket.
-public struct QMPError: Error, Sendable, CustomStringConvertible {
+/// Why a QMP operation failed. Every description names the monitor socket, and the command when the error
+/// belongs to one: `unix:/run/qemu/db.qmp: query-balloon: no reply within 10s`.
+///
+/// ```swift
+/// do {
+///     _ = try await client.execute("balloon", arguments: ["value": .int(1 << 30)], timeout: .seconds(2))
+/// } catch let error as QMPError {
+///     switch error.code {
+///     case .commandFailed: print("QEMU said no:", error.serverError?.desc ?? "")
+///     case .timeout: print("QEMU is slow:", error)
+///     default: print(error)   // the connection is gone or QEMU spoke no QMP; connect again
+///     }
+/// }
+/// ```
+public struct QMPError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What kind of failure: compare with the static members (`error.code == .timeout`). New codes may be
+    /// added, so a `switch` over them needs a `default`.
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: Sendable, Hashable {
             case connectFailed, noGreeting, negotiationFailed, commandFailed, timeout, connectionClosed
@@ -54,6 +79,7 @@ public struct QMPError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What kind of failure.
     public let code: Code
     /// The monitor the error happened on, as the user wrote it.
     public var address: String
@@ -72,6 +98,7 @@ public struct QMPError: Error, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
+    /// `ADDRESS: COMMAND: DETAIL (QEMU said CLASS: DESC)`, leaving out what the error does not have.
     public var description: String {
         var text = "\(address): "
         if let command { text += "\(command): " }

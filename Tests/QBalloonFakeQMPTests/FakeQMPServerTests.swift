@@ -135,34 +135,6 @@ struct FakeQMPServerTests {
         }
     }
 
-    @Test("QMPClient sees QEMU's errors as commandFailed with class and desc")
-    func commandErrors() async throws {
-        try await ServerHarness.withServer { server in
-            let client = try await QMPClient.connect(to: server.boundAddress)
-            let notFound = await ServerHarness.qmpError { _ = try await client.execute("no-such-command") }
-            #expect(notFound?.code == .commandFailed)
-            #expect(
-                notFound?.serverError
-                    == QMPServerError(
-                        errorClass: "CommandNotFound", desc: "The command no-such-command has not been found"))
-            let zero = await ServerHarness.qmpError { _ = try await client.execute("balloon", arguments: ["value": 0]) }
-            #expect(
-                zero?.serverError
-                    == QMPServerError(errorClass: "GenericError", desc: "Parameter 'target' expects a size"))
-            let badPath = await ServerHarness.qmpError {
-                _ = try await client.execute(
-                    "qom-get", arguments: ["path": "/machine/peripheral/nope", "property": "guest-stats"])
-            }
-            #expect(
-                badPath?.serverError
-                    == QMPServerError(errorClass: "DeviceNotFound", desc: "Device '/machine/peripheral/nope' not found")
-            )
-            // The session goes on after errors.
-            #expect(try await client.execute("query-balloon")["actual"] != nil)
-            await client.close()
-        }
-    }
-
     @Test("BALLOON_CHANGE over the wire: at most one per second, the last value arrives")
     func balloonChangeRateLimit() async throws {
         let clock = ManualClock()
@@ -196,18 +168,12 @@ struct FakeQMPServerTests {
         }
     }
 
-    @Test("QMPClient receives BALLOON_CHANGE events; a client that has not negotiated gets none")
-    func eventsToNegotiatedClientsOnly() async throws {
+    @Test("a client that has not negotiated gets no events while the balloon moves")
+    func noEventsBeforeNegotiation() async throws {
         let clock = ManualClock()
         try await ServerHarness.withServer(clock: .manual(clock)) { server in
             let client = try await QMPClient.connect(to: server.boundAddress)
             _ = try await client.execute("balloon", arguments: ["value": .unsigned(GiB)])
-            clock.advance(by: 0.2)
-            try await server.tick()
-            let event = await ServerHarness.first(of: client.events, within: 5)
-            #expect(event?.name == "BALLOON_CHANGE")
-            #expect((event?.data["actual"]?.uint64Value ?? 0) < 2 * GiB)
-            #expect(event.map { $0.timestamp > 1_000_000_000 } == true)
             await client.close()
 
             // The balloon is still moving, but the next client has not negotiated: nothing but the greeting.
@@ -282,123 +248,6 @@ struct FakeQMPServerTests {
     }
 
     // MARK: Faults
-
-    @Test("hang: the client times out")
-    func hang() async throws {
-        var faults = FakeQMPFaults()
-        faults.hangOn = .only(["query-balloon"])
-        try await ServerHarness.withServer(faults: faults) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
-            #expect(try await client.execute("query-version")["qemu"] != nil)
-            let error = await ServerHarness.qmpError {
-                _ = try await client.execute("query-balloon", timeout: .milliseconds(300))
-            }
-            #expect(error?.code == .timeout)
-            await client.close()
-        }
-    }
-
-    @Test("an unanswered negotiation ends in a timeout, not a hang")
-    func hungNegotiation() async throws {
-        var faults = FakeQMPFaults()
-        faults.hangOn = .only(["qmp_capabilities"])
-        try await ServerHarness.withServer(faults: faults) { server in
-            let error = await ServerHarness.qmpError {
-                _ = try await QMPClient.connect(
-                    to: server.boundAddress, options: .init(connectTimeout: .milliseconds(300)))
-            }
-            #expect(error?.code == .timeout)
-            #expect(error?.command == "qmp_capabilities")
-        }
-    }
-
-    @Test("several commands with different timeouts each time out on their own")
-    func mixedTimeouts() async throws {
-        var faults = FakeQMPFaults()
-        faults.hangOn = .only(["query-balloon"])
-        try await ServerHarness.withServer(faults: faults) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
-            async let long = ServerHarness.qmpError { _ = try await client.execute("query-balloon", timeout: .milliseconds(900)) }
-            async let short = ServerHarness.qmpError { _ = try await client.execute("query-balloon", timeout: .milliseconds(200)) }
-            let (longError, shortError) = await (long, short)
-            #expect(shortError?.code == .timeout)
-            #expect(shortError?.detail == "no reply within 0.2s")
-            #expect(longError?.code == .timeout)
-            #expect(longError?.detail == "no reply within 0.9s")
-            await client.close()
-        }
-    }
-
-    @Test("late replies: a short timeout expires, a long one gets the answer")
-    func delay() async throws {
-        var faults = FakeQMPFaults()
-        faults.replyDelay = 0.5
-        faults.delayOn = .only(["query-balloon"])
-        try await ServerHarness.withServer(faults: faults) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
-            let error = await ServerHarness.qmpError {
-                _ = try await client.execute("query-balloon", timeout: .milliseconds(100))
-            }
-            #expect(error?.code == .timeout)
-            let reply = try await client.execute("query-balloon", timeout: .seconds(10))
-            #expect(reply["actual"]?.uint64Value == 2 * GiB)
-            await client.close()
-        }
-    }
-
-    @Test("garbage instead of a reply: a protocol violation")
-    func garbage() async throws {
-        var faults = FakeQMPFaults()
-        faults.garbageOn = .only(["query-balloon"])
-        try await ServerHarness.withServer(faults: faults) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
-            let error = await ServerHarness.qmpError { _ = try await client.execute("query-balloon") }
-            #expect(error?.code == .protocolViolation)
-            await client.close()
-        }
-    }
-
-    @Test("closing on a command: connectionClosed")
-    func closeOnCommand() async throws {
-        var faults = FakeQMPFaults()
-        faults.closeOn = .only(["balloon"])
-        try await ServerHarness.withServer(faults: faults) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
-            _ = try await client.execute("query-balloon")
-            let error = await ServerHarness.qmpError {
-                _ = try await client.execute("balloon", arguments: ["value": .int(1 << 30)])
-            }
-            #expect(error?.code == .connectionClosed)
-            await client.close()
-        }
-    }
-
-    @Test("closing after N commands: the N+1th is not answered")
-    func closeAfterCommands() async throws {
-        var faults = FakeQMPFaults()
-        faults.closeAfterCommands = 3
-        try await ServerHarness.withServer(faults: faults) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
-            // qmp_capabilities was the first.
-            _ = try await client.execute("query-version")
-            _ = try await client.execute("query-status")
-            let error = await ServerHarness.qmpError { _ = try await client.execute("query-balloon") }
-            #expect(error?.code == .connectionClosed)
-            await client.close()
-        }
-    }
-
-    @Test("no greeting: noGreeting")
-    func noGreeting() async throws {
-        var faults = FakeQMPFaults()
-        faults.noGreeting = true
-        try await ServerHarness.withServer(faults: faults) { server in
-            let error = await ServerHarness.qmpError {
-                _ = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
-            }
-            #expect(error?.code == .noGreeting)
-        }
-    }
 
     @Test("writes split into small chunks still make whole messages")
     func chunkedWrites() async throws {

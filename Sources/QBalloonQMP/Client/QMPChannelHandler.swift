@@ -3,17 +3,16 @@ import NIOCore
 import QBalloonJSON
 
 /// The only part of the client that does I/O: it feeds what arrives to ``QMPSessionStateMachine`` and
-/// carries out the actions it returns. Runs on its channel's event loop only.
-final class QMPChannelHandler: ChannelInboundHandler {
-    typealias InboundIn = QMPFrame
-    typealias OutboundOut = ByteBuffer
+/// carries out the actions it returns. The machine owns every pending command (its promise and deadline);
+/// the handler keeps only the one timer the machine asks for. Runs on its channel's event loop only.
+package final class QMPChannelHandler: ChannelInboundHandler {
+    package typealias InboundIn = QMPFrame
+    package typealias OutboundOut = ByteBuffer
 
-    private var machine: QMPSessionStateMachine
-    private var replies: [Int: EventLoopPromise<JSON>] = [:]
-    /// When each request in flight times out. One timer serves them all, armed for the earliest: a timer
-    /// per command would be scheduled and cancelled on every round trip.
-    private var deadlines: [Int: (deadline: NIODeadline, seconds: Double)] = [:]
-    private var timer: (deadline: NIODeadline, task: Scheduled<Void>)?
+    private var machine: QMPSessionStateMachine<EventLoopPromise<JSON>>
+    /// One timer serves every command, armed for the earliest deadline: a timer per command would be
+    /// scheduled and cancelled on every round trip.
+    private var timer: Scheduled<Void>?
     private let ready: EventLoopPromise<QMPGreeting>
     private let events: AsyncStream<QMPEvent>.Continuation
     private let greetingTimeout: TimeAmount
@@ -22,7 +21,12 @@ final class QMPChannelHandler: ChannelInboundHandler {
     private var readyDone = false
     private let logger: Logger
 
-    init(
+    /// - Parameters:
+    ///   - address: the monitor, as errors name it.
+    ///   - ready: succeeded with the greeting once negotiated, failed if the session ends before.
+    ///   - events: where QEMU's events go; finished when the session ends.
+    ///   - greetingTimeout: how long the greeting and negotiation may take from the moment the channel is active.
+    package init(
         address: String, ready: EventLoopPromise<QMPGreeting>, events: AsyncStream<QMPEvent>.Continuation,
         greetingTimeout: TimeAmount, logger: Logger
     ) {
@@ -33,26 +37,26 @@ final class QMPChannelHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if context.channel.isActive { startGreetingTimer(context: context) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         startGreetingTimer(context: context)
         context.fireChannelActive()
     }
 
     private func startGreetingTimer(context: ChannelHandlerContext) {
         guard greetingTimer == nil else { return }
-        let seconds = Double(greetingTimeout.nanoseconds) / 1e9
+        let timeout = greetingTimeout
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        greetingTimer = context.eventLoop.scheduleTask(in: greetingTimeout) {
-            loopBound.value.run(loopBound.value.machine.greetingTimedOut(after: seconds))
+        greetingTimer = context.eventLoop.scheduleTask(in: timeout) {
+            loopBound.value.run(loopBound.value.machine.greetingTimedOut(after: timeout))
         }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .json(let json):
             do {
@@ -65,7 +69,7 @@ final class QMPChannelHandler: ChannelInboundHandler {
         }
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let frameError = error as? QMPFrameSplitter.FrameError {
             run(machine.receivedGarbage(frameError.description))
         } else {
@@ -73,57 +77,53 @@ final class QMPChannelHandler: ChannelInboundHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         run(machine.connectionClosed())
         events.finish()
         context.fireChannelInactive()
     }
 
-    /// Sends `command` as request `id`, completing `promise` with its reply.
-    func send(_ command: QMPCommand, id: Int, timeout: TimeAmount, promise: EventLoopPromise<JSON>) {
-        replies[id] = promise
-        switch machine.send(command, id: id) {
-        case .write(let bytes):
+    /// Sends `command` as request `id`, completing `promise` with its reply or failing it after `timeout`.
+    package func send(_ command: QMPCommand, id: Int, timeout: TimeAmount, promise: EventLoopPromise<JSON>) {
+        switch machine.send(command, id: id, context: promise, now: promise.futureResult.eventLoop.now, timeout: timeout) {
+        case .write(let bytes, let armTimer):
             write(bytes, flush: true)
-        case .wait:
-            break
-        case .fail(let error):
-            replies.removeValue(forKey: id)
+            if let armTimer { self.armTimer(for: armTimer) }
+        case .wait(let armTimer):
+            if let armTimer { self.armTimer(for: armTimer) }
+        case .fail(let promise, let error):
             promise.fail(error)
-            return
         }
-        let deadline = NIODeadline.now() + timeout
-        deadlines[id] = (deadline, Double(timeout.nanoseconds) / 1e9)
-        if timer.map({ deadline < $0.deadline }) ?? true { armTimer(for: deadline) }
     }
 
-    private func armTimer(for deadline: NIODeadline) {
-        guard let context else { return }
-        timer?.task.cancel()
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = (deadline, context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.timerFired() })
-    }
-
-    private func timerFired() {
-        timer = nil
-        let now = NIODeadline.now()
-        for (id, entry) in deadlines where entry.deadline <= now {
-            run(machine.timedOut(id: id, after: entry.seconds))
-        }
-        if let next = deadlines.values.map(\.deadline).min() { armTimer(for: next) }
-    }
-
-    func cancel(id: Int) {
+    /// The caller of request `id` stopped waiting (its task was cancelled).
+    package func cancel(id: Int) {
         run(machine.cancelled(id: id))
     }
 
-    func close() {
+    /// Closes the connection; pending commands fail with `connectionClosed`.
+    package func close() {
         guard let context else { return }
         run(machine.connectionClosed(reason: "the client closed the connection"))
         context.close(promise: nil)
     }
 
-    private func run(_ action: QMPSessionStateMachine.ReceiveAction) {
+    private func armTimer(for deadline: NIODeadline) {
+        guard let context else { return }
+        timer?.cancel()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: deadline) { loopBound.value.timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        guard let context else { return }
+        let action = machine.timerFired(now: context.eventLoop.now)
+        for (promise, error) in action.expired { promise.fail(error) }
+        if let deadline = action.armTimer { armTimer(for: deadline) }
+    }
+
+    private func run(_ action: QMPSessionStateMachine<EventLoopPromise<JSON>>.Action) {
         switch action {
         case .none:
             break
@@ -135,27 +135,22 @@ final class QMPChannelHandler: ChannelInboundHandler {
             context?.flush()
             readyDone = true
             ready.succeed(greeting)
-        case .succeed(let id, let value):
-            deadlines.removeValue(forKey: id)
-            replies.removeValue(forKey: id)?.succeed(value)
-        case .fail(let id, let error):
-            deadlines.removeValue(forKey: id)
-            replies.removeValue(forKey: id)?.fail(error)
+        case .succeed(let promise, let value):
+            promise.succeed(value)
+        case .fail(let promise, let error):
+            promise.fail(error)
         case .deliver(let event):
             events.yield(event)
         case .close(let error, let failing):
             logger.debug("QMP session closed", metadata: ["qmp.error": "\(error)"])
             greetingTimer?.cancel()
+            timer?.cancel()
+            timer = nil
             if !readyDone {
                 readyDone = true
                 ready.fail(error)
             }
-            for id in failing {
-                deadlines.removeValue(forKey: id)
-                replies.removeValue(forKey: id)?.fail(error)
-            }
-            timer?.task.cancel()
-            timer = nil
+            for promise in failing { promise.fail(error) }
             events.finish()
             context?.close(promise: nil)
         }

@@ -74,6 +74,16 @@ public final class QMPClient: Sendable {
     }
 
     /// Connects, reads the greeting and negotiates capabilities.
+    ///
+    /// ```swift
+    /// let client = try await QMPClient.connect(
+    ///     to: Endpoint("unix:/run/qemu/db.qmp"), options: .init(commandTimeout: .seconds(2)))
+    /// ```
+    /// - Parameters:
+    ///   - address: the monitor: `unix:PATH` or `tcp:HOST:PORT`.
+    ///   - options: timeouts and limits.
+    ///   - logger: debug messages on the session, with `qmp.socket` in their metadata.
+    ///   - eventLoopGroup: where the connection runs; it uses one loop of it.
     /// - Throws: ``QMPError`` (`connectFailed`, `noGreeting`, `negotiationFailed`, `connectionClosed`).
     public static func connect(
         to address: Endpoint, options: Options = Options(),
@@ -132,6 +142,11 @@ public final class QMPClient: Sendable {
     }
 
     /// Runs a command and returns its `return` value.
+    ///
+    /// ```swift
+    /// _ = try await client.execute("balloon", arguments: ["value": .int(1 << 30)])
+    /// let actual = try await client.execute("query-balloon")["actual"]?.uint64Value
+    /// ```
     /// - Parameters:
     ///   - name: the command, e.g. `query-balloon`.
     ///   - arguments: its arguments, if any.

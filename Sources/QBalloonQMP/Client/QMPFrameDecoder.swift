@@ -2,7 +2,7 @@ import NIOCore
 import QBalloonJSON
 
 /// One delimited message from a QMP stream.
-public enum QMPFrame: Sendable, Equatable {
+package enum QMPFrame: Sendable, Equatable {
     /// A message that decoded as JSON.
     case json(JSON)
     /// A delimited message that is not valid JSON; the stream goes on after it.
@@ -10,19 +10,19 @@ public enum QMPFrame: Sendable, Equatable {
 }
 
 /// The only place that turns QMP bytes into messages: it splits the stream with ``QMPFrameSplitter`` and
-/// decodes each message with jansson. Used by the client and by the fake server.
-public struct QMPFrameDecoder: NIOSingleStepByteToMessageDecoder {
-    public typealias InboundOut = QMPFrame
+/// decodes each message with jansson.
+package struct QMPFrameDecoder: NIOSingleStepByteToMessageDecoder {
+    package typealias InboundOut = QMPFrame
 
     private var splitter: QMPFrameSplitter
     private let limits: JSONLimits
 
-    public init(maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024) {
+    package init(maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024) {
         self.splitter = QMPFrameSplitter(maxMessageBytes: maxMessageBytes, maxDepth: maxDepth)
         self.limits = JSONLimits(maxBytes: maxMessageBytes, maxDepth: maxDepth)
     }
 
-    public mutating func decode(buffer: inout ByteBuffer) throws -> QMPFrame? {
+    package mutating func decode(buffer: inout ByteBuffer) throws -> QMPFrame? {
         while true {
             let frame = try buffer.withUnsafeReadableBytes { bytes throws(QMPFrameSplitter.FrameError) in
                 try splitter.next(in: bytes)
@@ -47,7 +47,7 @@ public struct QMPFrameDecoder: NIOSingleStepByteToMessageDecoder {
         }
     }
 
-    public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> QMPFrame? {
+    package mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> QMPFrame? {
         try decode(buffer: &buffer)
     }
 }

@@ -4,11 +4,11 @@
 /// `pretty=on` spreads one message over many lines, and a reader may get half a message or several at
 /// once. The splitter keeps its place between calls, so feeding a message byte by byte costs no more than
 /// feeding it whole.
-public struct QMPFrameSplitter: Sendable {
+package struct QMPFrameSplitter: Sendable {
     /// The largest message accepted, in bytes.
-    public let maxMessageBytes: Int
+    package let maxMessageBytes: Int
     /// The deepest nesting accepted.
-    public let maxDepth: Int
+    package let maxDepth: Int
 
     // Scan state for the message in progress.
     private var scanned = 0
@@ -17,13 +17,13 @@ public struct QMPFrameSplitter: Sendable {
     private var inString = false
     private var escaped = false
 
-    public init(maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024) {
+    package init(maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024) {
         self.maxMessageBytes = maxMessageBytes
         self.maxDepth = maxDepth
     }
 
     /// What ``next(in:)`` found.
-    public enum Frame: Sendable, Equatable {
+    package enum Frame: Sendable, Equatable {
         /// Skip this many bytes of whitespace between messages, then call again.
         case skip(Int)
         /// A whole message is the first `count` bytes; consume them, then call again.
@@ -33,12 +33,12 @@ public struct QMPFrameSplitter: Sendable {
     }
 
     /// Why the stream cannot be split.
-    public enum FrameError: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum FrameError: Error, Sendable, Equatable, CustomStringConvertible {
         case notAnObject(byte: UInt8)
         case tooLarge(limit: Int)
         case tooDeep(limit: Int)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .notAnObject(let byte):
                 let shown = (0x20..<0x7f).contains(byte) ? "'\(Character(Unicode.Scalar(byte)))'" : "byte 0x\(String(byte, radix: 16))"
@@ -51,7 +51,7 @@ public struct QMPFrameSplitter: Sendable {
 
     /// Looks for the end of the first message in `bytes`, which must start where the last call's message
     /// (or skip) ended, and hold at least the bytes the last `.needMoreData` call saw.
-    public mutating func next(in bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
+    package mutating func next(in bytes: UnsafeRawBufferPointer) throws(FrameError) -> Frame {
         if !started {
             var leading = 0
             while leading < bytes.count, Self.isWhitespace(bytes[leading]) { leading += 1 }
