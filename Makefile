@@ -1,7 +1,7 @@
 # qballoon: `make demo` shows it working, `make test` runs every test. Both install what they need.
 SWIFT ?= swift
 
-.PHONY: demo test build release bench bench-daemon deps clean
+.PHONY: demo test build release bench bench-daemon deps clean check-layering
 
 deps:
 	@scripts/install-deps.sh
@@ -17,9 +17,13 @@ demo: build
 	.build/debug/qballoon demo
 
 test: deps
+	@scripts/check-layering.sh
 	@scripts/build-guest.sh || { [ "$${CI:-}" != true ] && echo "make: the test guest could not be built: the end-to-end tests will be skipped"; }
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+check-layering:
+	@scripts/check-layering.sh
 
 bench:
 	@scripts/bench.sh

@@ -122,7 +122,7 @@ let package = Package(
         .target(
             name: "QBalloonTestSupport",
             dependencies: [
-                "QBalloonCore", "QBalloonJSON",
+                "QBalloonCore", "QBalloonJSON", "QBalloonQMP", "QBalloonFakeQMP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(
             name: "QBalloonQMPTests",
             dependencies: [
-                "QBalloonQMP", "QBalloonJSON", "QBalloonCore", "QBalloonFakeQMP",
+                "QBalloonQMP", "QBalloonJSON", "QBalloonCore", "QBalloonFakeQMP", "QBalloonTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -13,19 +13,11 @@ struct QMPLinkTests {
         _ scenario: FakeGuestScenario = TestFleet.scenario(), faults: FakeQMPFaults? = nil,
         _ body: (FakeQMPServer, QMPLink, CapturedLogs) async throws -> Void
     ) async throws {
-        let directory = TestEnvironment.makeTemporaryDirectory(prefix: "qbl")
-        defer { TestEnvironment.removeDirectory(directory) }
-        let server = try await FakeQMPServer.start(
-            listen: .unixDomainSocket(path: directory + "/vm.qmp"), scenario: scenario, faults: faults)
-        let logs = CapturedLogs()
-        let link = QMPLink(address: server.boundAddress, commandTimeout: .seconds(2), logger: logs.logger())
-        do {
+        try await FakeMonitor.with(scenario: scenario, faults: faults) { server in
+            let logs = CapturedLogs()
+            let link = QMPLink(address: server.boundAddress, commandTimeout: .seconds(2), logger: logs.logger())
             try await body(server, link, logs)
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
     }
 
     @Test func connectTurnsPollingOnReadsAndSetsTheBalloon() async throws {
@@ -81,9 +73,10 @@ struct QMPLinkTests {
     @Test func theSocketScanFindsSocketsNotOtherFiles() async throws {
         try await Self.withServer { server, _, _ in
             let path = try #require(server.boundAddress.unixPath)
-            let directory = String(path.dropLast("/vm.qmp".count))
+            let directory = String(path.dropLast("/qmp.sock".count))
             try "not a socket".write(toFile: directory + "/other.qmp", atomically: true, encoding: .utf8)
-            #expect(SocketScanner.sockets(matching: [directory + "/*.qmp"]) == [path])
+            try "not a socket".write(toFile: directory + "/plain.sock", atomically: true, encoding: .utf8)
+            #expect(SocketScanner.sockets(matching: [directory + "/*.sock", directory + "/*.qmp"]) == [path])
         }
     }
 

@@ -1,5 +1,6 @@
 import QBalloonJSON
 import QBalloonQMP
+import QBalloonTestSupport
 import Testing
 
 @testable import QBalloonFakeQMP
@@ -254,7 +255,7 @@ struct FakeQMPServerTests {
         var faults = FakeQMPFaults()
         faults.writeChunkSize = 3
         try await ServerHarness.withServer(faults: faults) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
+            let client = try await QMPClient.connect(to: server.boundAddress, options: FakeMonitor.quick)
             let stats = try await client.execute(
                 "qom-get", arguments: ["path": "/machine/peripheral/balloon0", "property": "guest-stats"])
             #expect(stats["stats"]?.objectValue?.count == 10)
@@ -268,8 +269,8 @@ struct FakeQMPServerTests {
     func noBalloonDevice() async throws {
         let scenario = try FakeGuestScenario.load(path: TestPaths.scenarios + "/no-balloon.json")
         try await ServerHarness.withServer(scenario: scenario) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
-            let error = await ServerHarness.qmpError { _ = try await client.execute("query-balloon") }
+            let client = try await QMPClient.connect(to: server.boundAddress, options: FakeMonitor.quick)
+            let error = await FakeMonitor.qmpError { _ = try await client.execute("query-balloon") }
             #expect(error?.code == .commandFailed)
             #expect(error?.serverError?.errorClass == "DeviceNotActive")
             let peripherals = try await client.execute("qom-list", arguments: ["path": "/machine/peripheral"])
@@ -283,7 +284,7 @@ struct FakeQMPServerTests {
         let clock = ManualClock()
         let scenario = try FakeGuestScenario.load(path: TestPaths.scenarios + "/no-stats.json")
         try await ServerHarness.withServer(scenario: scenario, clock: .manual(clock)) { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
+            let client = try await QMPClient.connect(to: server.boundAddress, options: FakeMonitor.quick)
             let path: JSON = "/machine/peripheral/balloon0"
             _ = try await client.execute(
                 "qom-set", arguments: ["path": path, "property": "guest-stats-polling-interval", "value": 1])
@@ -298,12 +299,12 @@ struct FakeQMPServerTests {
     @Test("faults can change while the server runs")
     func changeFaults() async throws {
         try await ServerHarness.withServer { server in
-            let client = try await QMPClient.connect(to: server.boundAddress, options: ServerHarness.quick)
+            let client = try await QMPClient.connect(to: server.boundAddress, options: FakeMonitor.quick)
             _ = try await client.execute("query-balloon")
             var faults = try await server.faults()
             faults.hangOn = .all
             try await server.setFaults(faults)
-            let error = await ServerHarness.qmpError {
+            let error = await FakeMonitor.qmpError {
                 _ = try await client.execute("query-balloon", timeout: .milliseconds(300))
             }
             #expect(error?.code == .timeout)

@@ -358,6 +358,48 @@ struct GuestEndToEndTests {
         }
     }
 
+    // MARK: 7. shutdown during an inflation
+
+    /// SIGTERM arrives while the daemon's inflation is still under way, with `restore_on_exit = true`: the
+    /// worker's `balloon` is answered, then the restore is sent, and only then does the daemon exit. After the
+    /// exit the guest has its whole RAM back, and nothing sent earlier shrinks it again.
+    @Test func sigtermDuringAnInflationRestoresTheWholeRAM() async throws {
+        try await endToEnd("sigterm") { s in
+            let guest = s.guest("vm", ramMiB: 768)
+            try Self.writeHostMeminfo("\(s.directory)/host.meminfo", availableBytes: 6 << 30)
+            let daemon = try s.daemon(config: Self.restoreConfig(guest: guest, directory: s.directory))
+            try await s.boot([guest])
+            try daemon.start()
+            // SIGTERM as soon as the balloon starts to move: one big step (to 128 MiB) is under way.
+            var atSignal: UInt64 = 0
+            try await s.waitUntil("the daemon's inflation starts", timeout: 60, every: 0.02) {
+                atSignal = try await guest.actual()
+                return atSignal < guest.ramBytes - 16 * Self.MiB
+            }
+            let signalled = Date()
+            let stopped = await daemon.stop()
+            let afterExit = try await guest.actual()
+            #expect(stopped == 0, s.report("qballoon run exited with \(stopped.map(String.init) ?? "nil") on SIGTERM"))
+            let shrink = daemon.decisions().first { $0["rule"] == "reclaim idle memory" }
+            let target = shrink?["to"]?.uint64Value ?? 0
+            #expect(target > 0 && target <= 160 * Self.MiB, s.report("the shrink should aim low: \(shrink.map { "\($0)" } ?? "none")"))
+            #expect(atSignal > target + 256 * Self.MiB, s.report("the inflation was not under way at SIGTERM: actual \(mib(atSignal))"))
+            #expect(!daemon.logLines(containing: "restoring every guest").isEmpty, s.report("no restore logged"))
+            let back = try await s.waitUntil("the guest has its whole RAM back", timeout: 60) {
+                try await guest.actual() + Self.page >= guest.ramBytes
+            }
+            // Nothing sent before the restore lands after it: the guest stays whole.
+            try await Task.sleep(for: .seconds(3))
+            let settled = try await guest.actual()
+            #expect(settled + Self.page >= guest.ramBytes, s.report("the guest shrank again after the restore: \(mib(settled))"))
+            let (output, status) = try await guest.run("echo alive")
+            #expect(status == 0 && output.contains("alive"), s.report("the guest does not answer: \(output)"))
+            s.note(
+                "SIGTERM at actual \(mib(atSignal)) on the way to \(mib(target)); the daemon exited \(seconds(Date().timeIntervalSince(signalled))) later "
+                    + "(actual then \(mib(afterExit))); the guest had its \(mib(guest.ramBytes)) back \(seconds(back)) after the exit and kept it")
+        }
+    }
+
     // MARK: Configs and helpers
 
     /// Idle reclaim and fast give-back, with the host's figures from a file the test writes.
@@ -393,6 +435,37 @@ struct GuestEndToEndTests {
         name = "reclaim idle memory"
         when = "available > 70% of actual for 2s"
         set = "used + 64MiB"
+        """
+    }
+
+    /// One big shrink of an idle guest, and its whole RAM back on exit.
+    static func restoreConfig(guest: Guest, directory: String) -> String {
+        """
+        [daemon]
+        interval = "500ms"
+        stats_interval = "1s"
+        stale_after = "5s"
+        restore_on_exit = true
+        decision_log = "{decision_log}"
+
+        [host]
+        reserve = "1GiB"
+        meminfo = "\(directory)/host.meminfo"
+        pressure = "\(directory)/host.pressure"
+
+        [defaults]
+        min = "128MiB"
+        step = "768MiB"
+        cooldown = "30s"
+
+        [[vm]]
+        name = "\(guest.name)"
+        qmp = "unix:\(guest.qmpPath)"
+
+        [[rule]]
+        name = "reclaim idle memory"
+        when = "available > 50% of actual"
+        set = "128MiB"
         """
     }
 

@@ -1,6 +1,7 @@
 import QBalloonFakeQMP
 import QBalloonJSON
 import QBalloonQMP
+import QBalloonTestSupport
 import Testing
 
 private let GiB: UInt64 = 1 << 30

@@ -7,8 +7,8 @@ import Darwin
 #endif
 
 /// Lists the unix sockets that match shell globs, such as `/run/qemu/*.qmp`.
-public enum SocketScanner {
-    public static func sockets(matching patterns: [String]) -> [String] {
+package enum SocketScanner {
+    package static func sockets(matching patterns: [String]) -> [String] {
         var found: Set<String> = []
         for pattern in patterns {
             var result = glob_t()

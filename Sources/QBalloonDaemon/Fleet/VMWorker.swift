@@ -5,45 +5,45 @@ import Synchronization
 
 /// What a worker last saw of its VM: facts only. Whether they make the VM healthy is the engine's judgment
 /// (``VMStatus``).
-public struct VMFacts: Sendable {
-    public var name: String
+package struct VMFacts: Sendable {
+    package var name: String
     /// How the VM is reached (its monitor socket).
-    public var link: String
+    package var link: String
     /// Whether the worker holds a connection to the VM now.
-    public var attached = false
+    package var attached = false
     /// Why the last attempt to reach or read the VM failed; nil once one succeeded.
-    public var problem: VMProblem?
+    package var problem: VMProblem?
     /// How many times a connection to the VM was opened (a new one may be a new QEMU on the same socket).
-    public var connections = 0
+    package var connections = 0
     /// The balloon's `actual`, from the last read or `BALLOON_CHANGE` event.
-    public var actual: UInt64?
+    package var actual: UInt64?
     /// The VM's RAM.
-    public var ramBytes: UInt64?
+    package var ramBytes: UInt64?
     /// The guest's statistics as last read (their `lastUpdate` says how old they are).
-    public var stats: GuestStats?
+    package var stats: GuestStats?
     /// The last target the VM accepted.
-    public var lastTarget: UInt64?
+    package var lastTarget: UInt64?
     /// Failed attempts to connect, read or set, since the daemon started.
-    public var errors = 0
+    package var errors = 0
     /// Retries after a failure, since the daemon started.
-    public var reconnects = 0
+    package var reconnects = 0
 
-    public init(name: String, link: String) {
+    package init(name: String, link: String) {
         self.name = name
         self.link = link
     }
 }
 
 /// Why a VM cannot be acted on, as its worker found.
-public enum VMProblem: Sendable, Hashable, CustomStringConvertible {
+package enum VMProblem: Sendable, Hashable, CustomStringConvertible {
     /// Connecting, reading or a command failed (no socket, refused, timed out, closed, a bad reply).
     case unreachable(String)
     /// The VM has no balloon device.
     case noBalloon(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
-        case .unreachable(let reason): return reason
+        case .unreachable(let reason): return "unreachable: \(reason)"
         case .noBalloon(let reason): return reason
         }
     }
@@ -85,6 +85,7 @@ final class VMWorker: Sendable {
         self.clock = clock
         var logger = logger
         logger[metadataKey: "vm.name"] = "\(settings.name)"
+        logger[metadataKey: "qmp.socket"] = "\(settings.address)"
         self.logger = logger
         self.state = Mutex(VMFacts(name: settings.name, link: link.description))
     }

@@ -16,13 +16,13 @@ import Darwin
 /// Each line: `time` (Unix seconds), `vm`, `from`, `to`, `wanted` (bytes), `reason`, `rule` (or null),
 /// `figures` (what the rule saw, by variable name), `adjustments` (what the envelope and arbiter changed),
 /// `pressured`, `dry_run`.
-public final class DecisionLog: Sendable {
-    public let path: String
+package final class DecisionLog: Sendable {
+    package let path: String
     private let descriptor: Mutex<Int32>
 
     /// Opens (creating if needed) the log for appending.
     /// - Throws: ``DecisionLogError`` naming the path when it cannot be opened.
-    public init(path: String) throws {
+    package init(path: String) throws {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw DecisionLogError(path: path, reason: String(cString: strerror(errno)))
@@ -36,7 +36,7 @@ public final class DecisionLog: Sendable {
     }
 
     /// The JSON line for one decision.
-    public static func line(for decision: Decision, at time: Double, dryRun: Bool) -> JSON {
+    package static func line(for decision: Decision, at time: Double, dryRun: Bool) -> JSON {
         var figures: [String: JSON] = [:]
         for figure in decision.figures {
             figures[figure.variable.name] = figure.value.map { value in
@@ -61,7 +61,7 @@ public final class DecisionLog: Sendable {
     }
 
     /// Appends one line.
-    public func append(_ decision: Decision, at time: Double, dryRun: Bool) {
+    package func append(_ decision: Decision, at time: Double, dryRun: Bool) {
         var bytes = Self.line(for: decision, at: time, dryRun: dryRun).encoded(sortedKeys: true)
         bytes.append(UInt8(ascii: "\n"))
         descriptor.withLock { fd in

@@ -60,7 +60,7 @@ public final class DaemonMetrics: Sendable {
     ///   - status: the VM's state, from the same facts and verdict (`qballoon_vm_healthy` is 1 only when `.ok`).
     ///   - verdict: the engine's verdict, when it had a sample of the VM.
     ///   - changed: whether a balloon change was decided for it this round.
-    public func record(_ facts: VMFacts, status: VMStatus, verdict: VMVerdict?, changed: Bool, now: Double) {
+    package func record(_ facts: VMFacts, status: VMStatus, verdict: VMVerdict?, changed: Bool, now: Double) {
         perVM.withLock { state in
             var vm = gauges(facts.name, &state)
             if let actual = facts.actual { vm.actual.record(Double(actual)) }
@@ -84,7 +84,7 @@ public final class DaemonMetrics: Sendable {
     }
 
     /// Records the host's memory.
-    public func record(host sample: HostSample) {
+    package func record(host sample: HostSample) {
         if let available = sample.available { host.available.record(Double(available)) }
         if let total = sample.total { host.total.record(Double(total)) }
         if let pressure = sample.pressure {
@@ -94,7 +94,7 @@ public final class DaemonMetrics: Sendable {
     }
 
     /// Drops a VM's series when it is detached.
-    public func forget(vm name: String) {
+    package func forget(vm name: String) {
         perVM.withLock { state in
             guard let vm = state.removeValue(forKey: name) else { return }
             for gauge in [vm.actual, vm.target, vm.max, vm.available, vm.statsAge, vm.pressure, vm.healthy] { gauge.destroy() }

@@ -18,7 +18,7 @@ public enum VMStatus: Sendable, Hashable, CustomStringConvertible {
     case staleStats(age: Double)
 
     /// The status of a VM with these facts and, if the engine saw a sample of it this round, its verdict.
-    public init(facts: VMFacts, verdict: VMVerdict?) {
+    package init(facts: VMFacts, verdict: VMVerdict?) {
         switch facts.problem {
         case .noBalloon: self = .noBalloon
         case .unreachable(let reason): self = .unreachable(reason)

@@ -29,7 +29,7 @@ public final class Daemon: Sendable {
         public var readHost: @Sendable (HostSettings) -> HostSample
         /// The way into each VM, given its config entry, the command timeout and a logger naming it; QMP by default.
         public var link: @Sendable (FleetMember, Duration, Logger) -> any VMLink
-        /// Lists the unix sockets that match glob entries (`qmp = "/run/qemu/*.qmp"`).
+        /// Lists the unix sockets that match glob entries (`qmp = "/run/qemu/*.qmp"`); by default, those on disk.
         public var scanSockets: @Sendable ([String]) -> [String]
         /// Called after every decision round (live views, tests).
         public var onRound: (@Sendable (RoundReport) -> Void)?
@@ -48,7 +48,7 @@ public final class Daemon: Sendable {
             link: @escaping @Sendable (FleetMember, Duration, Logger) -> any VMLink = { member, timeout, logger in
                 QMPLink(address: member.address, commandTimeout: timeout, logger: logger)
             },
-            scanSockets: @escaping @Sendable ([String]) -> [String] = SocketScanner.sockets(matching:),
+            scanSockets: (@Sendable ([String]) -> [String])? = nil,
             onRound: (@Sendable (RoundReport) -> Void)? = nil, handlesSignals: Bool = false,
             metricsBound: (@Sendable (Endpoint) -> Void)? = nil, metrics: DaemonMetrics? = nil
         ) {
@@ -59,7 +59,7 @@ public final class Daemon: Sendable {
             self.wallClock = wallClock
             self.readHost = readHost
             self.link = link
-            self.scanSockets = scanSockets
+            self.scanSockets = scanSockets ?? { SocketScanner.sockets(matching: $0) }
             self.onRound = onRound
             self.handlesSignals = handlesSignals
             self.metricsBound = metricsBound

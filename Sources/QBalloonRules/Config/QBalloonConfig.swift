@@ -96,7 +96,7 @@ public struct VMSettings: Sendable, Hashable {
     public var stallHold: Duration = .seconds(600)
     public var connect: ConnectMode = .persistent
     /// Index of the compiled pressure condition in the config.
-    public internal(set) var pressureIndex = 0
+    package var pressureIndex = 0
 
     public static let defaultPressure = "available < 10% of actual or major_faults_rate > 50"
 

@@ -1,24 +1,16 @@
 import QBalloonFakeQMP
 import QBalloonQMP
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
-/// A fake QEMU monitor on a unix socket in a fresh temporary directory, for testing QMPClient over a real
-/// socket.
-enum FakeMonitor {
+/// A fake QEMU monitor on a unix socket in a fresh temporary directory: for testing anything that talks QMP
+/// over a real socket (the client, the fake server itself, the daemon's QMP link).
+package enum FakeMonitor {
     /// Runs `body` with a started server, then stops it and removes its directory.
-    static func with<T>(
+    package static func with<T>(
         scenario: FakeGuestScenario = .idle, faults: FakeQMPFaults? = nil, clock: FakeClock = .system,
         _ body: (FakeQMPServer) async throws -> T
     ) async throws -> T {
-        let directory = makeTemporaryDirectory()
-        defer { removeDirectory(directory) }
+        let directory = TestEnvironment.makeTemporaryDirectory(prefix: "qbqmp")
+        defer { TestEnvironment.removeDirectory(directory) }
         let server = try await FakeQMPServer.start(
             listen: .unixDomainSocket(path: directory + "/qmp.sock"), scenario: scenario, faults: faults, clock: clock)
         do {
@@ -32,10 +24,10 @@ enum FakeMonitor {
     }
 
     /// Client options for fault tests: short waits.
-    static let quick = QMPClient.Options(commandTimeout: .seconds(5), connectTimeout: .milliseconds(300))
+    package static let quick = QMPClient.Options(commandTimeout: .seconds(5), connectTimeout: .milliseconds(300))
 
     /// The error `body` throws, as a QMPError; `nil` if it throws none or another kind.
-    static func qmpError(_ body: () async throws -> Void) async -> QMPError? {
+    package static func qmpError(_ body: () async throws -> Void) async -> QMPError? {
         do {
             try await body()
             return nil
@@ -47,7 +39,7 @@ enum FakeMonitor {
     }
 
     /// The first element of `stream`, or `nil` if none comes within `seconds`.
-    static func first<Element: Sendable>(of stream: AsyncStream<Element>, within seconds: Double) async -> Element? {
+    package static func first<Element: Sendable>(of stream: AsyncStream<Element>, within seconds: Double) async -> Element? {
         await withTaskGroup(of: Element?.self) { group in
             group.addTask {
                 var iterator = stream.makeAsyncIterator()
@@ -61,20 +53,5 @@ enum FakeMonitor {
             group.cancelAll()
             return result
         }
-    }
-
-    private static func makeTemporaryDirectory() -> String {
-        var template = Array("/tmp/qbqmp.XXXXXX".utf8CString)
-        return template.withUnsafeMutableBufferPointer { buffer in
-            guard let base = buffer.baseAddress, let path = mkdtemp(base) else { return "/tmp" }
-            return String(cString: path)
-        }
-    }
-
-    /// Removes the directory and the socket, if the server left it.
-    private static func removeDirectory(_ path: String) {
-        guard path != "/tmp" else { return }
-        unlink(path + "/qmp.sock")
-        rmdir(path)
     }
 }
