@@ -146,4 +146,20 @@ struct FaultTests {
             #expect(try await fleet.guest("slow").target == 2 * Self.gib)
         }
     }
+
+    /// QEMU's `SHUTDOWN` event: the worker closes its connection at once, and attaches again when the VM is back.
+    @Test func aShutdownEventDisconnectsAndTheVMIsReattached() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("a")
+            try await fleet.startDaemon(
+                config: TestConfig.daemon() + TestConfig.defaults() + TestConfig.vm("a", in: fleet) + TestConfig.quietRule)
+            try await fleet.waitFor("attached") { $0.row("a")?.status == .ok }
+            fleet.simulated["a"]?.announceShutdown()
+            try await fleet.waitFor("disconnected") { _ in !fleet.logs.matching("shutting down", vm: "a").isEmpty }
+            try await fleet.waitFor("attached again") { _ in
+                fleet.logs.matching("attached", vm: "a").filter { $0.message == "attached" }.count == 2
+            }
+            try await fleet.rounds(2) { #expect($0.row("a")?.status == .ok) }
+        }
+    }
 }

@@ -23,7 +23,7 @@ struct QMPLinkTests {
     @Test func connectTurnsPollingOnReadsAndSetsTheBalloon() async throws {
         try await Self.withServer { server, link, _ in
             #expect(link.description == server.boundAddress.description)
-            let connection = try await link.connect(statsInterval: 1)
+            let connection = try await link.connect(statsInterval: 1) { _ in }
             #expect(connection.ramBytes == 2 << 30)
             #expect(connection.preferredExecutor != nil, "QMP connections run on their event loop")
             let first = try await connection.read(includingActual: true)
@@ -38,10 +38,12 @@ struct QMPLinkTests {
 
     @Test func balloonMovesArriveAsEvents() async throws {
         try await Self.withServer { server, link, _ in
-            let connection = try await link.connect(statsInterval: 1)
+            let (events, delivered) = AsyncStream.makeStream(of: VMEvent.self)
+            let connection = try await link.connect(statsInterval: 1) { delivered.yield($0) }
             try await connection.setTarget(1 << 30)
+            var iterator = events.makeAsyncIterator()
             var seen: UInt64?
-            for await event in connection.events {
+            while let event = await iterator.next() {
                 if case .actualChanged(let actual) = event, actual < 2 << 30 {
                     seen = actual
                     break
@@ -54,7 +56,7 @@ struct QMPLinkTests {
 
     @Test func aVMWithoutABalloonIsNoBalloonNotUnreachable() async throws {
         try await Self.withServer(faults: FakeQMPFaults(noBalloonDevice: true)) { _, link, _ in
-            let error = await #expect(throws: VMLinkError.self) { try await link.connect(statsInterval: 1) }
+            let error = await #expect(throws: VMLinkError.self) { try await link.connect(statsInterval: 1) { _ in } }
             #expect(error?.kind == .noBalloon)
             #expect(error?.description.contains("no balloon device") == true)
         }
@@ -62,11 +64,10 @@ struct QMPLinkTests {
 
     @Test func aStoppedVMFailsReadsAndEndsEvents() async throws {
         try await Self.withServer { server, link, _ in
-            let connection = try await link.connect(statsInterval: 1)
+            let connection = try await link.connect(statsInterval: 1) { _ in }
             await server.stop()
-            for await _ in connection.events {}
             await #expect(throws: QMPError.self) { try await connection.read(includingActual: true) }
-            await #expect(throws: QMPError.self) { try await link.connect(statsInterval: 1) }
+            await #expect(throws: QMPError.self) { try await link.connect(statsInterval: 1) { _ in } }
         }
     }
 

@@ -10,6 +10,8 @@ final class Mailbox: Sendable {
         case target(UInt64)
         /// Send this target if any (restore on exit), then stop.
         case stop(restoringTo: UInt64?)
+        /// Close the connection (the VM said it is going away); the next poll connects again.
+        case disconnect
     }
 
     private struct State {
@@ -17,6 +19,7 @@ final class Mailbox: Sendable {
         var target: UInt64?
         var stop = false
         var restoreTo: UInt64?
+        var disconnect = false
         var cancelled = false
         /// The worker is handling a piece of work (between ``next()`` and ``done()``).
         var working = false
@@ -27,7 +30,12 @@ final class Mailbox: Sendable {
                 stop = false
                 poll = false
                 target = nil
+                disconnect = false
                 return .stop(restoringTo: restoreTo)
+            }
+            if disconnect {
+                disconnect = false
+                return .disconnect
             }
             if let bytes = target {
                 target = nil
@@ -40,7 +48,7 @@ final class Mailbox: Sendable {
             return nil
         }
 
-        var hasWork: Bool { stop || target != nil || poll }
+        var hasWork: Bool { stop || disconnect || target != nil || poll }
     }
 
     private let state = Mutex(State())
@@ -59,6 +67,9 @@ final class Mailbox: Sendable {
         }
         return replaced
     }
+
+    /// Asks the worker to close its connection (the VM is going away).
+    func disconnect() { post { $0.disconnect = true } }
 
     /// Asks the worker to stop, after sending `restoringTo` if given.
     func stop(restoringTo: UInt64?) {

@@ -50,8 +50,9 @@ package enum VMProblem: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Keeps one VM: connects (reconnecting with capped backoff after a failure), reads it when asked, sends the
-/// targets it is given, and publishes what it saw as ``VMFacts``. A child task of the orchestrator; it owns and
-/// awaits every command it sends, so nothing of it is left running once ``run()`` returns.
+/// targets it is given, and publishes what it saw as ``VMFacts``. A child task of the orchestrator, and the only
+/// task a VM takes (its events arrive by callback); it owns and awaits every command it sends, so nothing of it
+/// is left running once ``run()`` returns.
 ///
 /// It never sleeps: the orchestrator asks for a read every interval (``Mailbox``), and a retry waits for the
 /// first poll after its backoff. A failure never leaves this VM's loop: it is logged, counted and retried.
@@ -107,25 +108,19 @@ final class VMWorker: Sendable {
     /// Serves the mailbox until told to stop, or until the task is cancelled.
     func run() async {
         var session = Session(backoff: Backoff(initial: 0.5, cap: settings.backoffCap))
-        await withDiscardingTaskGroup { events in
-            while true {
-                // Talk to the VM from where its connection lives (its event loop): no thread hand-offs per poll.
-                let executor = session.connection?.preferredExecutor
-                let stopped = await withTaskExecutorPreference(executor) {
-                    await self.serve(&session, events: &events)
-                }
-                if stopped { break }
+        while true {
+            // Talk to the VM from where its connection lives (its event loop): no thread hand-offs per poll.
+            let executor = session.connection?.preferredExecutor
+            let stopped = await withTaskExecutorPreference(executor) {
+                await self.serve(&session)
             }
-            if let connection = session.connection {
-                await connection.close()  // ends its event task
-                session.connection = nil
-            }
-            state.withLock { $0.attached = false }
+            if stopped { break }
         }
+        await detach(&session)
     }
 
     /// Handles work until the worker stops (true) or its connection changes (false).
-    private func serve(_ session: inout Session, events: inout DiscardingTaskGroup) async -> Bool {
+    private func serve(_ session: inout Session) async -> Bool {
         let generation = session.generation
         while let work = await mailbox.next() {
             defer { mailbox.done() }
@@ -139,7 +134,10 @@ final class VMWorker: Sendable {
             case .target(let bytes):
                 await send(bytes, &session)
             case .poll:
-                await poll(&session, events: &events)
+                await poll(&session)
+            case .disconnect:
+                logger.info("the VM is shutting down: disconnected")
+                await detach(&session)
             }
             if session.generation != generation { return false }
         }
@@ -148,12 +146,12 @@ final class VMWorker: Sendable {
 
     // MARK: Reading
 
-    private func poll(_ session: inout Session, events: inout DiscardingTaskGroup) async {
+    private func poll(_ session: inout Session) async {
         guard session.connection != nil || clock.now() >= session.retryAt else { return }
         switch settings.connect {
         case .perPoll:
             do {
-                let connection = try await link.connect(statsInterval: settings.statsInterval)
+                let connection = try await link.connect(statsInterval: settings.statsInterval) { _ in }
                 let reading: VMReading
                 do {
                     reading = try await connection.read(includingActual: true)
@@ -169,8 +167,13 @@ final class VMWorker: Sendable {
         case .persistent:
             if session.connection == nil {
                 do {
-                    let connection = try await link.connect(statsInterval: settings.statsInterval)
-                    attach(connection, &session, events: &events)
+                    let connection = try await link.connect(statsInterval: settings.statsInterval) { [self] event in
+                        switch event {
+                        case .actualChanged(let actual): state.withLock { $0.actual = actual }
+                        case .shutdown: mailbox.disconnect()
+                        }
+                    }
+                    attach(connection, &session)
                 } catch {
                     failed(error, &session)
                     return
@@ -189,7 +192,7 @@ final class VMWorker: Sendable {
         }
     }
 
-    private func attach(_ connection: any VMConnection, _ session: inout Session, events: inout DiscardingTaskGroup) {
+    private func attach(_ connection: any VMConnection, _ session: inout Session) {
         session.connection = connection
         session.generation += 1
         session.polls = 0
@@ -200,18 +203,6 @@ final class VMWorker: Sendable {
             facts.actual = nil
         }
         logger.info("attached", metadata: ["vm.ram": "\(MemorySize.format(connection.ramBytes))"])
-        events.addTask { [self] in
-            await withTaskExecutorPreference(connection.preferredExecutor) {
-                for await event in connection.events {
-                    switch event {
-                    case .actualChanged(let actual):
-                        self.state.withLock { $0.actual = actual }
-                    case .shutdown:
-                        await connection.close()  // the next poll fails and reconnects with backoff
-                    }
-                }
-            }
-        }
     }
 
     private func detach(_ session: inout Session) async {
@@ -269,7 +260,7 @@ final class VMWorker: Sendable {
                 }
                 try await connection.setTarget(bytes)
             case .perPoll:
-                let connection = try await link.connect(statsInterval: settings.statsInterval)
+                let connection = try await link.connect(statsInterval: settings.statsInterval) { _ in }
                 do {
                     try await connection.setTarget(bytes)
                 } catch {

@@ -7,7 +7,7 @@ import QBalloonQMP
 ///
 /// ```swift
 /// let link = QMPLink(address: try Endpoint("/run/qemu/db.qmp"), commandTimeout: .seconds(10), logger: logger)
-/// let connection = try await link.connect(statsInterval: 2)
+/// let connection = try await link.connect(statsInterval: 2) { event in ... }
 /// ```
 public struct QMPLink: VMLink {
     public let address: Endpoint
@@ -25,9 +25,21 @@ public struct QMPLink: VMLink {
 
     public var description: String { address.description }
 
-    public func connect(statsInterval: Int) async throws -> any VMConnection {
-        let client = try await QMPClient.connect(
-            to: address, options: .init(commandTimeout: commandTimeout, connectTimeout: commandTimeout), logger: logger)
+    public func connect(statsInterval: Int, events: @escaping @Sendable (VMEvent) -> Void) async throws -> any VMConnection {
+        // QEMU's events, in the daemon's words, straight from the connection's event loop: no task per VM.
+        let options = QMPClient.Options(
+            commandTimeout: commandTimeout, connectTimeout: commandTimeout,
+            eventHandler: { event in
+                switch event.name {
+                case "BALLOON_CHANGE":
+                    if let actual = event.data["actual"]?.uint64Value { events(.actualChanged(actual)) }
+                case "SHUTDOWN":
+                    events(.shutdown)
+                default:
+                    break
+                }
+            })
+        let client = try await QMPClient.connect(to: address, options: options, logger: logger)
         do {
             let device: BalloonDevice
             do {
@@ -52,17 +64,6 @@ public struct QMPLink: VMLink {
 struct QMPConnection: VMConnection {
     let device: BalloonDevice
     let ramBytes: UInt64
-
-    /// The client's events in the daemon's words; they end when the connection does.
-    var events: any AsyncSequence<VMEvent, Never> & Sendable {
-        device.client.events.compactMap { @Sendable event -> VMEvent? in
-            switch event.name {
-            case "BALLOON_CHANGE": return event.data["actual"]?.uint64Value.map(VMEvent.actualChanged)
-            case "SHUTDOWN": return .shutdown
-            default: return nil
-            }
-        }
-    }
 
     var preferredExecutor: (any TaskExecutor)? { device.client.taskExecutor }
 

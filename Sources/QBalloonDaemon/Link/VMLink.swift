@@ -8,25 +8,25 @@ import QBalloonCore
 /// guest is under pressure or an inflation has stalled is for the engine to judge.
 ///
 /// ```swift
-/// let connection = try await link.connect(statsInterval: 2)
+/// let connection = try await link.connect(statsInterval: 2) { event in print(event) }
 /// let reading = try await connection.read(includingActual: true)
 /// try await connection.setTarget(2 << 30)
 /// await connection.close()
 /// ```
 public protocol VMLink: Sendable, CustomStringConvertible {
     /// Reaches the VM, finds its balloon and asks the guest for statistics every `statsInterval` seconds.
+    /// - Parameter events: called with what the VM says without being asked (balloon moves, shutdown) while the
+    ///   connection is open, on whatever thread the link reads it; it must return quickly. A callback rather
+    ///   than a stream, so that following a VM takes no task of its own.
     /// - Throws: ``VMLinkError`` with ``VMLinkError/Kind/noBalloon`` for a VM without a balloon; any other
     ///   error means the VM cannot be reached now.
-    func connect(statsInterval: Int) async throws -> any VMConnection
+    func connect(statsInterval: Int, events: @escaping @Sendable (VMEvent) -> Void) async throws -> any VMConnection
 }
 
-/// One open way into a VM's balloon. Closing it ends ``events``.
+/// One open way into a VM's balloon. Closing it stops its events.
 public protocol VMConnection: Sendable {
     /// The VM's RAM: the most its balloon can give the guest.
     var ramBytes: UInt64 { get }
-    /// What the VM says without being asked (balloon moves, shutdown), until the connection closes. One
-    /// consumer.
-    var events: any AsyncSequence<VMEvent, Never> & Sendable { get }
     /// Where a task talking to this VM best runs (the connection's event loop), or nil for anywhere.
     var preferredExecutor: (any TaskExecutor)? { get }
     /// Reads the guest's last statistics and, when asked, the balloon's `actual`.

@@ -15,6 +15,7 @@ package final class QMPChannelHandler: ChannelInboundHandler {
     private var timer: Scheduled<Void>?
     private let ready: EventLoopPromise<QMPGreeting>
     private let events: AsyncStream<QMPEvent>.Continuation
+    private let eventHandler: (@Sendable (QMPEvent) -> Void)?
     private let greetingTimeout: TimeAmount
     private var greetingTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
@@ -25,14 +26,17 @@ package final class QMPChannelHandler: ChannelInboundHandler {
     ///   - address: the monitor, as errors name it.
     ///   - ready: succeeded with the greeting once negotiated, failed if the session ends before.
     ///   - events: where QEMU's events go; finished when the session ends.
+    ///   - eventHandler: if set, events go to it (on the event loop) instead of `events`.
     ///   - greetingTimeout: how long the greeting and negotiation may take from the moment the channel is active.
     package init(
         address: String, ready: EventLoopPromise<QMPGreeting>, events: AsyncStream<QMPEvent>.Continuation,
+        eventHandler: (@Sendable (QMPEvent) -> Void)? = nil,
         greetingTimeout: TimeAmount, logger: Logger
     ) {
         self.machine = QMPSessionStateMachine(address: address)
         self.ready = ready
         self.events = events
+        self.eventHandler = eventHandler
         self.greetingTimeout = greetingTimeout
         self.logger = logger
     }
@@ -140,7 +144,11 @@ package final class QMPChannelHandler: ChannelInboundHandler {
         case .fail(let promise, let error):
             promise.fail(error)
         case .deliver(let event):
-            events.yield(event)
+            if let eventHandler {
+                eventHandler(event)
+            } else {
+                events.yield(event)
+            }
         case .close(let error, let failing):
             logger.debug("QMP session closed", metadata: ["qmp.error": "\(error)"])
             greetingTimer?.cancel()

@@ -37,16 +37,22 @@ public final class QMPClient: Sendable {
         public var maxMessageBytes: Int
         /// The deepest nesting accepted from QEMU.
         public var maxDepth: Int
+        /// Where events go instead of ``QMPClient/events`` (which then stays empty): called on the connection's
+        /// event loop, so it must return quickly. For a program that follows many VMs and wants no task per
+        /// connection just to read its events.
+        public var eventHandler: (@Sendable (QMPEvent) -> Void)?
 
         public init(
             commandTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
-            eventBufferSize: Int = 256, maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024
+            eventBufferSize: Int = 256, maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024,
+            eventHandler: (@Sendable (QMPEvent) -> Void)? = nil
         ) {
             self.commandTimeout = commandTimeout
             self.connectTimeout = connectTimeout
             self.eventBufferSize = eventBufferSize
             self.maxMessageBytes = maxMessageBytes
             self.maxDepth = maxDepth
+            self.eventHandler = eventHandler
         }
     }
 
@@ -101,13 +107,14 @@ public final class QMPClient: Sendable {
         let connectTimeout = TimeAmount(options.connectTimeout)
         let maxBytes = options.maxMessageBytes
         let maxDepth = options.maxDepth
+        let eventHandler = options.eventHandler
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = QMPChannelHandler(
-                        address: "\(address)", ready: ready, events: continuation, greetingTimeout: connectTimeout,
-                        logger: logger)
+                        address: "\(address)", ready: ready, events: continuation, eventHandler: eventHandler,
+                        greetingTimeout: connectTimeout, logger: logger)
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(QMPFrameDecoder(maxMessageBytes: maxBytes, maxDepth: maxDepth)))
                     try channel.pipeline.syncOperations.addHandler(handler)

@@ -22,7 +22,8 @@ final class SimulatedVM: Sendable {
         var hung = false
         /// Bumped by a crash: connections made before it fail.
         var generation = 0
-        var events: [Int: AsyncStream<VMEvent>.Continuation] = [:]
+        /// The event callbacks of open connections.
+        var events: [Int: @Sendable (VMEvent) -> Void] = [:]
         var nextConnection = 0
         /// Calls waiting out a hang or a slow command now.
         var parked = 0
@@ -66,15 +67,19 @@ final class SimulatedVM: Sendable {
     /// Whether a call is waiting out a hang now.
     var isParked: Bool { state.withLock { $0.parked > 0 } }
 
-    /// The VM dies: its connections fail and its events end.
+    /// The VM dies: its connections fail.
     func stop() {
-        let events = state.withLock { state in
+        state.withLock { state in
             state.running = false
             state.generation += 1
-            defer { state.events.removeAll() }
-            return Array(state.events.values)
+            state.events.removeAll()
         }
-        for continuation in events { continuation.finish() }
+    }
+
+    /// QEMU says it is shutting down (a `SHUTDOWN` event to every open connection).
+    func announceShutdown() {
+        let callbacks = state.withLock { Array($0.events.values) }
+        for callback in callbacks { callback(.shutdown) }
     }
 
     /// A new QEMU with a fresh guest, as a VM manager starts one after a crash.
@@ -147,10 +152,11 @@ final class SimulatedVM: Sendable {
         }
     }
 
-    fileprivate func open(statsInterval: Int, timeout: Duration) async throws -> SimulatedConnection {
+    fileprivate func open(statsInterval: Int, timeout: Duration, events: @escaping @Sendable (VMEvent) -> Void)
+        async throws -> SimulatedConnection
+    {
         let noBalloon = self.noBalloon
         let name = self.name
-        let (events, continuation) = AsyncStream.makeStream(of: VMEvent.self)
         let opened = try await call("connect", timeout: timeout, generation: nil) { state, now -> (Int, Int, UInt64) in
             guard !noBalloon else {
                 throw VMLinkError(.noBalloon, "sim:\(name): this VM has no balloon device")
@@ -159,16 +165,14 @@ final class SimulatedVM: Sendable {
                 state.guest.setPollingInterval(Int64(statsInterval), at: now)
             }
             state.nextConnection += 1
-            state.events[state.nextConnection] = continuation
+            state.events[state.nextConnection] = events
             return (state.generation, state.nextConnection, state.guest.scenario.ram)
         }
-        return SimulatedConnection(
-            vm: self, generation: opened.0, id: opened.1, ramBytes: opened.2, timeout: timeout, events: events)
+        return SimulatedConnection(vm: self, generation: opened.0, id: opened.1, ramBytes: opened.2, timeout: timeout)
     }
 
     fileprivate func close(connection id: Int) {
-        let continuation = state.withLock { $0.events.removeValue(forKey: id) }
-        continuation?.finish()
+        _ = state.withLock { $0.events.removeValue(forKey: id) }
     }
 }
 
@@ -183,8 +187,8 @@ private struct SimulatedLink: VMLink {
 
     var description: String { "sim:\(vm.name)" }
 
-    func connect(statsInterval: Int) async throws -> any VMConnection {
-        try await vm.open(statsInterval: statsInterval, timeout: commandTimeout)
+    func connect(statsInterval: Int, events: @escaping @Sendable (VMEvent) -> Void) async throws -> any VMConnection {
+        try await vm.open(statsInterval: statsInterval, timeout: commandTimeout, events: events)
     }
 }
 
@@ -194,18 +198,7 @@ private struct SimulatedConnection: VMConnection {
     let id: Int
     let ramBytes: UInt64
     let timeout: Duration
-    let stream: AsyncStream<VMEvent>
 
-    init(vm: SimulatedVM, generation: Int, id: Int, ramBytes: UInt64, timeout: Duration, events: AsyncStream<VMEvent>) {
-        self.vm = vm
-        self.generation = generation
-        self.id = id
-        self.ramBytes = ramBytes
-        self.timeout = timeout
-        self.stream = events
-    }
-
-    var events: any AsyncSequence<VMEvent, Never> & Sendable { stream }
     var preferredExecutor: (any TaskExecutor)? { nil }
 
     /// `actual` comes with every read: a simulated VM sends no `BALLOON_CHANGE` events, and answers at once.

@@ -367,7 +367,7 @@ final class TestFleet: @unchecked Sendable {
 private struct MissingVM: VMLink {
     let name: String
     var description: String { "sim:\(name)" }
-    func connect(statsInterval: Int) async throws -> any VMConnection {
+    func connect(statsInterval: Int, events: @escaping @Sendable (VMEvent) -> Void) async throws -> any VMConnection {
         throw SimulatedVMError("sim:\(name): cannot connect: no such socket")
     }
 }
