@@ -60,7 +60,6 @@ struct DemoCommand: AsyncParsableCommand {
                 try await FakeQMPServer.start(
                     listen: .unixDomainSocket(path: "\(Self.socketDirectory)/\(name).qmp"), scenario: scenario))
         }
-        let serverTasks = servers.map { server in Task { await server.run() } }
         print("qballoon demo: 3 simulated VMs in \(Self.socketDirectory), config \(config), for \(length.seconds)s\n")
 
         let table = LiveTable(interactive: isatty(1) != 0)
@@ -73,13 +72,16 @@ struct DemoCommand: AsyncParsableCommand {
                     summary.withLock { $0.add(report) }
                     table.show(report)
                 }))
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await daemon.run() }
-            try? await Task.sleep(for: length)
-            await daemon.shutDown()
+        // The fake VMs serve until the daemon has stopped (and given them their memory back, if asked).
+        try await withThrowingDiscardingTaskGroup { vms in
+            for server in servers { vms.addTask { await server.run() } }
+            try await withThrowingDiscardingTaskGroup { running in
+                running.addTask { try await daemon.run() }
+                try? await Task.sleep(for: length)
+                await daemon.shutDown()
+            }
+            for server in servers { await server.stop() }
         }
-        for server in servers { await server.stop() }
-        for task in serverTasks { await task.value }
         print("")
         print(summary.withLock { $0.text })
     }

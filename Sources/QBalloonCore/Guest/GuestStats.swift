@@ -3,6 +3,12 @@
 /// A statistic the guest has not reported (QEMU sends the all-ones value) is `nil`.
 /// ``available`` (the guest's MemAvailable) is the figure to decide on: ``free`` leaves out page cache,
 /// and ``diskCaches`` includes tmpfs and shared memory that cannot be dropped.
+///
+/// ```swift
+/// let stats = GuestStats(qemuNames: ["stat-total-memory": 2 << 30, "stat-available-memory": 1 << 30], lastUpdate: 1_700_000_000)
+/// stats.used                          // 1 GiB: total minus available
+/// stats.age(now: 1_700_000_002)       // 2 seconds
+/// ```
 public struct GuestStats: Sendable, Hashable {
     public var swapIn: UInt64?
     public var swapOut: UInt64?

@@ -10,6 +10,14 @@ import Synchronization
 /// `qballoon_vm_healthy` (0/1), `qballoon_vm_changes_total`, `qballoon_qmp_errors_total`,
 /// `qballoon_qmp_reconnects_total`. Host: `qballoon_host_available_bytes`, `qballoon_host_total_bytes`,
 /// `qballoon_host_memory_psi_some_avg10`, `qballoon_host_memory_psi_full_avg10`.
+///
+/// A program that serves its own metrics hands the daemon a registry and reads the text from it:
+///
+/// ```swift
+/// let metrics = DaemonMetrics()
+/// let daemon = try Daemon(config: config, options: .init(configPath: path, logger: logger, metrics: metrics))
+/// let text = metrics.exposition()      // Prometheus text format
+/// ```
 public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let factory: PrometheusMetricsFactory

@@ -5,7 +5,13 @@ import NIOPosix
 import QBalloonCore
 import ServiceLifecycle
 
-/// Serves `GET /metrics` (Prometheus text format) over HTTP, as a service of the daemon's group.
+/// Serves `GET /metrics` (Prometheus text format) over HTTP, as a service of the daemon's group (``Daemon`` adds
+/// it for `metrics_listen`).
+///
+/// ```swift
+/// let server = MetricsServer(listen: try Endpoint(listening: "127.0.0.1:9464"), metrics: metrics, logger: logger)
+/// try await server.run()      // until graceful shutdown or cancellation
+/// ```
 public struct MetricsServer: Service {
     /// Where it listens (`metrics_listen`); port 0 picks a free port.
     public let listen: Endpoint
