@@ -66,6 +66,8 @@ class QMPRecorder:
             data = self.sock.recv(1 << 20)
         except socket.timeout:
             return
+        except ConnectionResetError:
+            data = b""                # QEMU quit with our bytes unread: the same end as EOF
         if not data:
             self.eof = True
             return
@@ -237,6 +239,8 @@ def sequence_paused(q, kind):
         q.cmd("qom-list", {"path": path})
         q.cmd("qom-get", {"path": path, "property": "guest-stats"})
         q.cmd("qom-get", {"path": path, "property": "guest-stats-polling-interval"})
+        q.cmd("qom-get", {"path": path, "property": "deflate-on-oom"})
+        q.cmd("qom-get", {"path": path, "property": "free-page-reporting"})
         q.cmd("qom-set", {"path": path, "property": "guest-stats-polling-interval", "value": 2})
         q.cmd("qom-get", {"path": path, "property": "guest-stats-polling-interval"})
         q.cmd("qom-set", {"path": path, "property": "guest-stats-polling-interval", "value": 0})
@@ -379,6 +383,7 @@ def main():
 
     runs = [("balloon-id", "id", ["-device", "virtio-balloon-pci,id=balloon0"]),
             ("balloon-anon", "anon", ["-device", "virtio-balloon-pci"]),
+            ("balloon-deflate-on-oom", "id", ["-device", "virtio-balloon-pci,id=balloon0,deflate-on-oom=on,free-page-reporting=on"]),
             ("no-balloon", "none", [])]
     for name, kind, dev in runs:
         tmp = tempfile.mkdtemp(prefix="qballoon-rec-")

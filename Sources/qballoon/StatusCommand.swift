@@ -24,6 +24,7 @@ struct StatusCommand: AsyncParsableCommand {
                 actual: try await balloon.actual(),
                 max: try await balloon.maxBytes(),
                 pollingInterval: try await balloon.pollingInterval(),
+                features: try await balloon.features(),
                 stats: try await balloon.stats(),
                 now: WallClock.system.now())
         }
@@ -39,6 +40,7 @@ struct BalloonStatus {
     var actual: UInt64
     var max: UInt64
     var pollingInterval: Int
+    var features: BalloonFeatures
     var stats: GuestStats
     var now: Double
 
@@ -51,11 +53,15 @@ struct BalloonStatus {
             "actual_bytes": .unsigned(actual),
             "max_bytes": .unsigned(max),
             "stats_polling_interval": .int(Int64(pollingInterval)),
+            "deflate_on_oom": features.deflateOnOOM.map(JSON.bool) ?? .null,
+            "free_page_reporting": features.freePageReporting.map(JSON.bool) ?? .null,
             "stats_updated": stats.lastUpdate.map { JSON.int($0) } ?? .null,
             "stats_age_seconds": stats.age(now: now).map { JSON.int(Int64($0.rounded())) } ?? .null,
             "stats": stats.json,
         ]
     }
+
+    static func onOff(_ flag: Bool?) -> String { flag.map { $0 ? "on" : "off" } ?? "unknown" }
 
     var text: String {
         var lines = [
@@ -64,6 +70,7 @@ struct BalloonStatus {
             "balloon      \(path)",
             "actual       \(MemorySize.format(actual)) (\(actual) bytes)",
             "max          \(MemorySize.format(max)) (\(max) bytes)",
+            "features     deflate-on-oom \(Self.onOff(features.deflateOnOOM)), free-page-reporting \(Self.onOff(features.freePageReporting))",
         ]
         let polling = pollingInterval > 0 ? "polled every \(pollingInterval)s" : "polling off"
         if let age = stats.age(now: now) {

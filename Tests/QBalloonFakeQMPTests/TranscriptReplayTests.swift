@@ -130,7 +130,7 @@ struct Transcript {
     }
 
     /// Reads QEMU's arguments: `-m`, `-S`, `-kernel` (a guest that runs and reports statistics), and the
-    /// balloon `-device` with or without `id`.
+    /// balloon `-device` with or without `id`, `deflate-on-oom`, `free-page-reporting`.
     static func scenario(for commandLine: String) -> FakeGuestScenario {
         let words = commandLine.split(separator: " ").map(String.init)
         var scenario = FakeGuestScenario(name: "transcript")
@@ -150,6 +150,8 @@ struct Transcript {
             let options = words[index + 1].split(separator: ",").dropFirst()
             let id = options.first { $0.hasPrefix("id=") }.map { String($0.dropFirst(3)) }
             scenario.balloon.id = id
+            scenario.balloon.deflateOnOOM = options.contains("deflate-on-oom=on")
+            scenario.balloon.freePageReporting = options.contains("free-page-reporting=on")
         } else {
             scenario.faults.noBalloonDevice = true
         }

@@ -62,13 +62,16 @@ struct EnvelopePropertyTests {
         var lastChange = -Double.infinity
         var stalledSince: Double?
         var floor: (level: UInt64, until: Double)?
+        var lastPressure = -Double.infinity
+        var used: UInt64 = 0
     }
 
-    @Test("target within [min, max], at most step, never in cooldown, never shrinks a pressured or stale guest, never pushes a stalled inflation, nothing under the deadband", arguments: 0..<48)
+    @Test("rule targets within [min, max], at most step, never in cooldown, nothing under the deadband; growth for a guest that needs memory at once; never shrinks a pressured, stale, lately pressured guest, into its headroom or a stalled inflation", arguments: 0..<48)
     func envelope(seed: Int) throws {
         var rng = SeededRandom(seed: UInt64(seed) &* 7919 &+ 17)
         let rules = (0..<Int.random(in: 1...4, using: &rng)).map { Self.randomRule(&rng, index: $0) }
         let stallAfter = Int.random(in: 2...4, using: &rng) * 2
+        let growOnPressure = Bool.random(using: &rng)
         let defaults = """
             min = "\(Int.random(in: 10...60, using: &rng))%"
             max = "\(Int.random(in: 70...100, using: &rng))%"
@@ -78,7 +81,7 @@ struct EnvelopePropertyTests {
             pressure = "available < 10% of actual"
             stall_after = "\(stallAfter)s"
             stall_hold = "60s"
-            grow_on_pressure = \(Bool.random(using: &rng))
+            grow_on_pressure = \(growOnPressure)
             """
         let config = try makeConfig(defaults: defaults, host: "reserve = \"4GiB\"", rules: rules)
         let engine = DecisionEngine(config: config)
@@ -87,9 +90,11 @@ struct EnvelopePropertyTests {
             let ram = UInt64.random(in: 2...16, using: &rng) * GiB
             let limits = settings.resolve(ramBytes: ram)
             let actual = UInt64.random(in: limits.min...limits.max, using: &rng) / 4096 * 4096
-            return Guest(
+            var guest = Guest(
                 name: "vm\(index)", ram: ram, actual: actual, balloonTarget: actual,
                 hardFloor: UInt64.random(in: ram / 8...ram / 2, using: &rng) / 4096 * 4096)
+            guest.used = UInt64.random(in: ram / 16...actual, using: &rng)
+            return guest
         }
         var state = EngineState()
         var now = 1_000_000.0
@@ -98,6 +103,7 @@ struct EnvelopePropertyTests {
             now += Self.interval
             var samples: [VMSample] = []
             var fresh: [String: Bool] = [:]
+            var usedNow: [String: UInt64] = [:]
             var pressured: [String: Bool] = [:]
             for index in guests.indices {
                 var guest = guests[index]
@@ -113,10 +119,14 @@ struct EnvelopePropertyTests {
                 if stalled, guest.stalledSince == nil { guest.stalledSince = now }
                 if !stalled { guest.stalledSince = nil }
                 guest.majorFaults += UInt64.random(in: 0...300, using: &rng)
-                let available: UInt64 =
-                    Int.random(in: 0..<5, using: &rng) == 0
-                    ? UInt64.random(in: 0...guest.actual / 8, using: &rng)
-                    : UInt64.random(in: 0...guest.actual * 8 / 10, using: &rng)
+                // What the guest uses wanders, and now and then jumps (a burst, a job ending).
+                if Int.random(in: 0..<8, using: &rng) == 0 {
+                    guest.used = UInt64.random(in: guest.ram / 16...guest.ram, using: &rng)
+                } else {
+                    let move = Int64.random(in: -32...32, using: &rng) * Int64(MiB)
+                    guest.used = UInt64(Swift.max(Int64(guest.ram / 16), Int64(guest.used) + move))
+                }
+                let available = guest.actual > guest.used ? guest.actual - guest.used : 0
                 let roll = Int.random(in: 0..<20, using: &rng)
                 let age: Double? = roll == 0 ? nil : roll == 1 ? Double.random(in: 10...100, using: &rng) : Double.random(in: 0...3, using: &rng)
                 let report = age.map { age in
@@ -128,6 +138,7 @@ struct EnvelopePropertyTests {
                 // QEMU stamps whole seconds: the engine sees the age rounded up to the next second at most.
                 fresh[guest.name] = report.flatMap { $0.age(now: now) }.map { $0 <= 6 } ?? false
                 pressured[guest.name] = report != nil && Double(available) < 0.1 * Double(guest.actual)
+                usedNow[guest.name] = guest.actual > available ? guest.actual - available : 0
                 samples.append(
                     VMSample(
                         name: guest.name, limits: settings.resolve(ramBytes: guest.ram), actual: guest.actual,
@@ -142,12 +153,18 @@ struct EnvelopePropertyTests {
                 let limits = samples[index].limits
                 let context = "seed \(seed), t=\(now - 1_000_000): \(decision)"
                 #expect(decision.pressured == pressured[guest.name], "\(context)")
+                if pressured[guest.name] == true { guest.lastPressure = now }
                 guard let to = decision.to else { continue }
                 checked += 1
                 let actual = decision.from
+                // Growth for a guest that needs memory: at once, never above its max (or where it is).
+                let needs: Set<Decision.Reason> = [.pressure, .headroom, .shrinkUndone]
                 if decision.reason.isSafety {
                     #expect(to >= actual, "\(context)")  // safety only gives
                     #expect(to <= guest.ram, "\(context)")
+                } else if needs.contains(decision.reason) || decision.adjustments.contains(.grownAtOnce) {
+                    #expect(to > actual, "\(context): growth for a guest that needs memory")
+                    #expect(to <= Swift.max(limits.max, actual), "\(context): above max")
                 } else {
                     if actual >= limits.min, actual <= limits.max {
                         #expect(to >= limits.min && to <= limits.max, "\(context)")
@@ -165,14 +182,29 @@ struct EnvelopePropertyTests {
                 if to < actual {
                     #expect(fresh[guest.name] == true, "\(context): shrank a stale guest")
                     #expect(pressured[guest.name] == false, "\(context): shrank a pressured guest")
-                    #expect(guest.stalledSince == nil, "\(context): pushed a stalled inflation")
+                    #expect(now - guest.lastPressure >= 120, "\(context): shrank a guest under pressure lately")
+                    #expect(guest.stalledSince == nil || to >= guest.balloonTarget, "\(context): pushed a stalled inflation")
                     #expect(guest.balloonTarget >= guest.actual || to >= guest.balloonTarget, "\(context): pushed an inflation under way")
+                    // Never below what it uses plus its headroom (15% of RAM, at least 64 MiB).
+                    let headroom = Swift.max(UInt64(Double(guest.ram) * 0.15) / 4096 * 4096, 64 * MiB)
+                    #expect(to >= Swift.min(usedNow[guest.name]! + headroom, actual), "\(context): shrank into its headroom")
                 }
                 if decision.reason == .stallRecovery { guest.floor = (to, now + 60) }
                 guest.balloonTarget = to
                 guest.lastChange = now
                 guest.stalledSince = nil
                 guests[index] = guest
+            }
+            // A guest under pressure is never left without memory it could get: with the host able to give it
+            // (hard reserve 2 GiB), one that may grow is grown this round.
+            if let available = host.available, available > 4 * GiB {
+                for (index, guest) in guests.enumerated() where pressured[guest.name] == true && fresh[guest.name] == true {
+                    let limits = samples[index].limits
+                    guard growOnPressure, guest.actual < limits.max, guest.stalledSince == nil else { continue }
+                    let decision = round.decisions.first { $0.vm == guest.name }
+                    let cut = decision?.adjustments.contains { if case .growthCutByHostReserve = $0 { true } else { false } } ?? false
+                    #expect((decision?.to ?? 0) > guest.actual || cut, "seed \(seed): \(guest.name) under pressure was not grown: \(decision.map { "\($0)" } ?? "no decision")")
+                }
             }
             // No stalled inflation is left in place: recovered within stall_after and a couple of intervals.
             for guest in guests {

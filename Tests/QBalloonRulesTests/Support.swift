@@ -88,3 +88,17 @@ func configError(_ text: String) -> String {
         return error.description
     }
 }
+
+/// Runs a dry round 30 s before `now` on the same samples (statistics reported 30 s earlier): afterwards each
+/// guest's need has a known, flat trend, as after the daemon's first rounds, and nothing was sent.
+func warmUp(_ engine: DecisionEngine, _ state: inout EngineState, _ samples: [VMSample], now: Double) {
+    var dry = engine
+    dry.dryRun = true
+    let earlier = samples.map { sample -> VMSample in
+        var sample = sample
+        let update = sample.stats?.lastUpdate
+        sample.stats?.lastUpdate = update.map { $0 - 30 }
+        return sample
+    }
+    _ = dry.decide(&state, samples: earlier, host: HostSample(), now: now - 30)
+}

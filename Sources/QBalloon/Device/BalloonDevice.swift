@@ -122,6 +122,20 @@ public struct BalloonDevice: Sendable {
             ])
     }
 
+    /// The device's safety-net features: whether the guest may take memory back from the balloon when it would
+    /// otherwise run out (`deflate-on-oom`), and whether it reports free pages to the host (`free-page-reporting`).
+    /// Each is nil when this QEMU has no such property.
+    public func features() async throws -> BalloonFeatures {
+        func flag(_ name: String) async throws -> Bool? {
+            do {
+                return try await qomGet(name).boolValue
+            } catch let error as QMPError where error.code == .commandFailed {
+                return nil
+            }
+        }
+        return BalloonFeatures(deflateOnOOM: try await flag("deflate-on-oom"), freePageReporting: try await flag("free-page-reporting"))
+    }
+
     /// The guest's last reported statistics. Unreported values are `nil`; a guest that never reported
     /// has `lastUpdate == nil`.
     public func stats() async throws -> GuestStats {
@@ -206,6 +220,20 @@ public struct BalloonDevice: Sendable {
         } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotActive" {
             throw Self.noDevice(client)
         }
+    }
+}
+
+/// What the balloon device offers the guest besides the balloon itself.
+public struct BalloonFeatures: Sendable, Hashable {
+    /// `deflate-on-oom=on`: before the guest's OOM killer acts, the guest takes pages back from the balloon. The
+    /// guest's own safety net when memory runs out faster than the daemon can give it back.
+    public var deflateOnOOM: Bool?
+    /// `free-page-reporting=on`: the guest tells the host which pages are free, so the host can drop them.
+    public var freePageReporting: Bool?
+
+    public init(deflateOnOOM: Bool?, freePageReporting: Bool?) {
+        self.deflateOnOOM = deflateOnOOM
+        self.freePageReporting = freePageReporting
     }
 }
 

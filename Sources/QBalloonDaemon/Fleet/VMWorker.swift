@@ -19,6 +19,8 @@ package struct VMFacts: Sendable {
     package var actual: UInt64?
     /// The VM's RAM.
     package var ramBytes: UInt64?
+    /// Whether its balloon has `deflate-on-oom` (nil: not known).
+    package var deflateOnOOM: Bool?
     /// The guest's statistics as last read (their `lastUpdate` says how old they are).
     package var stats: GuestStats?
     /// The last target the VM accepted.
@@ -160,6 +162,7 @@ final class VMWorker: Sendable {
                     throw error
                 }
                 await connection.close()
+                state.withLock { $0.deflateOnOOM = connection.deflateOnOOM }
                 record(reading, ramBytes: connection.ramBytes, session: &session)
             } catch {
                 failed(error, &session)
@@ -200,6 +203,7 @@ final class VMWorker: Sendable {
             facts.attached = true
             facts.connections += 1
             facts.ramBytes = connection.ramBytes
+            facts.deflateOnOOM = connection.deflateOnOOM
             facts.actual = nil
         }
         logger.info("attached", metadata: ["vm.ram": "\(MemorySize.format(connection.ramBytes))"])

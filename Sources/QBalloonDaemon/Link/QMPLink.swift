@@ -51,8 +51,9 @@ public struct QMPLink: VMLink {
                 try await device.setPollingInterval(seconds: statsInterval)
             }
             let ram = try await device.maxBytes()
+            let features = try await device.features()
             logger.debug("balloon found", metadata: ["balloon.path": "\(device.path)"])
-            return QMPConnection(device: device, ramBytes: ram)
+            return QMPConnection(device: device, ramBytes: ram, deflateOnOOM: features.deflateOnOOM)
         } catch {
             await client.close()
             throw error
@@ -64,6 +65,7 @@ public struct QMPLink: VMLink {
 struct QMPConnection: VMConnection {
     let device: BalloonDevice
     let ramBytes: UInt64
+    let deflateOnOOM: Bool?
 
     var preferredExecutor: (any TaskExecutor)? { device.client.taskExecutor }
 

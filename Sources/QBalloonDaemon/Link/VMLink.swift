@@ -27,6 +27,9 @@ public protocol VMLink: Sendable, CustomStringConvertible {
 public protocol VMConnection: Sendable {
     /// The VM's RAM: the most its balloon can give the guest.
     var ramBytes: UInt64 { get }
+    /// Whether the guest may take memory back from the balloon before its OOM killer acts (`deflate-on-oom`);
+    /// nil when not known.
+    var deflateOnOOM: Bool? { get }
     /// Where a task talking to this VM best runs (the connection's event loop), or nil for anywhere.
     var preferredExecutor: (any TaskExecutor)? { get }
     /// Reads the guest's last statistics and, when asked, the balloon's `actual`.

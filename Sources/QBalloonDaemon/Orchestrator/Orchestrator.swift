@@ -78,6 +78,8 @@ package final class Orchestrator: Service, Sendable {
         var lastReason: [String: String] = [:]
         /// The sockets the fleet was last matched against; nil after a reload.
         var matched: [String]?
+        /// VMs already told about shrinking without deflate-on-oom.
+        var warnedNoDeflateOnOOM: Set<String> = []
     }
 
     package func run() async throws {
@@ -167,6 +169,11 @@ package final class Orchestrator: Service, Sendable {
             decided[decision.vm] = decision
             guard let target = decision.to, let worker = loop.running[decision.vm]?.worker else { continue }
             loop.lastReason[decision.vm] = "\(decision.reason)"
+            if target < decision.from, worker.facts.deflateOnOOM == false, loop.warnedNoDeflateOnOOM.insert(decision.vm).inserted {
+                logger.warning(
+                    "shrinking a guest whose balloon has no deflate-on-oom: if it runs out of memory before it is given memory back, its OOM killer acts (QEMU: -device virtio-balloon-pci,deflate-on-oom=on)",
+                    metadata: ["vm.name": "\(decision.vm)"])
+            }
             options.decisionLog?.append(decision, at: now, dryRun: dryRun)
             logger.info("\(dryRun ? "would set" : "set") \(decision)", metadata: ["vm.name": "\(decision.vm)"])
             if !dryRun, let replaced = worker.mailbox.target(target) {

@@ -30,6 +30,10 @@ extension FakeMachine {
         case (.balloonProxy, "guest-stats-polling-interval"), (.balloonBackend, "guest-stats-polling-interval"):
             advance(to: now)
             return .int(guest.pollingInterval)
+        case (.balloonProxy, "deflate-on-oom"), (.balloonBackend, "deflate-on-oom"):
+            return .bool(guest.scenario.balloon.deflateOnOOM)
+        case (.balloonProxy, "free-page-reporting"), (.balloonBackend, "free-page-reporting"):
+            return .bool(guest.scenario.balloon.freePageReporting)
         default:
             return Self.defaultValue(of: property, in: node)
         }

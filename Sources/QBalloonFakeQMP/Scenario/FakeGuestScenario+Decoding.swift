@@ -46,7 +46,7 @@ extension FakeGuestScenario {
         startPaused = try reader.bool(root["startPaused"], at: "startPaused") ?? false
         if let balloonJSON = root["balloon"] {
             let object = try reader.object(balloonJSON, at: "balloon")
-            try reader.allowOnly(["id", "speed"], in: object, at: "balloon")
+            try reader.allowOnly(["id", "speed", "deflateOnOOM", "freePageReporting"], in: object, at: "balloon")
             if let id = object["id"] {
                 if id.isNull {
                     balloon.id = nil
@@ -58,6 +58,9 @@ extension FakeGuestScenario {
                 }
             }
             balloon.speed = try reader.size(object["speed"], at: "balloon.speed") ?? balloon.speed
+            balloon.deflateOnOOM = try reader.bool(object["deflateOnOOM"], at: "balloon.deflateOnOOM") ?? false
+            balloon.freePageReporting =
+                try reader.bool(object["freePageReporting"], at: "balloon.freePageReporting") ?? false
         }
         if let guestJSON = root["guest"] {
             guest = try Self.decodeGuest(guestJSON, reader: reader, ram: ram)

@@ -16,10 +16,17 @@ public struct FakeGuestScenario: Sendable, Hashable {
         /// How fast the guest driver moves toward the target, in bytes per second, both ways. 0: the guest
         /// has no balloon driver and `actual` never moves.
         public var speed: UInt64
+        /// `-device virtio-balloon-pci,deflate-on-oom=on`: the guest may take pages back from the balloon when it
+        /// would otherwise run out of memory (the device property reads true).
+        public var deflateOnOOM: Bool
+        /// `free-page-reporting=on` (the device property reads true).
+        public var freePageReporting: Bool
 
-        public init(id: String? = "balloon0", speed: UInt64 = 256 << 20) {
+        public init(id: String? = "balloon0", speed: UInt64 = 256 << 20, deflateOnOOM: Bool = false, freePageReporting: Bool = false) {
             self.id = id
             self.speed = speed
+            self.deflateOnOOM = deflateOnOOM
+            self.freePageReporting = freePageReporting
         }
 
         /// The device's QOM path.

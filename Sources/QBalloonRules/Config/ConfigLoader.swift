@@ -246,8 +246,15 @@ struct ConfigLoader {
     mutating func loadHost(_ section: Section?) -> HostSettings {
         var host = HostSettings()
         guard let section else { return host }
-        checkKeys(section, allowed: ["reserve", "idle_tax", "meminfo", "pressure"])
+        checkKeys(section, allowed: ["reserve", "hard_reserve", "idle_tax", "meminfo", "pressure"])
         if let reserve = size(section, "reserve") { host.reserve = reserve }
+        if let hard = size(section, "hard_reserve") {
+            if Self.exceeds(hard, host.reserve) {
+                fail("must not be above reserve (\(host.reserve))", in: section, key: "hard_reserve")
+            } else {
+                host.hardReserve = hard
+            }
+        }
         if let value = section.table["idle_tax"] {
             var tax: Double?
             if let number = value.double ?? value.int.map { Double($0) } {
@@ -268,7 +275,8 @@ struct ConfigLoader {
 
     static let vmSettingKeys = [
         "min", "max", "step", "grow_step", "cooldown", "shares", "deadband", "pressure", "grow_on_pressure",
-        "give_back", "stall_after", "stall_hold", "connect",
+        "give_back", "stall_after", "stall_hold", "connect", "headroom", "need_rising", "trend_window",
+        "shrink_watch", "pressure_hold",
     ]
 
     mutating func loadVMSettings(_ section: Section, base: VMSettings, isDefaults: Bool) -> VMSettings {
@@ -301,6 +309,17 @@ struct ConfigLoader {
             }
         }
         if let value = duration(section, "stall_hold") { settings.stallHold = value }
+        if let value = size(section, "headroom") { settings.headroom = value }
+        if let value = rate(section, "need_rising") { settings.needRising = value }
+        if let value = duration(section, "trend_window") {
+            if value < .seconds(2) || value > .seconds(3600) {
+                fail("must be from 2s to 1h, not \(DurationText.format(value))", in: section, key: "trend_window")
+            } else {
+                settings.trendWindow = value
+            }
+        }
+        if let value = duration(section, "shrink_watch") { settings.shrinkWatch = value }
+        if let value = duration(section, "pressure_hold") { settings.pressureHold = value }
         if let value = string(section, "connect") {
             if let mode = ConnectMode(rawValue: value) {
                 settings.connect = mode
@@ -524,6 +543,28 @@ struct ConfigLoader {
             return try MemorySize(text)
         } catch {
             fail("\(error)", in: section, key: key)
+            return nil
+        }
+    }
+
+    /// A rate of bytes: a string like "1MiB/s" or "512KiB/s", or a whole number of bytes per second.
+    mutating func rate(_ section: Section, _ key: String) -> Double? {
+        guard let value = section.table[key] else { return nil }
+        if let number = value.int {
+            guard number >= 0 else {
+                fail("cannot be negative", in: section, key: key)
+                return nil
+            }
+            return Double(number)
+        }
+        guard let text = value.string, text.hasSuffix("/s") else {
+            fail("must be a rate like \"1MiB/s\", not \(value.string.map { "'\($0)'" } ?? Self.describe(value))", in: section, key: key)
+            return nil
+        }
+        do {
+            return Double(try MemorySize.bytes(parsing: String(text.dropLast(2)), allowingZero: true))
+        } catch {
+            fail("bad rate '\(text)': \(error.reason)", in: section, key: key)
             return nil
         }
     }

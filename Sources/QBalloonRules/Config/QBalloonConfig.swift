@@ -53,6 +53,9 @@ public struct HostSettings: Sendable, Hashable {
     /// The idle-memory tax (0 ≤ tax < 1, VMware ESX's default 0.75): idle memory costs 1/(1-tax) times as
     /// much as used memory when the host reclaims, so VMs that hoard idle memory give first.
     public var idleTax = 0.75
+    /// How far growth for a guest that needs memory (under pressure, or whose need is rising) may take the host's
+    /// MemAvailable into the reserve; nothing takes it lower. Default: half of `reserve`.
+    public var hardReserve: MemorySize?
     public var meminfoPath = "/proc/meminfo"
     public var pressurePath = "/proc/pressure/memory"
 
@@ -94,6 +97,18 @@ public struct VMSettings: Sendable, Hashable {
     public var stallAfter: Duration = .seconds(4)
     /// After a stall, never target below where the guest stopped (plus give-back) for this long.
     public var stallHold: Duration = .seconds(600)
+    /// The least room above the guest's use that a shrink leaves, and that growth keeps: the burst the guest absorbs
+    /// before the daemon reacts. More while the need grows (its recent growth rate times the daemon's reaction
+    /// time). A percentage is of the VM's RAM; never less than 64 MiB.
+    public var headroom: MemorySize = .percentOfMax(15)
+    /// A guest whose used memory grows faster than this (bytes per second) is never shrunk.
+    public var needRising: Double = 1_048_576
+    /// The window over which `used_rate` and `available_rate` are measured.
+    public var trendWindow: Duration = .seconds(30)
+    /// A guest that comes under pressure this soon after a shrink gets it undone at once.
+    public var shrinkWatch: Duration = .seconds(30)
+    /// After the guest was under pressure, it is not shrunk for this long.
+    public var pressureHold: Duration = .seconds(120)
     public var connect: ConnectMode = .persistent
     /// Index of the compiled pressure condition in the config.
     package var pressureIndex = 0
@@ -109,11 +124,17 @@ public struct VMSettings: Sendable, Hashable {
         let minBytes = Swift.min((min.bytes(ofMax: ramBytes) + 4095) / 4096 * 4096, maxBytes)
         let deadbandBytes = Swift.max(deadband.bytes(ofMax: ramBytes), 16 << 20, maxBytes / 100)
         let giveBackBytes = StallRecovery.giveBack(giveBack, ramBytes: ramBytes, atLeast: deadbandBytes)
-        return VMLimits(
+        var limits = VMLimits(
             min: minBytes, max: maxBytes, step: Swift.max(step.bytes(ofMax: ramBytes) / 4096 * 4096, 4096),
             growStep: Swift.max(growStep.bytes(ofMax: ramBytes) / 4096 * 4096, 4096), deadband: deadbandBytes,
             giveBack: giveBackBytes, cooldown: cooldown.seconds, stallAfter: stallAfter.seconds,
             stallHold: stallHold.seconds, shares: shares, growOnPressure: growOnPressure, pressure: pressureIndex)
+        limits.headroom = BalloonPages.roundUp(Swift.max(headroom.bytes(ofMax: ramBytes), VMLimits.minimumHeadroom))
+        limits.needRising = needRising
+        limits.trendWindow = trendWindow.seconds
+        limits.shrinkWatch = shrinkWatch.seconds
+        limits.pressureHold = pressureHold.seconds
+        return limits
     }
 }
 
@@ -132,6 +153,19 @@ public struct VMLimits: Sendable, Hashable {
     public var growOnPressure: Bool
     /// Index of the pressure condition in the config.
     public var pressure: Int
+    /// The least room above the guest's use (bytes) a shrink leaves and growth keeps.
+    public var headroom: UInt64 = 64 << 20
+    /// Bytes per second of growth of the used memory above which the guest is never shrunk.
+    public var needRising: Double = 1_048_576
+    /// Seconds over which the need's rates are measured.
+    public var trendWindow: Double = 30
+    /// Seconds after a shrink during which pressure undoes it.
+    public var shrinkWatch: Double = 30
+    /// Seconds after pressure during which the guest is not shrunk.
+    public var pressureHold: Double = 120
+
+    /// The headroom is never less than this.
+    public static let minimumHeadroom: UInt64 = 64 << 20
 
     public init(
         min: UInt64, max: UInt64, step: UInt64, growStep: UInt64, deadband: UInt64, giveBack: UInt64,

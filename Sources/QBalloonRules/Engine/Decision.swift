@@ -7,8 +7,12 @@ public struct Decision: Sendable, Hashable, CustomStringConvertible {
     public enum Reason: Sendable, Hashable, CustomStringConvertible {
         /// A `[[rule]]` fired (its name).
         case rule(String)
-        /// The guest is under pressure and no rule asked for more: grow by `grow_step`.
+        /// The guest is under pressure and no rule asked for more: grow to its max at once.
         case pressure
+        /// The guest has less room above its use than its headroom (or its need is rising into it): grow at once.
+        case headroom
+        /// The guest came under pressure within `shrink_watch` of a shrink: the shrink is undone at once.
+        case shrinkUndone
         /// The balloon is outside `[min, max]` and no rule fired: bring it inside.
         case limits
         /// The last inflation stalled: give the guest room back at once.
@@ -22,6 +26,8 @@ public struct Decision: Sendable, Hashable, CustomStringConvertible {
             switch self {
             case .rule(let name): return "rule \"\(name)\""
             case .pressure: return "pressure"
+            case .headroom: return "headroom"
+            case .shrinkUndone: return "shrink undone"
             case .limits: return "limits"
             case .stallRecovery: return "stall recovery"
             case .inflationAborted: return "inflation aborted"
@@ -68,7 +74,10 @@ public struct Figure: Sendable, Hashable, CustomStringConvertible {
     public let variable: Variable
     public let value: Double?
 
-    public var description: String { "\(variable.name)=\(Self.format(value, variable.type))" }
+    public var description: String {
+        guard variable.isByteRate, let value, !value.isNaN else { return "\(variable.name)=\(Self.format(value, variable.type))" }
+        return "\(variable.name)=\(Self.format(value, .bytes))/s"
+    }
 
     static func format(_ value: Double?, _ type: ValueType) -> String {
         guard let value, !value.isNaN else { return "unknown" }
@@ -97,6 +106,20 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
     /// Not shrunk: the guest's statistics are this old (nil: never reported).
     case shrinkBlockedStaleStats(age: Double?)
     case shrinkBlockedPressure
+    /// Not shrunk: the guest's need rises this fast (bytes per second); nil: its trend is not known yet.
+    case shrinkBlockedRising(rate: Double?)
+    /// Not shrunk: the guest was under pressure; seconds left of `pressure_hold`.
+    case shrinkBlockedAfterPressure(remaining: Double)
+    /// Not shrunk: the guest does not report what it uses (total and available).
+    case shrinkBlockedUnknownUse
+    /// Not shrunk below the guest's use plus its headroom: this many bytes.
+    case keptHeadroom(UInt64)
+    /// Not shrunk as far as asked: at the target asked, its pressure condition would hold; this is as far as it goes.
+    case keptOutOfPressure(UInt64)
+    /// Grown at once, as a guest that needs memory is: no cooldown, deadband or step on the way up.
+    case grownAtOnce
+    /// A rule wanted to shrink the guest, but it needs memory (headroom).
+    case ruleOverriddenByNeed(rule: String)
     /// Not pushed lower while the balloon is still inflating toward this target.
     case waitingForInflation(target: UInt64)
     /// Not below this since the guest stalled an inflation.
@@ -125,6 +148,16 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
             return age.map { "not shrunk: statistics are \(Figure.format($0, .duration)) old" }
                 ?? "not shrunk: no statistics from the guest"
         case .shrinkBlockedPressure: return "not shrunk: under pressure"
+        case .shrinkBlockedRising(let rate):
+            return rate.map { "not shrunk: its use grows \(Figure.format($0, .bytes))/s" }
+                ?? "not shrunk: the trend of its use is not known yet"
+        case .shrinkBlockedAfterPressure(let remaining):
+            return "not shrunk: under pressure lately (\(Figure.format(remaining, .duration)) left)"
+        case .shrinkBlockedUnknownUse: return "not shrunk: the guest does not report what it uses"
+        case .keptHeadroom(let bytes): return "not below \(MemorySize.format(bytes)): its use plus headroom"
+        case .keptOutOfPressure(let bytes): return "not below \(MemorySize.format(bytes)): lower would put it under pressure"
+        case .grownAtOnce: return "grown at once (no cooldown, deadband or step on the way up)"
+        case .ruleOverriddenByNeed(let rule): return "rule \"\(rule)\" overridden: it needs memory"
         case .waitingForInflation(let target): return "waiting for the balloon to reach \(MemorySize.format(target))"
         case .stallFloor(let bytes): return "not below \(MemorySize.format(bytes)) since a stalled inflation"
         case .cooldown(let remaining): return "cooldown: \(Figure.format(remaining, .duration)) left"

@@ -9,11 +9,16 @@ import Darwin
 #endif
 
 extension DecisionEngine {
-    /// Fits the VMs' plans to the host: growth never takes MemAvailable below the reserve (pressured guests
-    /// are served first, then the rest, each group by shares); below the reserve, memory is taken back from
-    /// guests that may give it (fresh statistics, not pressured, not cooling down, no inflation under way),
-    /// idle memory first, never below `min` or the guest's use plus its give-back margin.
-    func arbitrate(_ plans: inout [Plan], host: HostSample, reserve: UInt64) -> HostBudget {
+    /// Fits the VMs' plans to the host, in this order:
+    /// 1. Growth for guests that need memory (under pressure first, then those short of their headroom), by shares:
+    ///    it may take the host's MemAvailable into the reserve, down to the hard reserve, never below.
+    /// 2. Other growth (rules), by shares: only what the host has above its reserve.
+    /// 3. Below the reserve (counting what was granted), memory is taken back from guests that may give it (fresh
+    ///    statistics, not under pressure, need not rising, not lately under pressure, not cooling down, no inflation
+    ///    under way): idle memory first (shares and the idle-memory tax), never below `min` or the guest's use plus
+    ///    its headroom. So a guest that needs memory is served from idle guests before the reserve gives way for
+    ///    good, and the reserve gives way (to the hard reserve) before that guest is left short.
+    func arbitrate(_ plans: inout [Plan], host: HostSample, reserve: UInt64, hardReserve: UInt64) -> HostBudget {
         var budget = HostBudget(available: host.available, reserve: reserve)
         guard let available = host.available else { return budget }
         var pendingGrowth: Int64 = 0
@@ -36,28 +41,25 @@ extension DecisionEngine {
             }
         }
         budget.growthWanted = UInt64(wantedGrowth)
-        let room = Int64(available) - Int64(reserve) - pendingGrowth - safetyGrowth
+        let base = Int64(available) - pendingGrowth - safetyGrowth
         var granted: Int64 = 0
-        if wantedGrowth > Swift.max(room, 0) {
-            var remaining = Swift.max(room, 0)
-            for pressuredGroup in [true, false] {
-                let group = requests.filter { plans[$0].pressured == pressuredGroup }
-                let asks = group.map { Int64(plans[$0].target - plans[$0].actual) }
-                let grants = Self.waterFill(asks: asks, weights: group.map { plans[$0].limits.shares }, total: remaining)
-                for (position, index) in group.enumerated() {
-                    let grant = UInt64(grants[position]) / Self.page * Self.page
-                    remaining -= Int64(grant)
-                    granted += Int64(grant)
-                    let wanted = plans[index].target
-                    let target = plans[index].actual + grant
-                    if target < wanted {
-                        plans[index].target = target
-                        plans[index].adjustments.append(.growthCutByHostReserve(wanted: wanted, granted: target))
-                    }
+        let groups: [(urgent: Bool, pressured: Bool)] = [(true, true), (true, false), (false, true), (false, false)]
+        for (urgent, pressured) in groups {
+            let group = requests.filter { plans[$0].urgent == urgent && plans[$0].pressured == pressured }
+            guard !group.isEmpty else { continue }
+            let room = Swift.max(base - Int64(urgent ? hardReserve : reserve) - granted, 0)
+            let asks = group.map { Int64(plans[$0].target - plans[$0].actual) }
+            let grants = Self.waterFill(asks: asks, weights: group.map { plans[$0].limits.shares }, total: room)
+            for (position, index) in group.enumerated() {
+                let grant = grants[position] >= asks[position] ? UInt64(asks[position]) : UInt64(grants[position]) / Self.page * Self.page
+                granted += Int64(grant)
+                let wanted = plans[index].target
+                let target = plans[index].actual + grant
+                if target < wanted {
+                    plans[index].target = target
+                    plans[index].adjustments.append(.growthCutByHostReserve(wanted: wanted, granted: target))
                 }
             }
-        } else {
-            granted = wantedGrowth
         }
         budget.growthGranted = UInt64(granted)
 
@@ -85,11 +87,10 @@ extension DecisionEngine {
         return budget
     }
 
-    /// The lowest the arbiter takes a guest: its envelope's low bound, and what it uses plus its give-back
-    /// margin (so reclaim never pushes a guest into swapping or a stalled inflation).
+    /// The lowest the arbiter takes a guest: its envelope's low bound, and what it uses plus its headroom (so
+    /// reclaim never pushes a guest into swapping, a stalled inflation or its own pressure).
     static func reclaimFloor(_ plan: Plan) -> UInt64 {
-        let needed = plan.used.isNaN ? Double(plan.actual) : plan.used + Double(plan.limits.giveBack)
-        return Swift.max(plan.low, UInt64(Swift.min(needed, 1.8e19)))
+        Swift.max(plan.low, plan.needFloor ?? plan.actual)
     }
 
     /// VMware ESX's idle-memory tax: a VM's claim is `shares / (used + k·idle)` with `k = 1/(1 - tax)`; memory

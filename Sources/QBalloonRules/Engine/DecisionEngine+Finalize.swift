@@ -15,6 +15,9 @@ extension DecisionEngine {
         let deadband = plan.limits.deadband
         if plan.safety {
             to = target
+        } else if plan.urgent, target > actual {
+            to = target  // a guest that needs memory gets it, however little
+            plan.adjustments.append(.grownAtOnce)
         } else if target != actual {
             let change = target > actual ? target - actual : actual - target
             if change < deadband {
@@ -32,6 +35,10 @@ extension DecisionEngine {
             } else {
                 vm.progress = BalloonProgress(
                     requested: to, ramBytes: sample.ram, startedAt: now, stallAfter: plan.limits.stallAfter, from: actual)
+                if to < actual {
+                    vm.lastShrinkFrom = actual
+                    vm.lastShrinkAt = now
+                }
                 if plan.reason == .stallRecovery {
                     vm.stallFloor = to
                     vm.stallFloorUntil = now + plan.limits.stallHold

@@ -35,7 +35,12 @@ extension DecisionEngine {
         verdict.inflationStalled = stalled
         let age = freshness.age
         let fresh = freshness.isFresh
-        if let stats = sample.stats, let age { updateCounters(&vm.counters, stats: stats, reportTime: now - age) }
+        if let stats = sample.stats, let age {
+            updateCounters(&vm.counters, stats: stats, reportTime: now - age)
+            vm.trend.add(
+                time: now - age, used: stats.used.map { Double($0) } ?? .nan,
+                available: stats.available.map { Double($0) } ?? .nan, window: limits.trendWindow)
+        }
 
         let f = frame.baseAddress!
         fillGuest(frame, sample: sample, vm: vm, age: age)
@@ -61,9 +66,19 @@ extension DecisionEngine {
             }
         }
 
+        // The need: what the guest uses, the room it keeps above that, and how fast it moves.
+        let used = frame[Variable.used.rawValue]
+        let rising = vm.trend.isRising(faster: limits.needRising)
+        let headroom = Self.pageUp(Swift.max(Double(limits.headroom), vm.trend.peakGrowth(at: now) * reactionTime))
+        let needFloor: UInt64? = used.isNaN ? nil : Swift.min(limits.max, Self.pageUp(Swift.max(0, used)) &+ headroom)
+        let shrinkWatched = vm.lastShrinkFrom != nil && now - vm.lastShrinkAt < limits.shrinkWatch
+        if pressured { vm.lastPressureAt = now }
+        let sincePressure = now - vm.lastPressureAt
+
         var plan = Plan(
             index: index, actual: actual, limits: limits, target: actual, low: actual, high: actual,
-            pressured: pressured, used: frame[Variable.used.rawValue])
+            pressured: pressured, used: used)
+        plan.needFloor = needFloor
         if pendingInflation, let target = vm.progress?.target, !stalled {
             plan.pendingReclaim = actual - target
             plan.movingTo = target
@@ -74,7 +89,7 @@ extension DecisionEngine {
         }
 
         // Safety first: a stalled inflation gets room back at once; an inflation into a guest that came under
-        // pressure (or went silent) stops where it is.
+        // pressure (or went silent) stops where it is, and a guest under pressure gets its max at once.
         if stalled {
             let target = StallRecovery.target(stoppedAt: actual, ramBytes: sample.ram, giveBack: limits.giveBack)
             plan.wanted = target
@@ -90,7 +105,8 @@ extension DecisionEngine {
         if pendingInflation, pressured || !fresh {
             var target = actual
             if pressured, limits.growOnPressure {
-                target = Swift.max(actual, Swift.min(limits.max, actual &+ limits.growStep))
+                target = Swift.max(actual, limits.max)
+                plan.urgent = true
             }
             plan.wanted = target
             plan.target = target
@@ -109,17 +125,34 @@ extension DecisionEngine {
             plan.reason = .rule(program.ruleNames[fired])
             plan.figures = figures(program.ruleFigures[fired], frame)
         }
+        // Growth is never held back: a guest under pressure gets its max at once; one with less room above its
+        // use than its headroom (or whose use is rising into it) gets that room at once.
+        var urgent = false
         if pressured, limits.growOnPressure {
-            let growth = Swift.max(actual, Swift.min(limits.max, actual &+ limits.growStep))
-            let ruleGivesEnough = wanted.map { $0 >= growth } ?? false
-            if !ruleGivesEnough, wanted != nil || growth > actual {
+            let growth = Swift.max(actual, limits.max)
+            if (wanted ?? 0) < growth {
                 if let asked = wanted, asked < actual, case .rule(let name) = plan.reason {
                     plan.adjustments.append(.ruleOverriddenByPressure(rule: name))
                 }
                 wanted = growth
-                plan.reason = .pressure
+                plan.reason = shrinkWatched ? .shrinkUndone : .pressure
                 plan.figures = figures(program.pressureFigures[pressureIndex], frame)
             }
+            urgent = true
+        } else if pressured {
+            urgent = (wanted ?? 0) > actual
+        } else if limits.growOnPressure, fresh, let needFloor, needFloor > actual,
+            rising == true || needFloor - actual >= limits.deadband
+        {
+            if (wanted ?? 0) < needFloor {
+                if let asked = wanted, asked < actual, case .rule(let name) = plan.reason {
+                    plan.adjustments.append(.ruleOverriddenByNeed(rule: name))
+                }
+                wanted = needFloor
+                plan.reason = .headroom
+                plan.figures = figures([.used, .usedRate, .available, .actual], frame)
+            }
+            urgent = true
         }
         if wanted == nil, actual < limits.min || actual > limits.max {
             wanted = actual < limits.min ? limits.min : limits.max
@@ -127,12 +160,13 @@ extension DecisionEngine {
             plan.figures = figures([.actual, .min, .max], frame)
         }
         plan.wanted = wanted
+        plan.urgent = urgent && (wanted ?? 0) > actual
 
         // The envelope's bounds, for the rule's target and for the arbiter.
         let step = limits.step
         let growStep = limits.growStep
         var low = Swift.max(limits.min, actual > step ? actual - step : 0)
-        var high = Swift.min(limits.max, actual &+ growStep)
+        var high = plan.urgent ? Swift.max(actual, limits.max) : Swift.min(limits.max, actual &+ growStep)
         if low > high {
             if actual < limits.min { low = high } else { high = low }
         }
@@ -141,9 +175,19 @@ extension DecisionEngine {
             shrinkBlock = .shrinkBlockedStaleStats(age: age)
         } else if pressured {
             shrinkBlock = .shrinkBlockedPressure
+        } else if needFloor == nil {
+            shrinkBlock = .shrinkBlockedUnknownUse
+        } else if rising != false {
+            shrinkBlock = .shrinkBlockedRising(rate: rising == nil ? nil : Swift.max(vm.trend.usedRate, vm.trend.lastUsedRate))
+        } else if sincePressure < limits.pressureHold {
+            shrinkBlock = .shrinkBlockedAfterPressure(remaining: limits.pressureHold - sincePressure)
         }
         if shrinkBlock != nil {
             low = Swift.max(low, actual)
+            high = Swift.max(high, low)
+        } else if let needFloor {
+            // No shrink leaves less than the guest's use plus its headroom.
+            low = Swift.max(low, Swift.min(needFloor, actual))
             high = Swift.max(high, low)
         }
         if let moving = plan.movingTo, pendingInflation {
@@ -164,14 +208,15 @@ extension DecisionEngine {
         let sinceChange = now - vm.lastChangeAt
         let coolingDown = sinceChange < limits.cooldown
         if coolingDown {
+            // Cooldown holds shrinks and rule-driven growth, never a guest that needs memory.
             low = actual
-            high = actual
+            if !plan.urgent { high = actual }
         }
         plan.low = low
         plan.high = high
         plan.canGiveToHost =
-            fresh && !pressured && !pendingInflation && !coolingDown && !plan.used.isNaN
-            && (wanted ?? 0) <= actual
+            fresh && !pressured && rising == false && sincePressure >= limits.pressureHold && !pendingInflation
+            && !coolingDown && needFloor != nil && (wanted ?? 0) <= actual
 
         // The rule's target through the envelope, recording each change.
         guard var target = wanted else { return plan }
@@ -179,19 +224,32 @@ extension DecisionEngine {
             target = limits.min
             plan.adjustments.append(.clampedToMin(limits.min))
         } else if target > limits.max {
-            target = limits.max
+            // A guest that needs memory is not shrunk to a max below where it is.
+            target = plan.urgent ? Swift.max(limits.max, Swift.min(target, actual)) : limits.max
             plan.adjustments.append(.clampedToMax(limits.max))
         }
         if target < actual, actual - target > step {
             target = actual - step
             plan.adjustments.append(.limitedByStep(step))
-        } else if target > actual, target - actual > growStep {
+        } else if target > actual, !plan.urgent, target - actual > growStep {
             target = actual + growStep
             plan.adjustments.append(.limitedByStep(growStep))
         }
         if target < actual, let shrinkBlock {
             target = actual
             plan.adjustments.append(shrinkBlock)
+        }
+        if target < actual, let needFloor, target < needFloor {
+            target = Swift.min(needFloor, actual)
+            plan.adjustments.append(.keptHeadroom(needFloor))
+        }
+        if target < actual {
+            let safe = lowestTargetOutOfPressure(
+                from: actual, toward: target, frame: frame, program: program, pressureIndex: pressureIndex)
+            if safe > target {
+                target = safe
+                plan.adjustments.append(.keptOutOfPressure(safe))
+            }
         }
         if let moving = plan.movingTo, pendingInflation, target < moving {
             target = moving
@@ -201,7 +259,7 @@ extension DecisionEngine {
             target = floor
             plan.adjustments.append(.stallFloor(vm.stallFloor ?? floor))
         }
-        if coolingDown {
+        if coolingDown, !(plan.urgent && target > actual) {
             if target != actual { plan.adjustments.append(.cooldown(remaining: limits.cooldown - sinceChange)) }
             target = actual
         }
@@ -209,10 +267,51 @@ extension DecisionEngine {
         return plan
     }
 
+    /// The lowest target between `target` and `actual` at which the VM's pressure condition would not hold, were
+    /// the guest shrunk there: its total, available and free memory less the difference. `COND for DURATION`
+    /// parts count as soon as COND holds. Tries the whole shrink, then three quarters, half and a quarter of it.
+    private func lowestTargetOutOfPressure(
+        from actual: UInt64, toward target: UInt64, frame: UnsafeMutableBufferPointer<Double>, program: Program,
+        pressureIndex: Int
+    ) -> UInt64 {
+        let held = program.pressureHeld[pressureIndex]
+        let saved = (
+            frame[Variable.actual.rawValue], frame[Variable.available.rawValue], frame[Variable.free.rawValue],
+            frame[Variable.total.rawValue]
+        )
+        let savedHeld = held.map { frame[$0.slot] }
+        defer {
+            frame[Variable.actual.rawValue] = saved.0
+            frame[Variable.available.rawValue] = saved.1
+            frame[Variable.free.rawValue] = saved.2
+            frame[Variable.total.rawValue] = saved.3
+            for (index, condition) in held.enumerated() { frame[condition.slot] = savedHeld[index] }
+        }
+        let shrink = Double(actual - target)
+        for fraction in [1.0, 0.75, 0.5, 0.25] {
+            let delta = (shrink * fraction).rounded(.down)
+            frame[Variable.actual.rawValue] = saved.0 - delta
+            frame[Variable.available.rawValue] = saved.1.isNaN ? .nan : Swift.max(0, saved.1 - delta)
+            frame[Variable.free.rawValue] = saved.2.isNaN ? .nan : Swift.max(0, saved.2 - delta)
+            frame[Variable.total.rawValue] = saved.3.isNaN ? .nan : Swift.max(0, saved.3 - delta)
+            for condition in held { frame[condition.slot] = condition.condition(UnsafePointer(frame.baseAddress!)) }
+            if program.pressureConditions[pressureIndex](frame.baseAddress!) != 1 {
+                return Self.pageUp(Double(actual) - delta)
+            }
+        }
+        return actual
+    }
+
+    /// `bytes` rounded up to a whole page, as a byte count.
+    static func pageUp(_ bytes: Double) -> UInt64 {
+        BalloonPages.roundUp(UInt64(Swift.min(Swift.max(bytes, 0), 1.8e19)))
+    }
+
     /// Forgets what continuity with the previous sample gave: held conditions, rates, the target in flight.
     private func forgetHistory(_ vm: inout VMState) {
         for slot in vm.heldSince.indices { vm.heldSince[slot] = .nan }
         vm.counters = VMState.Counters()
+        vm.trend = NeedTrend()
         vm.progress = nil
     }
 
@@ -258,6 +357,8 @@ extension DecisionEngine {
         frame[Variable.swapOutRate.rawValue] = counters.swapOutRate
         frame[Variable.majorFaultsRate.rawValue] = counters.majorFaultsRate
         frame[Variable.minorFaultsRate.rawValue] = counters.minorFaultsRate
+        frame[Variable.usedRate.rawValue] = vm.trend.usedRate
+        frame[Variable.availableRate.rawValue] = vm.trend.availableRate
         frame[Variable.statsAge.rawValue] = age ?? .nan
     }
 

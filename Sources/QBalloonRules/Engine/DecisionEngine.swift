@@ -24,6 +24,12 @@ public struct DecisionEngine: Sendable {
     public var reserve: MemorySize
     /// The idle-memory tax, 0 ≤ tax < 1.
     public var idleTax: Double
+    /// How far growth for a guest that needs memory may take the host into the reserve; nil: half the reserve.
+    public var hardReserve: MemorySize?
+    /// Seconds from a guest's need rising to the daemon's growth reaching it: a statistics period, a decision
+    /// interval and a second for the balloon. The headroom a shrink leaves covers the guest's recent growth rate
+    /// over this long.
+    public var reactionTime: Double
     /// Decide, but remember no target as sent (the daemon sends nothing).
     public var dryRun: Bool
     /// The compiled rules and pressure conditions, shared: copying the engine copies one reference.
@@ -84,6 +90,8 @@ public struct DecisionEngine: Sendable {
         self.staleAfter = config.daemon.staleAfter.seconds
         self.reserve = config.host.reserve
         self.idleTax = config.host.idleTax
+        self.hardReserve = config.host.hardReserve
+        self.reactionTime = config.daemon.statsInterval.seconds + config.daemon.interval.seconds + 1
         self.dryRun = config.daemon.dryRun
     }
 
@@ -105,6 +113,7 @@ public struct DecisionEngine: Sendable {
         _ state: inout EngineState, samples: [VMSample], host: HostSample, now: Double
     ) -> DecisionRound {
         let reserveBytes = reserve.bytes(ofMax: host.total ?? 0)
+        let hardReserveBytes = Swift.min(hardReserve?.bytes(ofMax: host.total ?? 0) ?? reserveBytes / 2, reserveBytes)
         var plans: [Plan] = []
         plans.reserveCapacity(samples.count)
         let program = self.program
@@ -130,7 +139,7 @@ public struct DecisionEngine: Sendable {
                 verdicts.append(verdict)
             }
         }
-        let budget = arbitrate(&plans, host: host, reserve: reserveBytes)
+        let budget = arbitrate(&plans, host: host, reserve: reserveBytes, hardReserve: hardReserveBytes)
         var decisions: [Decision] = []
         decisions.reserveCapacity(plans.count)
         for index in plans.indices {
@@ -174,6 +183,10 @@ struct Plan {
     var adjustments: [Adjustment] = []
     var pressured: Bool
     var safety = false
+    /// Growth for a guest that needs memory (pressure, headroom): no cooldown, deadband or step, served first.
+    var urgent = false
+    /// The guest's use plus its headroom: no shrink goes below it (nil: its use is unknown).
+    var needFloor: UInt64?
     /// Whether the arbiter may take memory from this VM for the host reserve.
     var canGiveToHost = false
     /// Guest memory in use (bytes), NaN if unknown.

@@ -79,6 +79,13 @@ struct VMState: Sendable {
     var stallFloor: UInt64?
     var stallFloorUntil = -Double.infinity
     var counters = Counters()
+    /// How fast its need moves.
+    var trend = NeedTrend()
+    /// When its pressure condition last held.
+    var lastPressureAt = -Double.infinity
+    /// The last shrink sent: from where, and when.
+    var lastShrinkFrom: UInt64?
+    var lastShrinkAt = -Double.infinity
     var lastSeen = 0.0
 
     /// The cumulative counters of the last statistics report, when it was made, and the rates since the one before.

@@ -7,6 +7,8 @@ public enum Variable: Int, Sendable, Hashable, CaseIterable, CustomStringConvert
     case total, free, available, caches, used
     case swapIn, swapOut, majorFaults, minorFaults
     case swapInRate, swapOutRate, majorFaultsRate, minorFaultsRate
+    /// How fast the guest's need moves: used and available memory per second over `trend_window`.
+    case usedRate, availableRate
     case statsAge
     /// The VM's `pressure` condition, evaluated this interval.
     case pressure
@@ -34,6 +36,8 @@ public enum Variable: Int, Sendable, Hashable, CaseIterable, CustomStringConvert
         case .swapOutRate: return "swap_out_rate"
         case .majorFaultsRate: return "major_faults_rate"
         case .minorFaultsRate: return "minor_faults_rate"
+        case .usedRate: return "used_rate"
+        case .availableRate: return "available_rate"
         case .statsAge: return "stats_age"
         case .pressure: return "pressure"
         case .hostTotal: return "host_total"
@@ -54,7 +58,7 @@ public enum Variable: Int, Sendable, Hashable, CaseIterable, CustomStringConvert
     public var type: ValueType {
         switch self {
         case .majorFaults, .minorFaults: return .count
-        case .swapInRate, .swapOutRate, .majorFaultsRate, .minorFaultsRate: return .rate
+        case .swapInRate, .swapOutRate, .majorFaultsRate, .minorFaultsRate, .usedRate, .availableRate: return .rate
         case .statsAge: return .duration
         case .pressure: return .bool
         case .hostPSISomeAvg10, .hostPSISomeAvg60, .hostPSIFullAvg10, .hostPSIFullAvg60: return .percent
@@ -82,6 +86,8 @@ public enum Variable: Int, Sendable, Hashable, CaseIterable, CustomStringConvert
         case .swapOutRate: return "bytes swapped out per second"
         case .majorFaultsRate: return "major faults per second"
         case .minorFaultsRate: return "minor faults per second"
+        case .usedRate: return "how fast used grows, bytes per second over trend_window (negative: shrinking)"
+        case .availableRate: return "how fast available grows, bytes per second over trend_window"
         case .statsAge: return "how old the guest's last statistics report is"
         case .pressure: return "the VM's pressure condition holds"
         case .hostTotal: return "host MemTotal"
@@ -101,8 +107,16 @@ public enum Variable: Int, Sendable, Hashable, CaseIterable, CustomStringConvert
     var isGuestStatistic: Bool {
         switch self {
         case .total, .free, .available, .caches, .used, .swapIn, .swapOut, .majorFaults, .minorFaults,
-            .swapInRate, .swapOutRate, .majorFaultsRate, .minorFaultsRate, .statsAge:
+            .swapInRate, .swapOutRate, .majorFaultsRate, .minorFaultsRate, .usedRate, .availableRate, .statsAge:
             return true
+        default: return false
+        }
+    }
+
+    /// Whether the figure is bytes per second (shown as `10 MiB/s`), not a count per second.
+    var isByteRate: Bool {
+        switch self {
+        case .swapInRate, .swapOutRate, .usedRate, .availableRate: return true
         default: return false
         }
     }

@@ -198,6 +198,7 @@ private struct SimulatedConnection: VMConnection {
     let id: Int
     let ramBytes: UInt64
     let timeout: Duration
+    var deflateOnOOM: Bool? { false }
 
     var preferredExecutor: (any TaskExecutor)? { nil }
 

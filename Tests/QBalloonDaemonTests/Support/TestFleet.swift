@@ -394,12 +394,13 @@ enum TestConfig {
         """
     }
 
-    /// `[defaults]`: min 25%, a 1 GiB step both ways, no cooldown, stall_after 2s; `overrides` are TOML
-    /// lines (`cooldown = "1s"`) that replace those keys or add others.
+    /// `[defaults]`: min 25%, a 1 GiB step both ways, no cooldown, stall_after 2s, the least headroom (64 MiB:
+    /// rule targets decide, as most tests want; the headroom tests set their own); `overrides` are TOML lines
+    /// (`cooldown = "1s"`) that replace those keys or add others.
     static func defaults(_ overrides: String...) -> String {
         var lines: [(key: String, line: String)] = [
             ("min", #"min = "25%""#), ("step", #"step = "1GiB""#), ("grow_step", #"grow_step = "1GiB""#),
-            ("cooldown", #"cooldown = "0s""#), ("stall_after", #"stall_after = "2s""#),
+            ("cooldown", #"cooldown = "0s""#), ("stall_after", #"stall_after = "2s""#), ("headroom", #"headroom = "64MiB""#),
         ]
         for line in overrides where !line.isEmpty {
             let key = String(line.prefix { $0 != " " && $0 != "=" })
