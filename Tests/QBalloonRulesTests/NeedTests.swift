@@ -117,7 +117,10 @@ struct NeedTests {
             engine.decide(&state, samples: [vm(config, actual: 4 * GiB - 128 * MiB, used: 3400 * MiB, at: 4)], host: Self.roomyHost, now: 4)
                 .decisions.first)
         #expect(decision.reason == .headroom, "\(decision)")
-        #expect(decision.to == 3400 * MiB + 1 * GiB)
+        // Its use rose 2.3 GiB in 4 s: the room it keeps is that pace over the daemon's reaction time (5 s), more
+        // than the configured 1 GiB, within its max.
+        let to = try #require(decision.to)
+        #expect(to >= 3400 * MiB + 1 * GiB && to <= 8 * GiB, "\(decision)")
         #expect(decision.adjustments.contains(.grownAtOnce))
         #expect(!decision.adjustments.contains { if case .cooldown = $0 { true } else { false } })
     }

@@ -276,7 +276,7 @@ struct ConfigLoader {
     static let vmSettingKeys = [
         "min", "max", "step", "grow_step", "cooldown", "shares", "deadband", "pressure", "grow_on_pressure",
         "give_back", "stall_after", "stall_hold", "connect", "headroom", "need_rising", "trend_window",
-        "shrink_watch", "pressure_hold",
+        "shrink_watch", "pressure_hold", "growth_allowance",
     ]
 
     mutating func loadVMSettings(_ section: Section, base: VMSettings, isDefaults: Bool) -> VMSettings {
@@ -311,6 +311,7 @@ struct ConfigLoader {
         if let value = duration(section, "stall_hold") { settings.stallHold = value }
         if let value = size(section, "headroom") { settings.headroom = value }
         if let value = rate(section, "need_rising") { settings.needRising = value }
+        if let value = rate(section, "growth_allowance") { settings.growthAllowance = value }
         if let value = duration(section, "trend_window") {
             if value < .seconds(2) || value > .seconds(3600) {
                 fail("must be from 2s to 1h, not \(DurationText.format(value))", in: section, key: "trend_window")

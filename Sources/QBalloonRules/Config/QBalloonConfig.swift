@@ -103,6 +103,9 @@ public struct VMSettings: Sendable, Hashable {
     public var headroom: MemorySize = .percentOfMax(15)
     /// A guest whose used memory grows faster than this (bytes per second) is never shrunk.
     public var needRising: Double = 1_048_576
+    /// The growth rate (bytes per second) any guest may start at any moment without running short: the headroom
+    /// covers it for the daemon's reaction time (a statistics period, an interval and a second).
+    public var growthAllowance: Double = 40 * 1_048_576
     /// The window over which `used_rate` and `available_rate` are measured.
     public var trendWindow: Duration = .seconds(30)
     /// A guest that comes under pressure this soon after a shrink gets it undone at once.
@@ -131,6 +134,7 @@ public struct VMSettings: Sendable, Hashable {
             stallHold: stallHold.seconds, shares: shares, growOnPressure: growOnPressure, pressure: pressureIndex)
         limits.headroom = BalloonPages.roundUp(Swift.max(headroom.bytes(ofMax: ramBytes), VMLimits.minimumHeadroom))
         limits.needRising = needRising
+        limits.growthAllowance = growthAllowance
         limits.trendWindow = trendWindow.seconds
         limits.shrinkWatch = shrinkWatch.seconds
         limits.pressureHold = pressureHold.seconds
@@ -157,6 +161,8 @@ public struct VMLimits: Sendable, Hashable {
     public var headroom: UInt64 = 64 << 20
     /// Bytes per second of growth of the used memory above which the guest is never shrunk.
     public var needRising: Double = 1_048_576
+    /// Bytes per second of growth the headroom covers for the daemon's reaction time, whatever the guest did lately.
+    public var growthAllowance: Double = 41_943_040
     /// Seconds over which the need's rates are measured.
     public var trendWindow: Double = 30
     /// Seconds after a shrink during which pressure undoes it.

@@ -69,7 +69,11 @@ extension DecisionEngine {
         // The need: what the guest uses, the room it keeps above that, and how fast it moves.
         let used = frame[Variable.used.rawValue]
         let rising = vm.trend.isRising(faster: limits.needRising)
-        let headroom = Self.pageUp(Swift.max(Double(limits.headroom), vm.trend.peakGrowth(at: now) * reactionTime))
+        // The room to keep: the configured headroom, and the growth the guest may have for as long as the daemon
+        // takes to react: the allowance, its fastest growth lately, and while it rises, its growth now.
+        var growthRate = Swift.max(limits.growthAllowance, vm.trend.peakGrowth(at: now))
+        if rising == true, !vm.trend.lastUsedRate.isNaN { growthRate = Swift.max(growthRate, vm.trend.lastUsedRate) }
+        let headroom = Self.pageUp(Swift.max(Double(limits.headroom), growthRate * reactionTime))
         let needFloor: UInt64? = used.isNaN ? nil : Swift.min(limits.max, Self.pageUp(Swift.max(0, used)) &+ headroom)
         let shrinkWatched = vm.lastShrinkFrom != nil && now - vm.lastShrinkAt < limits.shrinkWatch
         if pressured { vm.lastPressureAt = now }
@@ -254,6 +258,10 @@ extension DecisionEngine {
         if let moving = plan.movingTo, pendingInflation, target < moving {
             target = moving
             plan.adjustments.append(.waitingForInflation(target: moving))
+        }
+        if let moving = plan.movingTo, pendingDeflation, target > actual, target <= moving {
+            // The guest is already being given this much: let that growth land rather than send less.
+            target = actual
         }
         if let floor, target < floor {
             target = floor

@@ -18,6 +18,7 @@ final class HostModel: Sendable {
 
     private struct State {
         var mode: Mode = .fixed(available: 48 << 30)
+        var total: UInt64 = HostModel.total
         /// What the VMs held when last told (``setVMBytes(_:)``), when nothing reads them live.
         var vmBytes: UInt64 = 0
         var live: (@Sendable () -> UInt64)?
@@ -39,14 +40,23 @@ final class HostModel: Sendable {
 
     /// The sample the daemon reads.
     func sample(_ settings: HostSettings) -> HostSample {
-        let (mode, live, cached) = state.withLock { ($0.mode, $0.live, $0.vmBytes) }
+        let (mode, live, cached, total) = state.withLock { ($0.mode, $0.live, $0.vmBytes, $0.total) }
         let held = live?() ?? cached
         let available: UInt64
         switch mode {
         case .fixed(let bytes): available = bytes
         case .model(let capacity): available = capacity > held ? capacity - held : 0
         }
-        return HostSample(total: Self.total, available: available, free: available / 2, swapTotal: 0, swapFree: 0)
+        return HostSample(total: total, available: available, free: available / 2, swapTotal: 0, swapFree: 0)
+    }
+
+    /// A small host of `total` bytes whose own processes use `hostUse`: its MemAvailable is what the guests leave
+    /// of the rest (the overcommitted host: 2.25 GiB for two 1 GiB guests and 256 MiB of its own).
+    func synthetic(total: UInt64, hostUse: UInt64) {
+        state.withLock { state in
+            state.total = total
+            state.mode = .model(capacity: total - hostUse)
+        }
     }
 
     /// Plenty of memory: the reserve never matters.

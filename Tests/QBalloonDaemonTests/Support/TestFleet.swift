@@ -52,6 +52,8 @@ final class TestFleet: @unchecked Sendable {
     private var rounds: AsyncStream<RoundReport>.Iterator?
     private var firstRoundPending = false
     private var interval: Duration = .seconds(2)
+    /// The virtual clock's time when the daemon started: its rounds fall on multiples of the interval after it.
+    private var daemonOrigin: Duration = .zero
     private var hostTask: Task<Void, Never>?
     /// The simulated VMs as the daemon's links and glob scans find them (``Mode/virtual``).
     private let registry = Registry()
@@ -217,6 +219,7 @@ final class TestFleet: @unchecked Sendable {
                 onRound: { continuation.yield($0) }, metrics: metrics)
         }
         let daemon = try Daemon(config: config, options: options)
+        daemonOrigin = clock.now.offset
         self.daemon = daemon
         self.rounds = stream.makeAsyncIterator()
         firstRoundPending = true
@@ -278,6 +281,27 @@ final class TestFleet: @unchecked Sendable {
         if mode == .virtual { try await settle() }
         history.append(report)
         return report
+    }
+
+    /// Moves virtual time on by `duration` in steps of `step`, taking every round that falls due on the way (and
+    /// letting the daemon settle after each), and calls `sample` after every step: for measuring what a guest
+    /// lives through between the daemon's rounds.
+    func advance(by duration: Duration, step: Duration = .seconds(1), _ sample: () async throws -> Void = {}) async throws {
+        guard mode == .virtual, daemon != nil else { throw TestFailure("advance(by:) needs a running daemon in virtual time") }
+        if firstRoundPending {
+            firstRoundPending = false
+            _ = try await receiveRound()
+        }
+        var moved = Duration.zero
+        while moved < duration {
+            try await settle()
+            clock.advance(by: step)
+            moved += step
+            let due = Int(((clock.now.offset - daemonOrigin) / interval).rounded(.down)) + 1
+            while history.count < due { _ = try await receiveRound() }
+            try await settle()
+            try await sample()
+        }
     }
 
     /// Waits until, in virtual time, nothing is left to do but wait for the clock: every worker has handled
