@@ -101,6 +101,50 @@ struct NeedTests {
         #expect(decision.to == expected, "\(decision)")
     }
 
+    @Test("a shrink leaves the guest the most it used within peak_window plus headroom; after the window, its use now")
+    func peakFloor() throws {
+        func run(peakWindow: String) throws -> [Double: Decision] {
+            let config = try makeConfig(
+                defaults: "step = \"8GiB\"\nmin = \"256MiB\"\nheadroom = \"512MiB\"\npeak_window = \"\(peakWindow)\"",
+                rules: [("squeeze", "true", "used")])
+            var engine = DecisionEngine(config: config)
+            engine.dryRun = true
+            var state = EngineState()
+            var decisions: [Double: Decision] = [:]
+            // A batch job holds 3 GiB until t = 10, then frees it: 1 GiB used from t = 20 on.
+            for now in [0.0, 10, 20, 40, 60, 100, 140, 200] {
+                let used = now <= 10 ? 3 * GiB : 1 * GiB
+                let round = engine.decide(
+                    &state, samples: [vm(config, actual: 8 * GiB, used: used, at: now)], host: Self.roomyHost, now: now)
+                decisions[now] = round.decisions.first
+            }
+            return decisions
+        }
+        let remembered = try run(peakWindow: "2m")
+        let soon = try #require(remembered[60])
+        #expect(soon.to == 3 * GiB + 512 * MiB, "\(soon)")
+        #expect(soon.adjustments.contains(.keptPeak(3 * GiB + 512 * MiB, window: 120)), "\(soon)")
+        #expect(soon.description.contains("the most it used in the last 2m plus headroom"), "\(soon)")
+        // Two minutes after the peak it is forgotten: the use now plus headroom.
+        let later = try #require(remembered[200])
+        #expect(later.to == 1 * GiB + 512 * MiB, "\(later)")
+        #expect(later.adjustments.contains(.keptHeadroom(1 * GiB + 512 * MiB)), "\(later)")
+        // peak_window = "0s": only the use now counts.
+        let forgetful = try #require(try run(peakWindow: "0s")[60])
+        #expect(forgetful.to == 1 * GiB + 512 * MiB, "\(forgetful)")
+    }
+
+    @Test("the peak window keeps a bounded number of slices whatever the report rate")
+    func peakSlicesAreBounded() {
+        var trend = NeedTrend()
+        for step in 0..<10_000 {
+            let time = Double(step)
+            trend.add(time: time, used: Double(step % 97) * Double(MiB), available: 0, window: 30, peakWindow: 3600)
+        }
+        #expect(trend.peakUsed == Double(96 * MiB))
+        #expect(trend.sliceCount <= NeedTrend.peakSlices + 1)
+    }
+
     @Test("a guest short of its headroom is grown at once: no cooldown, no step, no deadband")
     func headroomGrowth() throws {
         let config = try makeConfig(
@@ -175,7 +219,7 @@ struct NeedTests {
     @Test("the new settings are read and checked")
     func settings() throws {
         let config = try makeConfig(
-            defaults: "headroom = \"20%\"\nneed_rising = \"512KiB/s\"\ntrend_window = \"1m\"\nshrink_watch = \"45s\"\npressure_hold = \"5m\"",
+            defaults: "headroom = \"20%\"\nneed_rising = \"512KiB/s\"\ntrend_window = \"1m\"\nshrink_watch = \"45s\"\npressure_hold = \"5m\"\npeak_window = \"10m\"",
             host: "reserve = \"4GiB\"\nhard_reserve = \"1GiB\"")
         let limits = config.vms[0].settings.resolve(ramBytes: 10 * GiB)
         #expect(limits.headroom == 2 * GiB)
@@ -183,10 +227,14 @@ struct NeedTests {
         #expect(limits.trendWindow == 60)
         #expect(limits.shrinkWatch == 45)
         #expect(limits.pressureHold == 300)
+        #expect(limits.peakWindow == 600)
+        #expect(VMSettings().resolve(ramBytes: GiB).peakWindow == 300, "5 minutes by default")
         #expect(config.host.hardReserve == .bytes(1 * GiB))
         #expect(configError("[defaults]\nneed_rising = \"fast\"\n[[vm]]\nqmp = \"/a.qmp\"\n").contains("need_rising: must be a rate like \"1MiB/s\""))
         #expect(configError("[host]\nreserve = \"1GiB\"\nhard_reserve = \"2GiB\"\n[[vm]]\nqmp = \"/a.qmp\"\n").contains("hard_reserve: must not be above reserve"))
         #expect(configError("[defaults]\ntrend_window = \"1s\"\n[[vm]]\nqmp = \"/a.qmp\"\n").contains("trend_window: must be from 2s to 1h"))
+        #expect(configError("[defaults]\npeak_window = \"2d\"\n[[vm]]\nqmp = \"/a.qmp\"\n").contains("peak_window"))
+        #expect(configError("[defaults]\npeak_window = \"25h\"\n[[vm]]\nqmp = \"/a.qmp\"\n").contains("peak_window: must be at most 24h"))
         // Small guests keep at least 64 MiB.
         #expect(config.vms[0].settings.resolve(ramBytes: 256 * MiB).headroom == 64 * MiB)
     }

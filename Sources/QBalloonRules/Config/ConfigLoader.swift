@@ -276,7 +276,7 @@ struct ConfigLoader {
     static let vmSettingKeys = [
         "min", "max", "step", "grow_step", "cooldown", "shares", "deadband", "pressure", "grow_on_pressure",
         "give_back", "stall_after", "stall_hold", "connect", "headroom", "need_rising", "trend_window",
-        "shrink_watch", "pressure_hold", "growth_allowance",
+        "shrink_watch", "pressure_hold", "growth_allowance", "peak_window",
     ]
 
     mutating func loadVMSettings(_ section: Section, base: VMSettings, isDefaults: Bool) -> VMSettings {
@@ -321,6 +321,13 @@ struct ConfigLoader {
         }
         if let value = duration(section, "shrink_watch") { settings.shrinkWatch = value }
         if let value = duration(section, "pressure_hold") { settings.pressureHold = value }
+        if let value = duration(section, "peak_window") {
+            if value > .seconds(86400) {
+                fail("must be at most 24h, not \(DurationText.format(value))", in: section, key: "peak_window")
+            } else {
+                settings.peakWindow = value
+            }
+        }
         if let value = string(section, "connect") {
             if let mode = ConnectMode(rawValue: value) {
                 settings.connect = mode

@@ -112,6 +112,9 @@ public struct VMSettings: Sendable, Hashable {
     public var shrinkWatch: Duration = .seconds(30)
     /// After the guest was under pressure, it is not shrunk for this long.
     public var pressureHold: Duration = .seconds(120)
+    /// No shrink leaves the guest less than the most it used within this window plus its headroom: a guest that
+    /// freed memory lately may take it again at once (a batch job's next run). Zero: only its use now counts.
+    public var peakWindow: Duration = .seconds(300)
     public var connect: ConnectMode = .persistent
     /// Index of the compiled pressure condition in the config.
     package var pressureIndex = 0
@@ -138,6 +141,7 @@ public struct VMSettings: Sendable, Hashable {
         limits.trendWindow = trendWindow.seconds
         limits.shrinkWatch = shrinkWatch.seconds
         limits.pressureHold = pressureHold.seconds
+        limits.peakWindow = peakWindow.seconds
         return limits
     }
 }
@@ -169,6 +173,8 @@ public struct VMLimits: Sendable, Hashable {
     public var shrinkWatch: Double = 30
     /// Seconds after pressure during which the guest is not shrunk.
     public var pressureHold: Double = 120
+    /// Seconds over which the most the guest used bounds shrinks (0: only its use now).
+    public var peakWindow: Double = 300
 
     /// The headroom is never less than this.
     public static let minimumHeadroom: UInt64 = 64 << 20

@@ -114,6 +114,8 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
     case shrinkBlockedUnknownUse
     /// Not shrunk below the guest's use plus its headroom: this many bytes.
     case keptHeadroom(UInt64)
+    /// Not shrunk below the most the guest used within `peak_window` (seconds) plus its headroom: this many bytes.
+    case keptPeak(UInt64, window: Double)
     /// Not shrunk as far as asked: at the target asked, its pressure condition would hold; this is as far as it goes.
     case keptOutOfPressure(UInt64)
     /// Grown at once, as a guest that needs memory is: no cooldown, deadband or step on the way up.
@@ -155,6 +157,8 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
             return "not shrunk: under pressure lately (\(Figure.format(remaining, .duration)) left)"
         case .shrinkBlockedUnknownUse: return "not shrunk: the guest does not report what it uses"
         case .keptHeadroom(let bytes): return "not below \(MemorySize.format(bytes)): its use plus headroom"
+        case .keptPeak(let bytes, let window):
+            return "not below \(MemorySize.format(bytes)): the most it used in the last \(Figure.format(window, .duration)) plus headroom"
         case .keptOutOfPressure(let bytes): return "not below \(MemorySize.format(bytes)): lower would put it under pressure"
         case .grownAtOnce: return "grown at once (no cooldown, deadband or step on the way up)"
         case .ruleOverriddenByNeed(let rule): return "rule \"\(rule)\" overridden: it needs memory"

@@ -87,10 +87,10 @@ extension DecisionEngine {
         return budget
     }
 
-    /// The lowest the arbiter takes a guest: its envelope's low bound, and what it uses plus its headroom (so
-    /// reclaim never pushes a guest into swapping, a stalled inflation or its own pressure).
+    /// The lowest the arbiter takes a guest: its envelope's low bound, and the most it used lately plus its
+    /// headroom (so reclaim never pushes a guest into swapping, a stalled inflation or its own pressure).
     static func reclaimFloor(_ plan: Plan) -> UInt64 {
-        Swift.max(plan.low, plan.needFloor ?? plan.actual)
+        Swift.max(plan.low, plan.shrinkFloor ?? plan.actual)
     }
 
     /// VMware ESX's idle-memory tax: a VM's claim is `shares / (used + k·idle)` with `k = 1/(1 - tax)`; memory

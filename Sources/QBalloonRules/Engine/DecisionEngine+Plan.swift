@@ -39,7 +39,8 @@ extension DecisionEngine {
             updateCounters(&vm.counters, stats: stats, reportTime: now - age)
             vm.trend.add(
                 time: now - age, used: stats.used.map { Double($0) } ?? .nan,
-                available: stats.available.map { Double($0) } ?? .nan, window: limits.trendWindow)
+                available: stats.available.map { Double($0) } ?? .nan, window: limits.trendWindow,
+                peakWindow: limits.peakWindow)
         }
 
         let f = frame.baseAddress!
@@ -75,6 +76,13 @@ extension DecisionEngine {
         if rising == true, !vm.trend.lastUsedRate.isNaN { growthRate = Swift.max(growthRate, vm.trend.lastUsedRate) }
         let headroom = Self.pageUp(Swift.max(Double(limits.headroom), growthRate * reactionTime))
         let needFloor: UInt64? = used.isNaN ? nil : Swift.min(limits.max, Self.pageUp(Swift.max(0, used)) &+ headroom)
+        // No shrink goes below the most it used lately plus the same headroom: memory a guest freed a minute ago
+        // is memory its next job may take again at once, faster than any daemon can give it back.
+        let peak = vm.trend.peakUsed
+        let shrinkFloor: UInt64? = needFloor.map { floor in
+            guard !peak.isNaN, peak > used else { return floor }
+            return Swift.max(floor, Swift.min(limits.max, Self.pageUp(peak) &+ headroom))
+        }
         let shrinkWatched = vm.lastShrinkFrom != nil && now - vm.lastShrinkAt < limits.shrinkWatch
         if pressured { vm.lastPressureAt = now }
         let sincePressure = now - vm.lastPressureAt
@@ -83,6 +91,7 @@ extension DecisionEngine {
             index: index, actual: actual, limits: limits, target: actual, low: actual, high: actual,
             pressured: pressured, used: used)
         plan.needFloor = needFloor
+        plan.shrinkFloor = shrinkFloor
         if pendingInflation, let target = vm.progress?.target, !stalled {
             plan.pendingReclaim = actual - target
             plan.movingTo = target
@@ -189,9 +198,9 @@ extension DecisionEngine {
         if shrinkBlock != nil {
             low = Swift.max(low, actual)
             high = Swift.max(high, low)
-        } else if let needFloor {
-            // No shrink leaves less than the guest's use plus its headroom.
-            low = Swift.max(low, Swift.min(needFloor, actual))
+        } else if let shrinkFloor {
+            // No shrink leaves less than the guest's use (or its peak lately) plus its headroom.
+            low = Swift.max(low, Swift.min(shrinkFloor, actual))
             high = Swift.max(high, low)
         }
         if let moving = plan.movingTo, pendingInflation {
@@ -243,9 +252,13 @@ extension DecisionEngine {
             target = actual
             plan.adjustments.append(shrinkBlock)
         }
-        if target < actual, let needFloor, target < needFloor {
-            target = Swift.min(needFloor, actual)
-            plan.adjustments.append(.keptHeadroom(needFloor))
+        if target < actual, let shrinkFloor, target < shrinkFloor {
+            target = Swift.min(shrinkFloor, actual)
+            if let needFloor, shrinkFloor > needFloor {
+                plan.adjustments.append(.keptPeak(shrinkFloor, window: limits.peakWindow))
+            } else {
+                plan.adjustments.append(.keptHeadroom(shrinkFloor))
+            }
         }
         if target < actual {
             let safe = lowestTargetOutOfPressure(

@@ -185,8 +185,11 @@ struct Plan {
     var safety = false
     /// Growth for a guest that needs memory (pressure, headroom): no cooldown, deadband or step, served first.
     var urgent = false
-    /// The guest's use plus its headroom: no shrink goes below it (nil: its use is unknown).
+    /// The guest's use plus its headroom: below it, the guest is grown at once (nil: its use is unknown).
     var needFloor: UInt64?
+    /// The most the guest used within `peak_window`, plus its headroom (at least ``needFloor``): no shrink goes
+    /// below it.
+    var shrinkFloor: UInt64?
     /// Whether the arbiter may take memory from this VM for the host reserve.
     var canGiveToHost = false
     /// Guest memory in use (bytes), NaN if unknown.

@@ -24,6 +24,16 @@ struct NeedTrend: Sendable {
     private(set) var lastUsedRate = Double.nan
     private var peak = 0.0
     private var peakAt = -Double.infinity
+    /// The highest use in each slice of the peak window (a window's length over ``peakSlices``), oldest first.
+    private var slices: [Slice] = []
+    /// The most the guest used within the peak window (bytes), as of the last report; NaN before one.
+    private(set) var peakUsed = Double.nan
+    var sliceCount: Int { slices.count }
+
+    struct Slice: Sendable {
+        var start: Double
+        var used: Double
+    }
 
     struct Report: Sendable {
         var time: Double
@@ -44,6 +54,9 @@ struct NeedTrend: Sendable {
         return recent > threshold
     }
 
+    /// The peak window is kept in this many slices, whatever its length: bounded memory for any report rate.
+    static let peakSlices = 32
+
     /// The fastest growth of the used memory seen lately, in bytes per second, fading with ``peakHalfLife``.
     func peakGrowth(at now: Double) -> Double {
         guard peak > 0 else { return 0 }
@@ -51,8 +64,9 @@ struct NeedTrend: Sendable {
     }
 
     /// Records a report made at `time`.
-    mutating func add(time: Double, used: Double, available: Double, window: Double) {
+    mutating func add(time: Double, used: Double, available: Double, window: Double, peakWindow: Double = 0) {
         guard !used.isNaN else { return }
+        notePeak(time: time, used: used, window: peakWindow)
         if let last = reports.last {
             guard time >= last.time + 0.5 else { return }
             lastUsedRate = (used - last.used) / (time - last.time)
@@ -72,5 +86,24 @@ struct NeedTrend: Sendable {
             peak = growth
             peakAt = time
         }
+    }
+
+    /// Keeps the highest use per slice of the last `window` seconds; with no window, only the use now.
+    private mutating func notePeak(time: Double, used: Double, window: Double) {
+        guard window > 0 else {
+            slices.removeAll()
+            peakUsed = used
+            return
+        }
+        let width = window / Double(Self.peakSlices)
+        if let last = slices.last, time >= last.start, time < last.start + width {
+            slices[slices.count - 1].used = Swift.max(last.used, used)
+        } else {
+            slices.append(Slice(start: time, used: used))
+        }
+        // A slice that ended before the window's start is forgotten.
+        slices.removeAll { $0.start + width <= time - window }
+        if slices.count > Self.peakSlices + 1 { slices.removeFirst(slices.count - Self.peakSlices - 1) }
+        peakUsed = slices.reduce(used) { Swift.max($0, $1.used) }
     }
 }
