@@ -3,11 +3,12 @@
 #   - the kernel that linux-image-amd64 depends on (apt-get download + dpkg -x),
 #   - busybox-static,
 #   - the virtio / virtio_pci / virtio_balloon modules (and their dependencies),
-# packed into a gzip'd newc cpio initramfs whose /init is scripts/guest/init.
+# packed into a gzip'd newc cpio initramfs whose /init is scripts/guest/init, with
+# scripts/guest/memload (the reference workloads of the policy trial) as /bin/memload.
 #
 # Output: $QBALLOON_GUEST_DIR (default /var/cache/qballoon-guest) with
 #   vmlinuz, initrd.gz, stamp
-# A second run reuses the cache when the stamp (hash of this script + the init)
+# A second run reuses the cache when the stamp (hash of this script, the init and memload)
 # matches, and says so. Set QBALLOON_GUEST_REBUILD=1 to force a rebuild.
 # Optional: QBALLOON_KERNEL_PKG=linux-image-6.1.0-XX-amd64 to pin the kernel.
 #
@@ -20,11 +21,12 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 init_src="$here/guest/init"
+memload_src="$here/guest/memload"
 out="${QBALLOON_GUEST_DIR:-/var/cache/qballoon-guest}"
 log() { echo "build-guest: $*" >&2; }
 
-[ -f "$init_src" ] || { log "missing $init_src"; exit 1; }
-stamp_hash="$(cat "${BASH_SOURCE[0]}" "$init_src" | sha256sum | cut -d' ' -f1)"
+for f in "$init_src" "$memload_src"; do [ -f "$f" ] || { log "missing $f"; exit 1; }; done
+stamp_hash="$(cat "${BASH_SOURCE[0]}" "$init_src" "$memload_src" | sha256sum | cut -d' ' -f1)"
 
 if [ "${QBALLOON_GUEST_REBUILD:-0}" != 1 ] && [ -s "$out/vmlinuz" ] && [ -s "$out/initrd.gz" ] &&
     [ -f "$out/stamp" ] && [ "$(sed -n 's/^hash=//p' "$out/stamp")" = "$stamp_hash" ]; then
@@ -92,7 +94,8 @@ mkdir -p "$root"/{bin,dev,etc,proc,sys,tmp,mnt,run,root,lib/modules}
 cp "$busybox" "$root/bin/busybox"
 ln -s busybox "$root/bin/sh"
 cp "$init_src" "$root/init"
-chmod 755 "$root/init" "$root/bin/busybox"
+cp "$memload_src" "$root/bin/memload"
+chmod 755 "$root/init" "$root/bin/busybox" "$root/bin/memload"
 if [ "$(id -u)" = 0 ]; then
     mknod -m 600 "$root/dev/console" c 5 1
     mknod -m 666 "$root/dev/null" c 1 3

@@ -16,41 +16,20 @@ struct ReferenceWorkloadTests {
     static let mib: UInt64 = 1 << 20
     static let gib: UInt64 = 1 << 30
 
-    /// The shipped configs, by file name.
-    static let configs: [String] = {
-        let directory = TestEnvironment.repositoryRoot + "/Configs"
-        return ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasSuffix(".toml") }.sorted()
-    }()
+    static let configs = ShippedConfigs.names
 
-    /// A shipped config made to run here: its VMs are the fleet's, nothing listens or logs outside the test, and a
-    /// `[host]` reserve given in bytes (sized for a real host) becomes the reference host's 10%; a percentage
-    /// stays the config's.
+    /// A shipped config made to run here (``ShippedConfigs/adapted(_:in:)``): its VMs are the fleet's, nothing
+    /// listens or logs outside the test, a reserve in bytes becomes the reference host's 10%.
     static func adapted(_ name: String, in fleet: TestFleet) throws -> String {
-        let text = try String(contentsOfFile: TestEnvironment.repositoryRoot + "/Configs/" + name, encoding: .utf8)
-        var lines: [String] = []
-        var section = ""
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init) {
-            let trimmed = line.trimmingCharacters(in: .whitespaces)
-            if trimmed.hasPrefix("[") { section = trimmed }
-            if trimmed.hasPrefix("metrics_listen") || trimmed.hasPrefix("decision_log") { continue }
-            let value = trimmed.split(separator: "#", maxSplits: 1).first.map(String.init) ?? trimmed
-            if section == "[host]", trimmed.hasPrefix("reserve"), !value.contains("%") {
-                lines.append(#"reserve = "10%""#)
-                continue
-            }
-            if section == "[host]", trimmed.hasPrefix("hard_reserve") { continue }
-            lines.append(
-                line.replacingOccurrences(of: "/run/qemu/", with: fleet.directory + "/")
-                    .replacingOccurrences(of: "/tmp/qballoon-demo/", with: fleet.directory + "/"))
-        }
-        return lines.joined(separator: "\n")
+        try ShippedConfigs.adapted(name, in: .init(sockets: fleet.directory))
     }
 
-    /// A 1 GiB guest: 64 MiB the kernel keeps, 64 MiB of page cache when it has room, no swap to speak of.
+    /// A 1 GiB guest like the real test guest: 63 MiB its kernel keeps outside MemTotal, 64 MiB more it never frees,
+    /// 64 MiB of page cache when it has room, no swap to speak of.
     static func guest(_ workload: FakeWorkload) -> FakeGuestScenario {
         var scenario = FakeGuestScenario(
             name: "reference", ram: gib, balloon: .init(speed: 512 << 20),
-            guest: .init(unfreeable: 64 << 20, shmem: 0, cache: 64 << 20), workload: workload)
+            guest: .init(unfreeable: 64 << 20, shmem: 0, cache: 64 << 20, kernelReserved: 63 << 20), workload: workload)
         scenario.guest.thrashRate = 0.1
         return scenario
     }

@@ -5,12 +5,17 @@ import Testing
 @Suite("Host arbitration")
 struct ArbitrationTests {
     /// A VM that is idle: uses `used` of `actual`.
-    func idle(_ name: String, _ config: QBalloonConfig, actual: UInt64, used: UInt64, shares: Int = 1000, min: MemorySize? = nil) -> VMSample {
-        sample(name, config: config, actual: actual, ram: 16 * GiB, stats: stats(total: actual, available: actual - used), shares: shares, min: min)
+    func idle(
+        _ name: String, _ config: QBalloonConfig, actual: UInt64, used: UInt64, shares: Int = 1000, min: MemorySize? = nil,
+        at now: Double = 0
+    ) -> VMSample {
+        sample(
+            name, config: config, actual: actual, ram: 16 * GiB, stats: stats(total: actual, available: actual - used), at: now,
+            shares: shares, min: min)
     }
 
-    func pressured(_ name: String, _ config: QBalloonConfig, actual: UInt64, shares: Int = 1000) -> VMSample {
-        sample(name, config: config, actual: actual, ram: 16 * GiB, stats: stats(total: actual, available: actual / 20), shares: shares)
+    func pressured(_ name: String, _ config: QBalloonConfig, actual: UInt64, shares: Int = 1000, at now: Double = 0) -> VMSample {
+        sample(name, config: config, actual: actual, ram: 16 * GiB, stats: stats(total: actual, available: actual / 20), at: now, shares: shares)
     }
 
     func growth(_ round: DecisionRound) -> [String: UInt64] {
@@ -91,6 +96,39 @@ struct ArbitrationTests {
         #expect(round.decisions.first { $0.vm == "hoarder" }?.reason == .hostReserve)
     }
 
+    @Test("feeding a guest that needs memory, idle guests give at once: no step, no cooldown, never below their floors")
+    func feedingIgnoresStepAndCooldown() throws {
+        let config = try makeConfig(
+            defaults: "step = \"256MiB\"\ncooldown = \"60s\"\nmin = \"1GiB\"\nheadroom = \"1GiB\"",
+            host: "reserve = \"8GiB\"\nidle_tax = 0.75")
+        let engine = DecisionEngine(config: config)
+        var state = EngineState()
+        warmUp(engine, &state, [idle("hoarder", config, actual: 8 * GiB, used: 2 * GiB)], now: 0)
+        // 1 GiB under the reserve, above the hard reserve (4 GiB), nobody in need: the hoarder gives its step.
+        let calm = engine.decide(
+            &state, samples: [idle("hoarder", config, actual: 8 * GiB, used: 2 * GiB)],
+            host: HostSample(total: 64 * GiB, available: 7 * GiB), now: 0)
+        #expect(taken(calm)["hoarder"] == 256 * MiB)
+        #expect(calm.host.feeding == false)
+        // 10 s later, in its cooldown, a guest comes under pressure with the host at its reserve: it gets 4 GiB
+        // from the reserve, and the hoarder gives them back at once, past its step and cooldown, but not below
+        // its use plus headroom (3 GiB).
+        let round = engine.decide(
+            &state,
+            samples: [
+                idle("hoarder", config, actual: 8 * GiB - 256 * MiB, used: 2 * GiB, at: 10),
+                pressured("short", config, actual: 8 * GiB, at: 10),
+            ],
+            host: HostSample(total: 64 * GiB, available: 8 * GiB), now: 10)
+        #expect(round.host.feeding)
+        #expect(growth(round)["short"] == 4 * GiB)
+        let hoarder = try #require(round.decisions.first { $0.vm == "hoarder" }, "\(round.decisions) \(round.host)")
+        let took = taken(round)["hoarder", default: 0]
+        #expect(took >= 4 * GiB - 4 * 4096 && took <= 8 * GiB - 256 * MiB - 3 * GiB, "\(hoarder)")
+        #expect(hoarder.adjustments.contains { if case .reclaimedAtOnce = $0 { true } else { false } }, "\(hoarder)")
+        #expect(hoarder.description.contains("at once, for a guest that needs memory"), "\(hoarder)")
+    }
+
     @Test("below the reserve with no tax: shares decide who keeps memory")
     func sharesInReclaim() throws {
         let config = try makeConfig(
@@ -114,8 +152,9 @@ struct ArbitrationTests {
 
     @Test("the arbiter keeps every envelope: min, step, headroom, stale, unknown trend, cooldown")
     func arbiterRespectsEnvelope() throws {
+        // The host (4 GiB available) is above its hard reserve and nobody needs memory: the givers keep their step.
         let config = try makeConfig(
-            defaults: "step = \"512MiB\"\nmin = \"6GiB\"\nheadroom = \"1GiB\"", host: "reserve = \"32GiB\"")
+            defaults: "step = \"512MiB\"\nmin = \"6GiB\"\nheadroom = \"1GiB\"", host: "reserve = \"32GiB\"\nhard_reserve = \"2GiB\"")
         let engine = DecisionEngine(config: config)
         var state = EngineState()
         let host = HostSample(total: 64 * GiB, available: 4 * GiB)  // far below: take all that may be taken
@@ -123,7 +162,7 @@ struct ArbitrationTests {
             idle("a", config, actual: 8 * GiB, used: 1 * GiB),
             idle("near-min", config, actual: 6 * GiB + 300 * MiB, used: 1 * GiB),
             sample("stale", config: config, actual: 8 * GiB, ram: 16 * GiB, stats: stats(total: 8 * GiB, available: 7 * GiB), age: 60),
-            idle("tight", config, actual: 8 * GiB, used: 7 * GiB + 700 * MiB, min: .bytes(1 * GiB)),
+            idle("tight", config, actual: 8 * GiB, used: 7 * GiB, min: .bytes(1 * GiB)),
         ]
         warmUp(engine, &state, samples, now: 0)
         let round = engine.decide(&state, samples: samples + [idle("new", config, actual: 8 * GiB, used: 1 * GiB)], host: host, now: 0)

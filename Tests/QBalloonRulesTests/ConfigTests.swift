@@ -194,7 +194,8 @@ struct ConfigTests {
         let config = try QBalloonConfig.load(path: "\(Self.configsDirectory)/example.toml")
         let text = config.summary
         #expect(text.contains("db             unix:/run/qemu/db.qmp   persistent  2 GiB  100%  256 MiB  512 MiB  10s       2000"))
-        #expect(text.contains("host: keep MemAvailable above 2 GiB; idle-memory tax 75%"))
+        #expect(text.contains("host: keep MemAvailable above 2 GiB (a guest that needs memory may take it down to 1 GiB); idle-memory tax 75%"))
+        #expect(text.contains("need: headroom 15% (at least 64 MiB), or 40 MiB/s for the 5s the daemon takes to react (200 MiB)"))
         #expect(text.contains("  3. reclaim idle memory"))
         #expect(text.split(separator: "\n").count < 40)
     }

@@ -78,14 +78,16 @@ extension FakeGuestScenario {
     {
         let object = try reader.object(json, at: "guest")
         try reader.allowOnly(
-            ["unfreeable", "shmem", "cache", "statsAtBoot", "unreportedStats", "minorFaultRate", "thrashRate"],
+            ["unfreeable", "shmem", "cache", "kernelReserved", "statsAtBoot", "unreportedStats", "minorFaultRate", "thrashRate"],
             in: object, at: "guest")
         var guest = Guest()
         guest.unfreeable = try reader.size(object["unfreeable"], at: "guest.unfreeable") ?? guest.unfreeable
         guest.shmem = try reader.size(object["shmem"], at: "guest.shmem") ?? guest.shmem
         guest.cache = try reader.size(object["cache"], at: "guest.cache") ?? guest.cache
-        guard guest.unfreeable + guest.shmem < ram else {
-            throw reader.error("guest.unfreeable", "unfreeable + shmem must be less than ram (\(MemorySize.format(ram)))")
+        guest.kernelReserved = try reader.size(object["kernelReserved"], at: "guest.kernelReserved") ?? guest.kernelReserved
+        guard guest.unfreeable + guest.shmem + guest.kernelReserved < ram else {
+            throw reader.error(
+                "guest.unfreeable", "unfreeable + shmem + kernelReserved must be less than ram (\(MemorySize.format(ram)))")
         }
         guest.statsAtBoot = try reader.bool(object["statsAtBoot"], at: "guest.statsAtBoot") ?? guest.statsAtBoot
         if let list = object["unreportedStats"] {

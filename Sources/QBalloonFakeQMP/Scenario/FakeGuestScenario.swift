@@ -42,6 +42,10 @@ public struct FakeGuestScenario: Sendable, Hashable {
         public var unfreeable: UInt64
         /// tmpfs/shmem pages: counted in `stat-disk-caches` but cannot be dropped.
         public var shmem: UInt64
+        /// Memory the guest's kernel keeps outside MemTotal (its image, the page descriptors of all its RAM):
+        /// `stat-total-memory` is `actual` minus this, and none of it is ever free. A 1 GiB Linux guest keeps
+        /// about 63 MiB (MemTotal 960.7 MiB in the test guest of scripts/build-guest.sh); 0 by default.
+        public var kernelReserved: UInt64
         /// Page cache the guest keeps when it has room for it; dropped first when the balloon needs memory.
         public var cache: UInt64
         /// The guest sends one statistics report when its driver loads (at start), as Linux does, so
@@ -57,12 +61,13 @@ public struct FakeGuestScenario: Sendable, Hashable {
 
         public init(
             unfreeable: UInt64 = 128 << 20, shmem: UInt64 = 16 << 20, cache: UInt64 = 256 << 20,
-            statsAtBoot: Bool = true, unreportedStats: Set<String> = [], minorFaultRate: Double = 500,
+            kernelReserved: UInt64 = 0, statsAtBoot: Bool = true, unreportedStats: Set<String> = [], minorFaultRate: Double = 500,
             thrashRate: Double = 0.05
         ) {
             self.unfreeable = unfreeable
             self.shmem = shmem
             self.cache = cache
+            self.kernelReserved = kernelReserved
             self.statsAtBoot = statsAtBoot
             self.unreportedStats = unreportedStats
             self.minorFaultRate = minorFaultRate

@@ -3,10 +3,11 @@
 /// while nobody looks.
 ///
 /// The model:
-/// - The guest has `actual` bytes (RAM minus the balloon). Its workload uses `used(t)`; kernel memory
+/// - The guest has `actual` bytes (RAM minus the balloon), of which its kernel keeps `kernelReserved` outside
+///   MemTotal (`stat-total-memory` is `actual` minus it). Its workload uses `used(t)`; kernel memory
 ///   (`unfreeable`) and shmem cannot be freed; page cache fills what is left, up to `cache`.
 /// - `actual` moves toward the balloon target at `speed` bytes per second. Shrinking stops at the floor
-///   `used + unfreeable + shmem` (the driver cannot allocate more pages: inflation stalls) and goes on if
+///   `used + unfreeable + shmem + kernelReserved` (the driver cannot allocate more pages: inflation stalls) and goes on if
 ///   the floor drops. The balloon never gives memory back by itself.
 /// - When the workload needs more than fits, the rest is swapped out: the guest is under pressure, free and
 ///   available memory are 0, and swap-in, swap-out and major faults rise as it thrashes.
@@ -156,7 +157,7 @@ public struct FakeGuest: Sendable {
         let dt = next - time
         let guest = scenario.guest
         let used = max(0, scenario.workload.used(at: next - startTime))
-        let fixed = Double(guest.unfreeable + guest.shmem)
+        let fixed = Double(guest.unfreeable + guest.shmem + guest.kernelReserved)
         let goal = Double(target)
         let speed = Double(scenario.balloon.speed)
         let before = actual
@@ -192,12 +193,12 @@ public struct FakeGuest: Sendable {
     }
 
     private func floorBytes(used: Double) -> Double {
-        used + Double(scenario.guest.unfreeable + scenario.guest.shmem)
+        used + Double(scenario.guest.unfreeable + scenario.guest.shmem + scenario.guest.kernelReserved)
     }
 
     private func breakdown() -> (cache: Double, free: Double, available: Double) {
         let guest = scenario.guest
-        let fixed = Double(guest.unfreeable + guest.shmem)
+        let fixed = Double(guest.unfreeable + guest.shmem + guest.kernelReserved)
         let resident = min(lastUsed, max(0, memory - fixed))
         let room = max(0, memory - fixed - resident)
         let cache = min(Double(guest.cache), room)
@@ -215,7 +216,7 @@ public struct FakeGuest: Sendable {
             "stat-major-faults": UInt64(max(0, majorFaults)),
             "stat-minor-faults": UInt64(max(0, minorFaults)),
             "stat-free-memory": pages(breakdown.free),
-            "stat-total-memory": actual,
+            "stat-total-memory": actual > scenario.guest.kernelReserved ? actual - scenario.guest.kernelReserved : 0,
             "stat-available-memory": pages(breakdown.available),
             "stat-disk-caches": pages(breakdown.cache + Double(scenario.guest.shmem)),
             "stat-htlb-pgalloc": 0,

@@ -17,7 +17,7 @@ public struct FakeGuestState: Sendable, Hashable {
     public var free: UInt64
     /// What the workload could still use without swapping: free + cache (`stat-available-memory`).
     public var available: UInt64
-    /// The lowest the balloon can squeeze the guest: used + unfreeable + shmem.
+    /// The lowest the balloon can squeeze the guest: used + unfreeable + shmem + kernelReserved.
     public var floor: UInt64
     /// The workload needs more than the guest has: it swaps, `stat-available-memory` is 0.
     public var isUnderPressure: Bool

@@ -18,8 +18,10 @@ extension QBalloonConfig {
         } else {
             reserveText = host.reserve.description
         }
+        let hardText = host.hardReserve.map { "down to \($0)" } ?? "down to half of it"
         lines.append(
-            "host: keep MemAvailable above \(reserveText); idle-memory tax \(formatNumber(host.idleTax * 100))%")
+            "host: keep MemAvailable above \(reserveText) (a guest that needs memory may take it \(hardText));"
+                + " idle-memory tax \(formatNumber(host.idleTax * 100))%")
         lines.append("")
         let header = ["VM", "QMP", "CONNECT", "MIN", "MAX", "STEP", "GROW", "COOLDOWN", "SHARES"]
         var rows: [[String]] = [header]
@@ -44,6 +46,15 @@ extension QBalloonConfig {
             "deadband \(d.deadband) (at least 16 MiB or 1% of max), give back \(d.giveBack) after a stall"
                 + " (at least 64 MiB), stall after \(DurationText.format(d.stallAfter)), hold \(DurationText.format(d.stallHold))"
                 + ", grow on pressure \(d.growOnPressure ? "on" : "off")")
+        let reaction = daemon.statsInterval.seconds + daemon.interval.seconds + 1
+        lines.append(
+            "need: headroom \(d.headroom) (at least 64 MiB), or \(rate(d.growthAllowance)) for the \(formatNumber(reaction))s"
+                + " the daemon takes to react (\(MemorySize.format(UInt64(d.growthAllowance * reaction))))")
+        lines.append(
+            "      no shrink while use grows over \(rate(d.needRising)) (over \(DurationText.format(d.trendWindow))),"
+                + " below its peak of the last \(DurationText.format(d.peakWindow)) plus headroom,"
+                + " or for \(DurationText.format(d.pressureHold)) after pressure;"
+                + " pressure within \(DurationText.format(d.shrinkWatch)) of a shrink undoes it")
         lines.append("pressure: \(d.pressure)")
         for vm in vms where vm.settings.pressure != d.pressure {
             lines.append("  \(vm.name ?? vm.qmp): \(vm.settings.pressure)")
@@ -62,6 +73,11 @@ extension QBalloonConfig {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// A rate in bytes per second, as written in a config: "40 MiB/s".
+private func rate(_ bytesPerSecond: Double) -> String {
+    MemorySize.format(UInt64(Swift.max(0, bytesPerSecond))) + "/s"
 }
 
 /// A percentage or fraction as the summary shows it: whole numbers as is, others to three decimals.

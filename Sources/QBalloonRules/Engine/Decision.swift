@@ -112,6 +112,8 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
     case shrinkBlockedAfterPressure(remaining: Double)
     /// Not shrunk: the guest does not report what it uses (total and available).
     case shrinkBlockedUnknownUse
+    /// Not shrunk: no report since the balloon last moved, so the memory outside the guest's total is not known yet.
+    case shrinkBlockedBalloonMoved
     /// Not shrunk below the guest's use plus its headroom: this many bytes.
     case keptHeadroom(UInt64)
     /// Not shrunk below the most the guest used within `peak_window` (seconds) plus its headroom: this many bytes.
@@ -136,6 +138,8 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
     case growthCutByHostReserve(wanted: UInt64, granted: UInt64)
     /// Taken for the host reserve (idle memory first, by shares).
     case reclaimedForHostReserve(UInt64)
+    /// Taken at once (no step, no cooldown) for a guest that needs memory, or a host under its hard reserve.
+    case reclaimedAtOnce(UInt64)
     /// A rule wanted to shrink the guest, but it is under pressure.
     case ruleOverriddenByPressure(rule: String)
     /// `dry_run`: decided, not sent.
@@ -156,6 +160,7 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
         case .shrinkBlockedAfterPressure(let remaining):
             return "not shrunk: under pressure lately (\(Figure.format(remaining, .duration)) left)"
         case .shrinkBlockedUnknownUse: return "not shrunk: the guest does not report what it uses"
+        case .shrinkBlockedBalloonMoved: return "not shrunk: waiting for a report made since the balloon moved"
         case .keptHeadroom(let bytes): return "not below \(MemorySize.format(bytes)): its use plus headroom"
         case .keptPeak(let bytes, let window):
             return "not below \(MemorySize.format(bytes)): the most it used in the last \(Figure.format(window, .duration)) plus headroom"
@@ -170,6 +175,8 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
         case .growthCutByHostReserve(let wanted, let granted):
             return "host reserve: growth cut from \(MemorySize.format(wanted)) to \(MemorySize.format(granted))"
         case .reclaimedForHostReserve(let bytes): return "host reserve: took \(MemorySize.format(bytes))"
+        case .reclaimedAtOnce(let bytes):
+            return "host reserve: took \(MemorySize.format(bytes)) at once, for a guest that needs memory"
         case .ruleOverriddenByPressure(let rule): return "rule \"\(rule)\" overridden: under pressure"
         case .dryRun: return "dry run: not sent"
         }
@@ -200,4 +207,7 @@ public struct HostBudget: Sendable, Hashable {
     public var reclaimed: UInt64 = 0
     /// What could not be reclaimed: every VM is at its floor, pressured, stale or cooling down.
     public var shortfall: UInt64 = 0
+    /// Whether memory was taken to feed a guest that needs it (or because the host is under its hard reserve):
+    /// the givers' step and cooldown did not apply.
+    public var feeding = false
 }

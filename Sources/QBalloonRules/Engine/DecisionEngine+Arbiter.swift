@@ -15,9 +15,11 @@ extension DecisionEngine {
     /// 2. Other growth (rules), by shares: only what the host has above its reserve.
     /// 3. Below the reserve (counting what was granted), memory is taken back from guests that may give it (fresh
     ///    statistics, not under pressure, need not rising, not lately under pressure, not cooling down, no inflation
-    ///    under way): idle memory first (shares and the idle-memory tax), never below `min` or the guest's use plus
-    ///    its headroom. So a guest that needs memory is served from idle guests before the reserve gives way for
-    ///    good, and the reserve gives way (to the hard reserve) before that guest is left short.
+    ///    under way): idle memory first (shares and the idle-memory tax), never below `min` or the guest's use (and
+    ///    recent peak) plus its headroom. While a guest that needs memory is being fed, or the host is under its hard
+    ///    reserve, the givers' step and cooldown do not apply: they give at once. So a guest that needs memory is
+    ///    served from idle guests before the reserve gives way for good, and the reserve gives way (to the hard
+    ///    reserve) before that guest is left short.
     func arbitrate(_ plans: inout [Plan], host: HostSample, reserve: UInt64, hardReserve: UInt64) -> HostBudget {
         var budget = HostBudget(available: host.available, reserve: reserve)
         guard let available = host.available else { return budget }
@@ -69,17 +71,23 @@ extension DecisionEngine {
             Int64(reserve) - Int64(available) + granted + safetyGrowth + pendingGrowth - pendingReclaim - shrinking
         guard deficit > 0 else { return budget }
         budget.reclaimNeeded = UInt64(deficit)
+        // While a guest that needs memory is being fed (or the host is under its hard reserve), idle guests give at
+        // once: their step and cooldown do not hold them back, their floors still do.
+        let feeding = requests.contains { plans[$0].urgent } || available < hardReserve
+        budget.feeding = feeding
+        let floor = { (plan: Plan) -> UInt64 in feeding ? Self.feedFloor(plan) : Self.reclaimFloor(plan) }
         let victims = plans.indices.filter { index in
             let plan = plans[index]
-            return plan.canGiveToHost && plan.target > Self.reclaimFloor(plan)
+            return (feeding ? plan.canFeed : plan.canGiveToHost) && plan.target > floor(plan)
         }
-        let takes = reclaimAmounts(victims.map { plans[$0] }, deficit: Double(deficit))
+        let takes = reclaimAmounts(
+            victims.map { plans[$0] }, floors: victims.map { floor(plans[$0]) }, deficit: Double(deficit))
         var reclaimed: UInt64 = 0
         for (position, index) in victims.enumerated() {
             let take = UInt64(takes[position]) / Self.page * Self.page
             guard take > 0 else { continue }
             plans[index].target -= take
-            plans[index].adjustments.append(.reclaimedForHostReserve(take))
+            plans[index].adjustments.append(feeding ? .reclaimedAtOnce(take) : .reclaimedForHostReserve(take))
             reclaimed += take
         }
         budget.reclaimed = reclaimed
@@ -93,11 +101,17 @@ extension DecisionEngine {
         Swift.max(plan.low, plan.shrinkFloor ?? plan.actual)
     }
 
+    /// The lowest the arbiter takes a guest to feed one that needs memory: the same floors as ``reclaimFloor(_:)``
+    /// without the step and cooldown.
+    static func feedFloor(_ plan: Plan) -> UInt64 {
+        Swift.max(plan.feedLow, plan.shrinkFloor ?? plan.actual)
+    }
+
     /// VMware ESX's idle-memory tax: a VM's claim is `shares / (used + k·idle)` with `k = 1/(1 - tax)`; memory
     /// is taken from the lowest claim until every giver's claim is level (or it is at its floor). Solved for
     /// the level by bisection; with no tax it takes in proportion to size over shares.
-    func reclaimAmounts(_ victims: [Plan], deficit: Double) -> [Double] {
-        let rooms = victims.map { Double($0.target - Self.reclaimFloor($0)) }
+    func reclaimAmounts(_ victims: [Plan], floors: [UInt64], deficit: Double) -> [Double] {
+        let rooms = zip(victims, floors).map { Double($0.target - $1) }
         let totalRoom = rooms.reduce(0, +)
         if totalRoom <= deficit { return rooms }
         let k = 1 / (1 - Swift.min(idleTax, 0.999))

@@ -67,21 +67,35 @@ extension DecisionEngine {
             }
         }
 
-        // The need: what the guest uses, the room it keeps above that, and how fast it moves.
+        // The need: what the guest uses, the room it keeps above that, and how fast it moves. What it uses counts
+        // against `actual` with the memory its kernel keeps outside MemTotal (its image, the page descriptors of all
+        // its RAM: about 6% of a 1 GiB Linux guest), measured as actual − total from a report made while the
+        // balloon stood still; until one has been, the latest report's figure serves for growth and nothing shrinks.
         let used = frame[Variable.used.rawValue]
+        if vm.observedActual != actual {
+            vm.observedActual = actual
+            vm.observedActualSince = now
+        }
+        let reportedTotal = sample.stats?.total
+        if let total = reportedTotal, let age, now - age >= vm.observedActualSince {
+            vm.outsideTotal = actual > total ? actual - total : 0
+        }
+        let outside = vm.outsideTotal ?? reportedTotal.map { actual > $0 ? actual - $0 : 0 } ?? 0
+        let outsideKnown = vm.outsideTotal != nil
         let rising = vm.trend.isRising(faster: limits.needRising)
         // The room to keep: the configured headroom, and the growth the guest may have for as long as the daemon
         // takes to react: the allowance, its fastest growth lately, and while it rises, its growth now.
         var growthRate = Swift.max(limits.growthAllowance, vm.trend.peakGrowth(at: now))
         if rising == true, !vm.trend.lastUsedRate.isNaN { growthRate = Swift.max(growthRate, vm.trend.lastUsedRate) }
         let headroom = Self.pageUp(Swift.max(Double(limits.headroom), growthRate * reactionTime))
-        let needFloor: UInt64? = used.isNaN ? nil : Swift.min(limits.max, Self.pageUp(Swift.max(0, used)) &+ headroom)
+        let needFloor: UInt64? =
+            used.isNaN ? nil : Swift.min(limits.max, Self.pageUp(Swift.max(0, used) + Double(outside)) &+ headroom)
         // No shrink goes below the most it used lately plus the same headroom: memory a guest freed a minute ago
         // is memory its next job may take again at once, faster than any daemon can give it back.
         let peak = vm.trend.peakUsed
         let shrinkFloor: UInt64? = needFloor.map { floor in
             guard !peak.isNaN, peak > used else { return floor }
-            return Swift.max(floor, Swift.min(limits.max, Self.pageUp(peak) &+ headroom))
+            return Swift.max(floor, Swift.min(limits.max, Self.pageUp(peak + Double(outside)) &+ headroom))
         }
         let shrinkWatched = vm.lastShrinkFrom != nil && now - vm.lastShrinkAt < limits.shrinkWatch
         if pressured { vm.lastPressureAt = now }
@@ -190,6 +204,8 @@ extension DecisionEngine {
             shrinkBlock = .shrinkBlockedPressure
         } else if needFloor == nil {
             shrinkBlock = .shrinkBlockedUnknownUse
+        } else if !outsideKnown {
+            shrinkBlock = .shrinkBlockedBalloonMoved
         } else if rising != false {
             shrinkBlock = .shrinkBlockedRising(rate: rising == nil ? nil : Swift.max(vm.trend.usedRate, vm.trend.lastUsedRate))
         } else if sincePressure < limits.pressureHold {
@@ -218,6 +234,16 @@ extension DecisionEngine {
                 vm.stallFloor = nil
             }
         }
+        // How low the arbiter may take the guest to feed one that needs memory: these floors without step or cooldown.
+        var feedLow = limits.min
+        if shrinkBlock != nil {
+            feedLow = Swift.max(feedLow, actual)
+        } else if let shrinkFloor {
+            feedLow = Swift.max(feedLow, Swift.min(shrinkFloor, actual))
+        }
+        if let moving = plan.movingTo, pendingInflation { feedLow = Swift.max(feedLow, moving) }
+        if let floor { feedLow = Swift.max(feedLow, floor) }
+        plan.feedLow = feedLow
         let sinceChange = now - vm.lastChangeAt
         let coolingDown = sinceChange < limits.cooldown
         if coolingDown {
@@ -227,9 +253,10 @@ extension DecisionEngine {
         }
         plan.low = low
         plan.high = high
-        plan.canGiveToHost =
+        plan.canFeed =
             fresh && !pressured && rising == false && sincePressure >= limits.pressureHold && !pendingInflation
-            && !coolingDown && needFloor != nil && (wanted ?? 0) <= actual
+            && needFloor != nil && outsideKnown && (wanted ?? 0) <= actual
+        plan.canGiveToHost = plan.canFeed && !coolingDown
 
         // The rule's target through the envelope, recording each change.
         guard var target = wanted else { return plan }
@@ -332,6 +359,8 @@ extension DecisionEngine {
     private func forgetHistory(_ vm: inout VMState) {
         for slot in vm.heldSince.indices { vm.heldSince[slot] = .nan }
         vm.counters = VMState.Counters()
+        vm.observedActual = nil
+        vm.outsideTotal = nil
         vm.trend = NeedTrend()
         vm.progress = nil
     }

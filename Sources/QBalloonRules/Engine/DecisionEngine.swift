@@ -192,6 +192,10 @@ struct Plan {
     var shrinkFloor: UInt64?
     /// Whether the arbiter may take memory from this VM for the host reserve.
     var canGiveToHost = false
+    /// Whether it may when a guest that needs memory is being fed (as ``canGiveToHost``, cooldown aside), and how
+    /// low (``low`` without the step and cooldown).
+    var canFeed = false
+    var feedLow: UInt64 = 0
     /// Guest memory in use (bytes), NaN if unknown.
     var used: Double
     /// Memory still to come back from an inflation under way, or to go out for a deflation under way.

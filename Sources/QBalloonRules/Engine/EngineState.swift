@@ -87,6 +87,11 @@ struct VMState: Sendable {
     var lastShrinkFrom: UInt64?
     var lastShrinkAt = -Double.infinity
     var lastSeen = 0.0
+    /// `actual` as last seen, and since when (a report made after that saw the balloon where it is now).
+    var observedActual: UInt64?
+    var observedActualSince = Double.infinity
+    /// The memory the guest's kernel keeps outside MemTotal (actual − total while the balloon stood still).
+    var outsideTotal: UInt64?
 
     /// The cumulative counters of the last statistics report, when it was made, and the rates since the one before.
     struct Counters: Sendable {

@@ -7,7 +7,7 @@ import QBalloonTestSupport
 /// One real Linux guest (the image from `scripts/build-guest.sh`) under `qemu-system-x86_64 -accel tcg`.
 ///
 /// It has three sockets in the scenario's directory: `NAME.qmp`, the monitor for qballoon (the CLI or the
-/// daemon), `NAME.observer.qmp`, a second monitor the test reads `actual` from while qballoon holds the first
+/// daemon), `NAME.observer.sock`, a second monitor the test reads `actual` from while qballoon holds the first
 /// (QEMU takes one client per monitor; events go to all), and `NAME.console`, the serial console with a shell.
 /// ``restart()`` starts a new QEMU on the same sockets, as a VM manager would after a crash.
 final class Guest: @unchecked Sendable {
@@ -19,7 +19,7 @@ final class Guest: @unchecked Sendable {
     let directory: String
     var ramBytes: UInt64 { UInt64(ramMiB) << 20 }
     var qmpPath: String { "\(directory)/\(name).qmp" }
-    var observerPath: String { "\(directory)/\(name).observer.qmp" }
+    var observerPath: String { "\(directory)/\(name).observer.sock" }
     var consolePath: String { "\(directory)/\(name).console" }
     var qemuLogPath: String { "\(directory)/\(name).qemu.log" }
 

@@ -119,7 +119,9 @@ func endToEnd(_ name: String, _ body: (Scenario) async throws -> Void) async thr
         failed = true
         Issue.record(error, scenario.report("\(error)"))
     }
-    await scenario.cleanup(keepFiles: failed && !GuestEnvironment.isCI)
+    // A failed test keeps its files outside CI; QBALLOON_KEEP_FILES=1 keeps every test's (decision logs, QEMU logs).
+    let keep = GuestEnvironment.environment["QBALLOON_KEEP_FILES"] == "1"
+    await scenario.cleanup(keepFiles: keep || (failed && !GuestEnvironment.isCI))
     scenario.note("done\(failed ? " (failed)" : "")")
 }
 
