@@ -127,6 +127,16 @@ struct ArbitrationTests {
         #expect(took >= 4 * GiB - 4 * 4096 && took <= 8 * GiB - 256 * MiB - 3 * GiB, "\(hoarder)")
         #expect(hoarder.adjustments.contains { if case .reclaimedAtOnce = $0 { true } else { false } }, "\(hoarder)")
         #expect(hoarder.description.contains("at once, for a guest that needs memory"), "\(hoarder)")
+
+        // With nobody in need but the host under its hard reserve (3 of 4 GiB), the same: at once, to the floors.
+        var emergency = EngineState()
+        warmUp(engine, &emergency, [idle("hoarder", config, actual: 8 * GiB, used: 2 * GiB)], now: 0)
+        let low = engine.decide(
+            &emergency, samples: [idle("hoarder", config, actual: 8 * GiB, used: 2 * GiB)],
+            host: HostSample(total: 64 * GiB, available: 3 * GiB), now: 0)
+        let given = try #require(low.decisions.first)
+        #expect(taken(low)["hoarder"] == 5 * GiB, "\(given)")  // the 5 GiB short, down to use plus headroom (3 GiB)
+        #expect(given.description.contains("at once, the host is under its hard reserve"), "\(given)")
     }
 
     @Test("below the reserve with no tax: shares decide who keeps memory")

@@ -138,8 +138,9 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
     case growthCutByHostReserve(wanted: UInt64, granted: UInt64)
     /// Taken for the host reserve (idle memory first, by shares).
     case reclaimedForHostReserve(UInt64)
-    /// Taken at once (no step, no cooldown) for a guest that needs memory, or a host under its hard reserve.
-    case reclaimedAtOnce(UInt64)
+    /// Taken at once (no step, no cooldown) for a guest that needs memory, or else because the host is under its
+    /// hard reserve.
+    case reclaimedAtOnce(UInt64, forGuestInNeed: Bool)
     /// A rule wanted to shrink the guest, but it is under pressure.
     case ruleOverriddenByPressure(rule: String)
     /// `dry_run`: decided, not sent.
@@ -175,8 +176,9 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
         case .growthCutByHostReserve(let wanted, let granted):
             return "host reserve: growth cut from \(MemorySize.format(wanted)) to \(MemorySize.format(granted))"
         case .reclaimedForHostReserve(let bytes): return "host reserve: took \(MemorySize.format(bytes))"
-        case .reclaimedAtOnce(let bytes):
-            return "host reserve: took \(MemorySize.format(bytes)) at once, for a guest that needs memory"
+        case .reclaimedAtOnce(let bytes, let forGuestInNeed):
+            return "host reserve: took \(MemorySize.format(bytes)) at once, "
+                + (forGuestInNeed ? "for a guest that needs memory" : "the host is under its hard reserve")
         case .ruleOverriddenByPressure(let rule): return "rule \"\(rule)\" overridden: under pressure"
         case .dryRun: return "dry run: not sent"
         }

@@ -73,7 +73,8 @@ extension DecisionEngine {
         budget.reclaimNeeded = UInt64(deficit)
         // While a guest that needs memory is being fed (or the host is under its hard reserve), idle guests give at
         // once: their step and cooldown do not hold them back, their floors still do.
-        let feeding = requests.contains { plans[$0].urgent } || available < hardReserve
+        let feedingGuest = requests.contains { plans[$0].urgent }
+        let feeding = feedingGuest || available < hardReserve
         budget.feeding = feeding
         let floor = { (plan: Plan) -> UInt64 in feeding ? Self.feedFloor(plan) : Self.reclaimFloor(plan) }
         let victims = plans.indices.filter { index in
@@ -87,7 +88,7 @@ extension DecisionEngine {
             let take = UInt64(takes[position]) / Self.page * Self.page
             guard take > 0 else { continue }
             plans[index].target -= take
-            plans[index].adjustments.append(feeding ? .reclaimedAtOnce(take) : .reclaimedForHostReserve(take))
+            plans[index].adjustments.append(feeding ? .reclaimedAtOnce(take, forGuestInNeed: feedingGuest) : .reclaimedForHostReserve(take))
             reclaimed += take
         }
         budget.reclaimed = reclaimed
