@@ -47,6 +47,7 @@ struct CLIRunTests {
             try process.run()
             defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
             func stderr() -> String { (try? String(contentsOfFile: errorLog, encoding: .utf8)) ?? "" }
+            func decisionLog() -> String { (try? String(contentsOfFile: fleet.directory + "/decisions.jsonl", encoding: .utf8)) ?? "" }
 
             func settled(_ vm: String, below limit: UInt64) async throws -> Bool {
                 let guest = try await fleet.guest(vm)
@@ -58,7 +59,7 @@ struct CLIRunTests {
                 let second = try await settled("second", below: Self.gib)
                 return first && second
             }
-            #expect(try await fleet.guest("second").target == 768 << 20)
+            #expect(try await fleet.guest("second").target == 768 << 20, "\(decisionLog())")
 
             // A broken config: refused, logged, and the daemon goes on with the old one.
             try fleet.writeConfig(Self.config(fleet, secondMin: "1.5GiB", broken: true))
@@ -67,7 +68,7 @@ struct CLIRunTests {
             #expect(stderr().contains("shares"))
             try await Task.sleep(for: .milliseconds(600))
             #expect(process.isRunning)
-            #expect(try await fleet.guest("second").target == 768 << 20)
+            #expect(try await fleet.guest("second").target == 768 << 20, "\(stderr())\n\(decisionLog())")
 
             // A good one: taken.
             try fleet.writeConfig(Self.config(fleet, secondMin: "1.5GiB"))

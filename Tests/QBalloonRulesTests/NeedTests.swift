@@ -101,6 +101,38 @@ struct NeedTests {
         #expect(decision.to == expected, "\(decision)")
     }
 
+    @Test("a report made while the balloon moves is not taken as the kernel's memory outside MemTotal")
+    func outsideTotalOnlyWhileStill() throws {
+        // QEMU throttles BALLOON_CHANGE to one a second: the `actual` the daemon holds can still be the old one
+        // when the guest already reports its new, smaller total. Pairing them once made a 1 GiB phantom "kernel"
+        // need, and the engine grew the guest straight back (the daemon test that reloads on SIGHUP saw it).
+        let config = try makeConfig(
+            defaults: "step = \"8GiB\"\nmin = \"256MiB\"\nheadroom = \"64MiB\"\npressure = \"major_faults_rate > 50\"",
+            rules: [("squeeze", "true", "used")])
+        let engine = DecisionEngine(config: config)
+        var state = EngineState()
+        let outside = 64 * MiB
+        func report(actual: UInt64, total: UInt64, at now: Double) -> VMSample {
+            sample("web", config: config, actual: actual, stats: stats(total: total, available: total - 1 * GiB), at: now)
+        }
+        warmUp(engine, &state, [report(actual: 8 * GiB, total: 8 * GiB - outside, at: 100)], now: 100)
+        let shrink = try #require(
+            engine.decide(&state, samples: [report(actual: 8 * GiB, total: 8 * GiB - outside, at: 100)], host: Self.roomyHost, now: 100)
+                .decisions.first)
+        let target = try #require(shrink.to)
+        #expect(target == 1 * GiB + outside + 200 * MiB, "use, the kernel's part, 40 MiB/s for 5 s: \(shrink)")
+        // The guest inflated; its report says so, the `actual` held is still the old one.
+        let lagging = engine.decide(
+            &state, samples: [report(actual: 8 * GiB, total: target - outside, at: 102)], host: Self.roomyHost, now: 102)
+        #expect(lagging.decisions.first?.to == nil, "\(lagging.decisions)")
+        // `actual` catches up: the guest has what it needs; nothing grows it back.
+        for now in [104.0, 106, 108] {
+            let round = engine.decide(
+                &state, samples: [report(actual: target, total: target - outside, at: now)], host: Self.roomyHost, now: now)
+            #expect(round.decisions.first?.to == nil, "at \(now): \(round.decisions)")
+        }
+    }
+
     @Test("a shrink leaves the guest the most it used within peak_window plus headroom; after the window, its use now")
     func peakFloor() throws {
         func run(peakWindow: String) throws -> [Double: Decision] {

@@ -76,8 +76,12 @@ extension DecisionEngine {
             vm.observedActual = actual
             vm.observedActualSince = now
         }
+        // Standing still: no target of ours still on its way (the `actual` we hold can lag the guest's report by
+        // a second of QEMU's event throttling, so a report made while it moves may pair an old `actual` with a new
+        // total), and the report made after `actual` was last seen to change.
+        let balloonMoving = (pendingInflation && !stalled) || pendingDeflation
         let reportedTotal = sample.stats?.total
-        if let total = reportedTotal, let age, now - age >= vm.observedActualSince {
+        if !balloonMoving, let total = reportedTotal, let age, now - age >= vm.observedActualSince {
             vm.outsideTotal = actual > total ? actual - total : 0
         }
         let outside = vm.outsideTotal ?? reportedTotal.map { actual > $0 ? actual - $0 : 0 } ?? 0
