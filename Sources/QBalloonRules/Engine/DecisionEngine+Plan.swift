@@ -91,7 +91,12 @@ extension DecisionEngine {
         // takes to react: the allowance, its fastest growth lately, and while it rises, its growth now.
         var growthRate = Swift.max(limits.growthAllowance, vm.trend.peakGrowth(at: now))
         if rising == true, !vm.trend.lastUsedRate.isNaN { growthRate = Swift.max(growthRate, vm.trend.lastUsedRate) }
-        let headroom = Self.pageUp(Swift.max(Double(limits.headroom), growthRate * reactionTime))
+        // While it rises, twice that: each round adds only the growth its last report showed, so between the
+        // report and the balloon's arrival the guest eats into the room at its full rate; with one reaction time
+        // of room the margin at the worst moment would be nothing at all (a real guest writing at 40 MiB/s after
+        // falling behind met its OOM killer there).
+        let span = rising == true ? 2 * reactionTime : reactionTime
+        let headroom = Self.pageUp(Swift.max(Double(limits.headroom), growthRate * span))
         let needFloor: UInt64? =
             used.isNaN ? nil : Swift.min(limits.max, Self.pageUp(Swift.max(0, used) + Double(outside)) &+ headroom)
         // No shrink goes below the most it used lately plus the same headroom: memory a guest freed a minute ago
