@@ -53,6 +53,7 @@ let package = Package(
             dependencies: [
                 "QBalloonCore", "QBalloonJSON",
                 "QBalloonQMP",
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -148,7 +149,7 @@ let package = Package(
         .testTarget(
             name: "QBalloonQMPTests",
             dependencies: [
-                "QBalloonQMP", "QBalloonJSON", "QBalloonCore", "QBalloonFakeQMP", "QBalloonTestSupport",
+                "QBalloonQMP", "QBalloon", "QBalloonJSON", "QBalloonCore", "QBalloonFakeQMP", "QBalloonTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -2,9 +2,10 @@
 # Installs the Debian packages qballoon needs, with apt-get, only when they are missing.
 #   libjansson-dev, pkg-config  to build (the JSON codec is jansson)
 #   qemu-system-x86             for the tests against a real QEMU (pass --build-only to skip)
+#   time                        /usr/bin/time, for the tests that measure a command's peak memory
 set -euo pipefail
 packages=(libjansson-dev pkg-config)
-[ "${1:-}" = "--build-only" ] || packages+=(qemu-system-x86)
+[ "${1:-}" = "--build-only" ] || packages+=(qemu-system-x86 time)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

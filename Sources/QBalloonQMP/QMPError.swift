@@ -45,7 +45,7 @@ public struct QMPError: Error, Sendable, Equatable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         enum Base: Sendable, Hashable {
             case connectFailed, noGreeting, negotiationFailed, commandFailed, timeout, connectionClosed
-            case protocolViolation, badReply
+            case protocolViolation, badReply, tooManyPending
         }
         let base: Base
         /// The socket could not be reached (missing, refused, no permission).
@@ -64,6 +64,9 @@ public struct QMPError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let protocolViolation = Code(base: .protocolViolation)
         /// A reply arrived but its content is not what the command returns.
         public static let badReply = Code(base: .badReply)
+        /// The client already waits for ``QMPClient/Options/maxPendingCommands`` replies (a monitor that answers
+        /// nothing, or a caller that sends without waiting): the command was not sent.
+        public static let tooManyPending = Code(base: .tooManyPending)
 
         public var description: String {
             switch base {
@@ -75,6 +78,7 @@ public struct QMPError: Error, Sendable, Equatable, CustomStringConvertible {
             case .connectionClosed: return "connectionClosed"
             case .protocolViolation: return "protocolViolation"
             case .badReply: return "badReply"
+            case .tooManyPending: return "tooManyPending"
             }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import QBalloonCore
 import QBalloonDaemon
 import QBalloonRules
 
@@ -29,6 +30,11 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Run as root beside every VM: a config someone else could write is someone else's daemon.
+        if let problem = ConfigFileSafety.problem(path: config) {
+            printError("refusing the config: \(problem)")
+            throw ExitCode(ExitStatus.usage)
+        }
         let loaded = try loadConfig(config)
         let logger = makeLogger(level: Logger.Level(rawValue: logLevel) ?? .info)
         let daemon = try Daemon(

@@ -39,6 +39,8 @@ struct StatsCommand: AsyncParsableCommand {
                 try await balloon.setPollingInterval(seconds: period)
             }
             let patience = max(10, Double(period) * 3)
+            let ram = try await balloon.maxBytes()
+            var previous: GuestStats?
             var lastSeen = try await balloon.stats().lastUpdate
             var printed = 0
             var waitingSince = WallClock.system.now()
@@ -58,6 +60,10 @@ struct StatsCommand: AsyncParsableCommand {
                 lastSeen = update
                 waitingSince = now
                 let actual = try await balloon.actual()
+                if let lie = Plausibility.check(actual: actual, stats: stats, previous: previous, ramBytes: ram) {
+                    throw BalloonError(code: .badReply, address: "\(client.address)", detail: "figures that cannot be true: \(lie)")
+                }
+                previous = stats
                 print(json ? sampleJSON(stats, actual: actual).encodedString(sortedKeys: true) : sampleText(stats, actual: actual))
                 printed += 1
             }

@@ -17,7 +17,7 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let report = try await withClient(monitor) { client in
             let balloon = try await BalloonDevice.find(on: client)
-            return BalloonStatus(
+            let status = BalloonStatus(
                 address: "\(client.address)",
                 version: client.greeting.version,
                 path: balloon.path,
@@ -27,6 +27,11 @@ struct StatusCommand: AsyncParsableCommand {
                 features: try await balloon.features(),
                 stats: try await balloon.stats(),
                 now: WallClock.system.now())
+            // Figures that cannot be true are not shown as if they were.
+            if let lie = Plausibility.check(actual: status.actual, stats: status.stats, previous: nil, ramBytes: status.max) {
+                throw BalloonError(code: .badReply, address: "\(client.address)", detail: "figures that cannot be true: \(lie)")
+            }
+            return status
         }
         print(json ? report.json.encodedString(sortedKeys: true) : report.text)
     }

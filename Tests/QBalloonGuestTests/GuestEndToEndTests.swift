@@ -400,6 +400,63 @@ struct GuestEndToEndTests {
         }
     }
 
+    // MARK: 8. kill -9 during an inflation
+
+    /// The daemon is killed with SIGKILL while its inflation is under way (no restore, no goodbye), and started
+    /// again: the new daemon takes the VM from QEMU's real state (the balloon QEMU still moves to the old target),
+    /// with no jump back to the whole RAM and no storm of give-backs; the guest stays alive and keeps what it
+    /// needs.
+    @Test func aDaemonKilledDuringAnInflationRestartsFromQEMUsState() async throws {
+        try await endToEnd("kill9") { s in
+            let guest = s.guest("vm", ramMiB: 768)
+            try Self.writeHostMeminfo("\(s.directory)/host.meminfo", availableBytes: 6 << 30)
+            var config = Self.restoreConfig(guest: guest, directory: s.directory)
+            config = config.replacingOccurrences(of: "restore_on_exit = true", with: "restore_on_exit = false")
+            let first = try s.daemon("first", config: config)
+            try await s.boot([guest])
+            let trace = BalloonTrace(guest, in: s)
+            try first.start()
+            var atKill: UInt64 = 0
+            try await s.waitUntil("the daemon's inflation starts", timeout: 60, every: 0.02) {
+                atKill = try await guest.actual()
+                return atKill < guest.ramBytes - 16 * Self.MiB
+            }
+            let pid = try #require(first.pid)
+            kill(pid, SIGKILL)
+            let killedAt = Date()
+            try await s.waitUntil("the first daemon is gone", timeout: 10) { !first.isRunning }
+            let target = first.decisions().first?["to"]?.uint64Value ?? 0
+            s.note("SIGKILL at actual \(mib(atKill)) on the way to \(mib(target))")
+            // QEMU carries on to the old target by itself.
+            try await Task.sleep(for: .seconds(2))
+            let atRestart = try await guest.actual()
+            let second = try s.daemon("second", config: config)
+            try second.start()
+            try await s.waitUntil("the new daemon attaches", timeout: 30) { !second.logLines(containing: "] attached").isEmpty }
+            try await Task.sleep(for: .seconds(15))
+            let decisions = second.decisions()
+            // From where QEMU really is: never back up to the whole RAM, never a give-back for a stall it did not see.
+            let lowest = trace.lowest(since: killedAt) ?? 0
+            let highest = trace.since(killedAt).map(\.actual).max() ?? 0
+            #expect(highest <= max(atKill, atRestart) + Self.page, s.report("the balloon jumped back up to \(mib(highest)) after the restart"))
+            let giveBacks = decisions.filter { $0["reason"] == "stall recovery" || $0["reason"] == "inflation aborted" }
+            #expect(giveBacks.isEmpty, s.report("give-backs after the restart: \(giveBacks)"))
+            #expect(decisions.count <= 3, s.report("\(decisions.count) changes in 15 s after the restart: \(decisions)"))
+            if let firstDecision = decisions.first {
+                let from = firstDecision["from"]?.uint64Value ?? 0
+                let real = trace.since(killedAt).map(\.actual)
+                #expect(
+                    real.contains { $0 + 32 * Self.MiB >= from && $0 <= from + 32 * Self.MiB },
+                    s.report("the new daemon's first change starts from \(mib(from)), which QEMU never had"))
+            }
+            let (output, status) = try await guest.run("echo alive")
+            #expect(status == 0 && output.contains("alive"), s.report("the guest does not answer: \(output)"))
+            s.note(
+                "after the restart (QEMU at \(mib(atRestart))): \(decisions.count) change(s), lowest \(mib(lowest)), highest \(mib(highest)); now \(mib(try await guest.actual()))")
+            await second.stop()
+        }
+    }
+
     // MARK: Configs and helpers
 
     /// Idle reclaim and fast give-back, with the host's figures from a file the test writes.

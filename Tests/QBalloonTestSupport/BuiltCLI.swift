@@ -22,15 +22,23 @@ package enum BuiltCLI {
 
     /// Runs `qballoon ARGUMENTS` to its end (killed after `timeout` seconds); output goes through files in
     /// `directory`, so nothing blocks on a full pipe.
-    package static func run(_ arguments: [String], in directory: String = "/tmp", timeout: Double = 120) async throws -> Result {
+    /// - Parameter wrapper: a command to run it under (`["/usr/bin/time", "-f", "%M"]`), its output in `stderr`.
+    package static func run(
+        _ arguments: [String], in directory: String = "/tmp", timeout: Double = 120, wrapper: [String] = []
+    ) async throws -> Result {
         let id = UInt32.random(in: 0...UInt32.max)
         let outPath = "\(directory)/cli-\(id).out"
         let errPath = "\(directory)/cli-\(id).err"
         for path in [outPath, errPath] { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         defer { for path in [outPath, errPath] { try? FileManager.default.removeItem(atPath: path) } }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.qballoon)
-        process.arguments = arguments
+        if let first = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: first)
+            process.arguments = Array(wrapper.dropFirst()) + [TestEnvironment.qballoon] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: TestEnvironment.qballoon)
+            process.arguments = arguments
+        }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
@@ -88,6 +96,13 @@ package final class DaemonProcess: @unchecked Sendable {
     }
 
     package var isRunning: Bool { lock.withLock { process?.isRunning ?? false } }
+
+    /// The daemon's own process id (not its supervisor's), once it runs.
+    package var pid: Int32? {
+        guard let supervisor = lock.withLock({ process?.process.processIdentifier }) else { return nil }
+        let children = (try? String(contentsOfFile: "/proc/\(supervisor)/task/\(supervisor)/children", encoding: .utf8)) ?? ""
+        return children.split(separator: " ").first.flatMap { Int32($0) }
+    }
 
     /// SIGTERM (graceful), then SIGKILL after 15 s; returns the exit status.
     @discardableResult

@@ -1,3 +1,4 @@
+import DequeModule
 import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
@@ -21,11 +22,30 @@ public struct BalloonDevice: Sendable {
 
     private var address: String { "\(client.address)" }
 
+    /// How far ``find(on:)`` looks for a balloon that is not where `-device` puts it. A real machine's QOM tree
+    /// has a few hundred objects, the widest listing (`/machine/unattached`) a few hundred entries; a monitor
+    /// that answers with more is not QEMU as we know it, and the search stops there with `badReply`.
+    public struct SearchLimits: Sendable, Hashable {
+        /// Objects listed (one `qom-list` each).
+        public var objects: Int
+        /// Objects waiting to be listed.
+        public var queue: Int
+        /// Entries in one listing.
+        public var entries: Int
+
+        public init(objects: Int = 512, queue: Int = 2048, entries: Int = 4096) {
+            self.objects = objects
+            self.queue = queue
+            self.entries = entries
+        }
+    }
+
     /// Finds the balloon device, whether or not `-device virtio-balloon-*` was given an id.
-    /// - Throws: ``BalloonError`` `noDevice` when the VM has none; ``QMPError`` when QMP fails.
-    public static func find(on client: QMPClient) async throws -> BalloonDevice {
+    /// - Throws: ``BalloonError`` `noDevice` when the VM has none, `badReply` when the monitor's QOM tree goes
+    ///   beyond `limits`; ``QMPError`` when QMP fails.
+    public static func find(on client: QMPClient, limits: SearchLimits = SearchLimits()) async throws -> BalloonDevice {
         for container in ["/machine/peripheral", "/machine/peripheral-anon"] {
-            if let path = try await balloonChild(of: container, client: client) {
+            if let path = try await balloonChild(of: container, client: client, limits: limits) {
                 return BalloonDevice(client: client, path: path)
             }
         }
@@ -35,15 +55,22 @@ public struct BalloonDevice: Sendable {
         } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotActive" {
             throw noDevice(client)
         }
-        var queue = ["/machine"]
-        var visited = 0
-        while !queue.isEmpty, visited < 2000 {
-            let parent = queue.removeFirst()
-            visited += 1
-            for (name, type) in try await children(of: parent, client: client) {
+        // Breadth first, each listing at most once, within the limits.
+        var queue: Deque<String> = ["/machine"]
+        var listed = 0
+        while let parent = queue.popFirst() {
+            guard listed < limits.objects else {
+                throw tooLarge(client, "listed \(listed) QOM objects without finding the balloon device (limit \(limits.objects))")
+            }
+            listed += 1
+            for (name, type) in try await children(of: parent, client: client, limits: limits) {
                 let child = parent == "/" ? "/\(name)" : "\(parent)/\(name)"
                 if type.hasPrefix("child<virtio-balloon") { return BalloonDevice(client: client, path: child) }
-                if type.hasPrefix("child<") { queue.append(child) }
+                guard type.hasPrefix("child<") else { continue }
+                guard queue.count < limits.queue else {
+                    throw tooLarge(client, "more than \(limits.queue) QOM objects waiting to be listed under \(parent) (limit \(limits.queue))")
+                }
+                queue.append(child)
             }
         }
         throw noDevice(client)
@@ -55,15 +82,21 @@ public struct BalloonDevice: Sendable {
             detail: "this VM has no balloon device (start QEMU with -device virtio-balloon-pci)")
     }
 
-    private static func balloonChild(of container: String, client: QMPClient) async throws -> String? {
-        let entries = try await children(of: container, client: client)
+    private static func tooLarge(_ client: QMPClient, _ detail: String) -> BalloonError {
+        BalloonError(code: .badReply, address: "\(client.address)", detail: "QOM tree too large: \(detail)")
+    }
+
+    private static func balloonChild(of container: String, client: QMPClient, limits: SearchLimits) async throws -> String? {
+        let entries = try await children(of: container, client: client, limits: limits)
         // Prefer the proxy (virtio-balloon-pci, -ccw) the user added over its backend device.
         let balloons = entries.filter { $0.type.hasPrefix("child<virtio-balloon") }
         guard let chosen = balloons.first(where: { !$0.type.hasSuffix("-device>") }) ?? balloons.first else { return nil }
         return "\(container)/\(chosen.name)"
     }
 
-    private static func children(of path: String, client: QMPClient) async throws -> [(name: String, type: String)] {
+    private static func children(
+        of path: String, client: QMPClient, limits: SearchLimits
+    ) async throws -> [(name: String, type: String)] {
         let listing: JSON
         do {
             listing = try await client.execute("qom-list", arguments: ["path": .string(path)])
@@ -72,6 +105,9 @@ public struct BalloonDevice: Sendable {
         }
         guard let entries = listing.arrayValue else {
             throw BalloonError(code: .badReply, address: "\(client.address)", detail: "qom-list \(path) did not return a list")
+        }
+        guard entries.count <= limits.entries else {
+            throw tooLarge(client, "qom-list \(path) returned \(entries.count) entries (limit \(limits.entries))")
         }
         return entries.compactMap { entry in
             guard let name = entry["name"]?.stringValue, let type = entry["type"]?.stringValue else { return nil }
@@ -85,7 +121,7 @@ public struct BalloonDevice: Sendable {
     public func actual() async throws -> UInt64 {
         let reply = try await run("query-balloon")
         guard let actual = reply["actual"]?.uint64Value else {
-            throw BalloonError(code: .badReply, address: address, detail: "query-balloon returned no 'actual': \(reply)")
+            throw BalloonError(code: .badReply, address: address, detail: "query-balloon returned no 'actual': \(BalloonError.excerpt(reply))")
         }
         return actual
     }
@@ -95,7 +131,7 @@ public struct BalloonDevice: Sendable {
         let reply = try await client.execute("query-memory-size-summary")
         guard let base = reply["base-memory"]?.uint64Value else {
             throw BalloonError(
-                code: .badReply, address: address, detail: "query-memory-size-summary returned no 'base-memory': \(reply)")
+                code: .badReply, address: address, detail: "query-memory-size-summary returned no 'base-memory': \(BalloonError.excerpt(reply))")
         }
         return base + (reply["plugged-memory"]?.uint64Value ?? 0)
     }

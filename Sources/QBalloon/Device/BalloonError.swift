@@ -1,3 +1,5 @@
+import QBalloonJSON
+
 /// Why a balloon operation failed. Every description names the monitor socket.
 public struct BalloonError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
@@ -32,4 +34,11 @@ public struct BalloonError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(address): \(detail)" }
+
+    /// A reply as an error message shows it: its first 200 characters, and how long it was if longer.
+    public static func excerpt(_ value: JSON) -> String {
+        let text = value.encodedString()
+        guard text.utf8.count > 200 else { return text }
+        return "\(String(decoding: text.utf8.prefix(200), as: UTF8.self))… (\(text.utf8.count) bytes)"
+    }
 }

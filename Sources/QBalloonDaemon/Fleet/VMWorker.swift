@@ -42,13 +42,38 @@ package enum VMProblem: Sendable, Hashable, CustomStringConvertible {
     case unreachable(String)
     /// The VM has no balloon device.
     case noBalloon(String)
+    /// Its monitor broke the protocol or the laws of arithmetic (garbage, oversized or endless replies, an
+    /// event flood, figures that cannot be true): cut off, nothing it said is used, retried after a long wait.
+    case quarantined(String)
 
     package var description: String {
         switch self {
         case .unreachable(let reason): return "unreachable: \(reason)"
         case .noBalloon(let reason): return reason
+        case .quarantined(let reason): return "quarantined: \(reason)"
         }
     }
+
+    /// The problem an error of reaching, reading or setting a VM is.
+    package init(_ error: any Error) {
+        let reason = Self.bounded("\(error)")
+        switch (error as? VMLinkError)?.kind {
+        case .noBalloon: self = .noBalloon(reason)
+        case .misconduct: self = .quarantined(reason)
+        case nil: self = error is ImplausibleFigures ? .quarantined(reason) : .unreachable(reason)
+        }
+    }
+
+    /// A peer's words in a log line or a status: at most 300 characters.
+    static func bounded(_ text: String) -> String {
+        guard text.count > 300 else { return text }
+        return String(text.prefix(300)) + "… (\(text.utf8.count) bytes)"
+    }
+}
+
+/// Figures a VM reported that cannot be true (``Plausibility``).
+struct ImplausibleFigures: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// Keeps one VM: connects (reconnecting with capped backoff after a failure), reads it when asked, sends the
@@ -69,6 +94,9 @@ final class VMWorker: Sendable {
         var commandTimeout: Duration
         /// The longest wait between reconnect attempts, in seconds.
         var backoffCap: Double = 30
+        /// How long a quarantined VM waits before the next attempt, in seconds (doubling each time it
+        /// misbehaves again, up to an hour).
+        var quarantine: Double = 300
     }
 
     /// With a persistent connection, every this many polls also reads `actual`; in between, it comes from the
@@ -78,6 +106,8 @@ final class VMWorker: Sendable {
     let settings: Settings
     let link: any VMLink
     let mailbox = Mailbox()
+    /// The lines about this VM the log may still take (shared with the orchestrator's lines about it).
+    let logBudget = VMLogBudget()
     private let clock: DaemonClock
     private let logger: Logger
     private let state: Mutex<VMFacts>
@@ -93,6 +123,11 @@ final class VMWorker: Sendable {
         self.state = Mutex(VMFacts(name: settings.name, link: link.description))
     }
 
+    /// Logs a line about this VM, within its ``logBudget``.
+    private func log(_ level: Logger.Level, _ message: @autoclosure () -> String, metadata: Logger.Metadata? = nil) {
+        logBudget.log(logger, level, message(), metadata: metadata, now: clock.seconds)
+    }
+
     /// What the worker saw last.
     var facts: VMFacts { state.withLock { $0 } }
 
@@ -103,13 +138,16 @@ final class VMWorker: Sendable {
         var generation = 0
         var polls = 0
         var backoff: Backoff
+        var quarantineBackoff: Backoff
         /// No attempt before this moment of the daemon's clock.
         var retryAt: Duration = .zero
     }
 
     /// Serves the mailbox until told to stop, or until the task is cancelled.
     func run() async {
-        var session = Session(backoff: Backoff(initial: 0.5, cap: settings.backoffCap))
+        var session = Session(
+            backoff: Backoff(initial: 0.5, cap: settings.backoffCap),
+            quarantineBackoff: Backoff(initial: settings.quarantine, cap: max(settings.quarantine, 3600)))
         while true {
             // Talk to the VM from where its connection lives (its event loop): no thread hand-offs per poll.
             let executor = session.connection?.preferredExecutor
@@ -138,7 +176,7 @@ final class VMWorker: Sendable {
             case .poll:
                 await poll(&session)
             case .disconnect:
-                logger.info("the VM is shutting down: disconnected")
+                log(.info, "the VM is shutting down: disconnected")
                 await detach(&session)
             }
             if session.generation != generation { return false }
@@ -163,6 +201,7 @@ final class VMWorker: Sendable {
                 }
                 await connection.close()
                 state.withLock { $0.deflateOnOOM = connection.deflateOnOOM }
+                try checkPlausible(reading, ramBytes: connection.ramBytes)
                 record(reading, ramBytes: connection.ramBytes, session: &session)
             } catch {
                 failed(error, &session)
@@ -187,6 +226,7 @@ final class VMWorker: Sendable {
                 let readActual = session.polls % Self.actualCheckEvery == 0 || state.withLock { $0.actual == nil }
                 let reading = try await connection.read(includingActual: readActual)
                 session.polls += 1
+                try checkPlausible(reading, ramBytes: connection.ramBytes)
                 record(reading, ramBytes: connection.ramBytes, session: &session)
             } catch {
                 await detach(&session)
@@ -206,7 +246,7 @@ final class VMWorker: Sendable {
             facts.deflateOnOOM = connection.deflateOnOOM
             facts.actual = nil
         }
-        logger.info("attached", metadata: ["vm.ram": "\(MemorySize.format(connection.ramBytes))"])
+        log(.info, "attached", metadata: ["vm.ram": "\(MemorySize.format(connection.ramBytes))"])
     }
 
     private func detach(_ session: inout Session) async {
@@ -217,8 +257,17 @@ final class VMWorker: Sendable {
         await connection.close()
     }
 
+    /// Throws ``ImplausibleFigures`` when the reading (with `actual` from events) cannot be true.
+    private func checkPlausible(_ reading: VMReading, ramBytes: UInt64) throws {
+        let (actual, previous) = state.withLock { (reading.actual ?? $0.actual, $0.stats) }
+        if let lie = Plausibility.check(actual: actual, stats: reading.stats, previous: previous, ramBytes: ramBytes) {
+            throw ImplausibleFigures(description: lie)
+        }
+    }
+
     private func record(_ reading: VMReading, ramBytes: UInt64, session: inout Session) {
         session.backoff.reset()
+        let wasProblem = state.withLock { $0.problem }
         let recovered = state.withLock { facts in
             let recovered = facts.problem != nil
             if let actual = reading.actual { facts.actual = actual }
@@ -227,27 +276,32 @@ final class VMWorker: Sendable {
             facts.problem = nil
             return recovered
         }
-        if recovered { logger.info("reachable again") }
+        if recovered {
+            if case .quarantined = wasProblem { session.quarantineBackoff.reset() }
+            log(.info, "reachable again")
+        }
     }
 
     private func failed(_ error: any Error, _ session: inout Session) {
-        let problem: VMProblem
-        if let link = error as? VMLinkError, link.kind == .noBalloon {
-            problem = .noBalloon(link.description)
-        } else {
-            problem = .unreachable("\(error)")
-        }
-        let delay = session.backoff.nextDelay()
+        let problem = VMProblem(error)
+        let quarantined: Bool
+        if case .quarantined = problem { quarantined = true } else { quarantined = false }
+        let delay = quarantined ? session.quarantineBackoff.nextDelay() : session.backoff.nextDelay()
         session.retryAt = clock.now() + .milliseconds(Int64(delay * 1000))
         let changed = state.withLock { facts -> Bool in
             facts.errors += 1
             facts.reconnects += 1
             let changed = facts.problem != problem
             facts.problem = problem
+            // Nothing a misbehaving peer said is kept.
+            if quarantined { facts.stats = nil }
             return changed
         }
-        if changed {
-            logger.warning("\(problem)")
+        if quarantined, changed {
+            log(
+                .error, "\(problem); nothing it reports is used and it is not acted on; next attempt in \(DurationText.format(seconds: delay))")
+        } else if changed {
+            log(.warning, "\(problem)")
         } else {
             logger.debug("\(problem); retrying in \(DurationText.format(seconds: delay))")
         }
@@ -276,7 +330,7 @@ final class VMWorker: Sendable {
             state.withLock { $0.lastTarget = bytes }
         } catch {
             state.withLock { $0.errors += 1 }
-            logger.warning("cannot set the balloon: \(error)")
+            log(.warning, "cannot set the balloon: \(VMProblem.bounded("\(error)"))")
         }
     }
 }

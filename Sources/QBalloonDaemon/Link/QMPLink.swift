@@ -39,7 +39,7 @@ public struct QMPLink: VMLink {
                     break
                 }
             })
-        let client = try await QMPClient.connect(to: address, options: options, logger: logger)
+        let client = try await Self.judged { try await QMPClient.connect(to: address, options: options, logger: logger) }
         do {
             let device: BalloonDevice
             do {
@@ -56,7 +56,27 @@ public struct QMPLink: VMLink {
             return QMPConnection(device: device, ramBytes: ram, deflateOnOOM: features.deflateOnOOM)
         } catch {
             await client.close()
-            throw error
+            throw Self.judge(error)
+        }
+    }
+
+    /// The error as the daemon treats it: a peer that broke QMP or answered with what QEMU never sends is
+    /// ``VMLinkError/Kind/misconduct``.
+    static func judge(_ error: any Error) -> any Error {
+        if let qmp = error as? QMPError, qmp.code == .protocolViolation || qmp.code == .badReply {
+            return VMLinkError(.misconduct, qmp.description)
+        }
+        if let balloon = error as? BalloonError, balloon.code == .badReply {
+            return VMLinkError(.misconduct, balloon.description)
+        }
+        return error
+    }
+
+    static func judged<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw judge(error)
         }
     }
 }
@@ -70,12 +90,14 @@ struct QMPConnection: VMConnection {
     var preferredExecutor: (any TaskExecutor)? { device.client.taskExecutor }
 
     func read(includingActual: Bool) async throws -> VMReading {
-        let actual = includingActual ? try await device.actual() : nil
-        return VMReading(actual: actual, stats: try await device.stats())
+        try await QMPLink.judged {
+            let actual = includingActual ? try await device.actual() : nil
+            return VMReading(actual: actual, stats: try await device.stats())
+        }
     }
 
     func setTarget(_ bytes: UInt64) async throws {
-        try await device.setTarget(bytes)
+        try await QMPLink.judged { try await device.setTarget(bytes) }
     }
 
     func close() async {

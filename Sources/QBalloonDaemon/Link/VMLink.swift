@@ -18,8 +18,9 @@ public protocol VMLink: Sendable, CustomStringConvertible {
     /// - Parameter events: called with what the VM says without being asked (balloon moves, shutdown) while the
     ///   connection is open, on whatever thread the link reads it; it must return quickly. A callback rather
     ///   than a stream, so that following a VM takes no task of its own.
-    /// - Throws: ``VMLinkError`` with ``VMLinkError/Kind/noBalloon`` for a VM without a balloon; any other
-    ///   error means the VM cannot be reached now.
+    /// - Throws: ``VMLinkError`` with ``VMLinkError/Kind/noBalloon`` for a VM without a balloon,
+    ///   ``VMLinkError/Kind/misconduct`` for a peer that broke the protocol (``VMConnection``'s calls too); any
+    ///   other error means the VM cannot be reached now.
     func connect(statsInterval: Int, events: @escaping @Sendable (VMEvent) -> Void) async throws -> any VMConnection
 }
 
@@ -66,6 +67,9 @@ public struct VMLinkError: Error, Sendable, Hashable, CustomStringConvertible {
     public enum Kind: Sendable, Hashable {
         /// The VM has no balloon device: it is held and reported, never acted on.
         case noBalloon
+        /// The VM's side broke the protocol or sent what cannot be QEMU's (garbage, oversized or endless
+        /// replies, an event flood): the VM is quarantined.
+        case misconduct
     }
 
     public var kind: Kind

@@ -16,23 +16,41 @@ import Darwin
 /// Each line: `time` (Unix seconds), `vm`, `from`, `to`, `wanted` (bytes), `reason`, `rule` (or null),
 /// `figures` (what the rule saw, by variable name), `adjustments` (what the envelope and arbiter changed),
 /// `pressured`, `dry_run`.
+///
+/// A file never grows past `maxBytes`: the line that would take it there first moves it to `PATH.1` (replacing
+/// the one before) and starts a new one. Standard output and other files that are not regular files are
+/// never rotated.
 package final class DecisionLog: Sendable {
     package let path: String
-    private let descriptor: Mutex<Int32>
+    package let maxBytes: UInt64
+    private let file: Mutex<File>
+
+    private struct File {
+        var descriptor: Int32
+        var size: UInt64
+        var rotates: Bool
+    }
 
     /// Opens (creating if needed) the log for appending.
     /// - Throws: ``DecisionLogError`` naming the path when it cannot be opened.
-    package init(path: String) throws {
+    package init(path: String, maxBytes: UInt64 = 64 << 20) throws {
+        self.path = path
+        self.maxBytes = maxBytes
+        self.file = Mutex(try Self.openFile(path))
+    }
+
+    deinit {
+        file.withLock { _ = close($0.descriptor) }
+    }
+
+    private static func openFile(_ path: String) throws -> File {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw DecisionLogError(path: path, reason: String(cString: strerror(errno)))
         }
-        self.path = path
-        self.descriptor = Mutex(fd)
-    }
-
-    deinit {
-        descriptor.withLock { _ = close($0) }
+        var info = stat()
+        let regular = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        return File(descriptor: fd, size: regular ? UInt64(info.st_size) : 0, rotates: regular)
     }
 
     /// The JSON line for one decision.
@@ -64,7 +82,15 @@ package final class DecisionLog: Sendable {
     package func append(_ decision: Decision, at time: Double, dryRun: Bool) {
         var bytes = Self.line(for: decision, at: time, dryRun: dryRun).encoded(sortedKeys: true)
         bytes.append(UInt8(ascii: "\n"))
-        descriptor.withLock { fd in
+        file.withLock { file in
+            if file.rotates, file.size > 0, file.size + UInt64(bytes.count) > maxBytes {
+                // Rotate; if that fails the log goes on in the same file rather than stop.
+                if rename(path, path + ".1") == 0, let fresh = try? Self.openFile(path) {
+                    close(file.descriptor)
+                    file = fresh
+                }
+            }
+            let fd = file.descriptor
             bytes.withUnsafeBytes { raw in
                 var offset = 0
                 while offset < raw.count {
@@ -73,6 +99,7 @@ package final class DecisionLog: Sendable {
                     offset += written
                 }
             }
+            file.size += UInt64(bytes.count)
         }
     }
 }

@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Per VM (label `vm`): `qballoon_vm_actual_bytes`, `qballoon_vm_target_bytes`, `qballoon_vm_max_bytes`,
 /// `qballoon_vm_available_bytes`, `qballoon_vm_stats_age_seconds`, `qballoon_vm_pressure` (0/1),
-/// `qballoon_vm_healthy` (0/1), `qballoon_vm_changes_total`, `qballoon_qmp_errors_total`,
+/// `qballoon_vm_healthy` (0/1), `qballoon_vm_quarantined` (0/1), `qballoon_vm_changes_total`, `qballoon_qmp_errors_total`,
 /// `qballoon_qmp_reconnects_total`. Host: `qballoon_host_available_bytes`, `qballoon_host_total_bytes`,
 /// `qballoon_host_memory_psi_some_avg10`, `qballoon_host_memory_psi_full_avg10`.
 ///
@@ -25,7 +25,7 @@ public final class DaemonMetrics: Sendable {
     private let host: HostGauges
 
     struct VMGauges {
-        var actual, target, max, available, statsAge, pressure, healthy: CoreMetrics.Gauge
+        var actual, target, max, available, statsAge, pressure, healthy, quarantined: CoreMetrics.Gauge
         var changes: CoreMetrics.Counter
         var errors, reconnects: CoreMetrics.Counter
         var lastErrors = 0
@@ -57,7 +57,7 @@ public final class DaemonMetrics: Sendable {
             actual: gauge("qballoon_vm_actual_bytes"), target: gauge("qballoon_vm_target_bytes"),
             max: gauge("qballoon_vm_max_bytes"), available: gauge("qballoon_vm_available_bytes"),
             statsAge: gauge("qballoon_vm_stats_age_seconds"), pressure: gauge("qballoon_vm_pressure"),
-            healthy: gauge("qballoon_vm_healthy"), changes: counter("qballoon_vm_changes_total"),
+            healthy: gauge("qballoon_vm_healthy"), quarantined: gauge("qballoon_vm_quarantined"), changes: counter("qballoon_vm_changes_total"),
             errors: counter("qballoon_qmp_errors_total"), reconnects: counter("qballoon_qmp_reconnects_total"))
         state[vm] = created
         return created
@@ -77,6 +77,7 @@ public final class DaemonMetrics: Sendable {
             if let available = facts.stats?.available { vm.available.record(Double(available)) }
             if let age = verdict?.stats.age { vm.statsAge.record(age) }
             vm.healthy.record(status == .ok ? 1 : 0)
+            if case .quarantined = status { vm.quarantined.record(1) } else { vm.quarantined.record(0) }
             if let verdict { vm.pressure.record(verdict.pressured ? 1 : 0) }
             if changed { vm.changes.increment() }
             if facts.errors > vm.lastErrors {
@@ -105,7 +106,7 @@ public final class DaemonMetrics: Sendable {
     package func forget(vm name: String) {
         perVM.withLock { state in
             guard let vm = state.removeValue(forKey: name) else { return }
-            for gauge in [vm.actual, vm.target, vm.max, vm.available, vm.statsAge, vm.pressure, vm.healthy] { gauge.destroy() }
+            for gauge in [vm.actual, vm.target, vm.max, vm.available, vm.statsAge, vm.pressure, vm.healthy, vm.quarantined] { gauge.destroy() }
             for counter in [vm.changes, vm.errors, vm.reconnects] { counter.destroy() }
         }
     }

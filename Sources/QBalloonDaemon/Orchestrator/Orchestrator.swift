@@ -32,6 +32,8 @@ package final class Orchestrator: Service, Sendable {
         package var onRound: (@Sendable (RoundReport) -> Void)?
         package var metrics: DaemonMetrics?
         package var decisionLog: DecisionLog?
+        /// Refuse a reload from a config file others could have written (``ConfigFileSafety``).
+        package var strictModes = true
     }
 
     private enum Wake: Sendable {
@@ -175,7 +177,9 @@ package final class Orchestrator: Service, Sendable {
                     metadata: ["vm.name": "\(decision.vm)"])
             }
             options.decisionLog?.append(decision, at: now, dryRun: dryRun)
-            logger.info("\(dryRun ? "would set" : "set") \(decision)", metadata: ["vm.name": "\(decision.vm)"])
+            worker.logBudget.log(
+                logger, .info, "\(dryRun ? "would set" : "set") \(decision)", metadata: ["vm.name": "\(decision.vm)"],
+                now: options.clock.seconds)
             if !dryRun, let replaced = worker.mailbox.target(target) {
                 logger.debug(
                     "the previous target \(MemorySize.format(replaced)) was not sent yet: replaced",
@@ -264,6 +268,10 @@ package final class Orchestrator: Service, Sendable {
     /// Loads the config file again; a config with errors is logged and the running one stays.
     private func reload(_ loop: inout Loop) {
         let config: QBalloonConfig
+        if options.strictModes, let problem = ConfigFileSafety.problem(path: options.configPath) {
+            logger.error("reload refused, the running config stays: \(problem)")
+            return
+        }
         do {
             config = try QBalloonConfig.load(path: options.configPath)
         } catch {

@@ -12,6 +12,9 @@ public enum VMStatus: Sendable, Hashable, CustomStringConvertible {
     case unreachable(String)
     /// It has no balloon device: held, never acted on.
     case noBalloon
+    /// Its monitor broke the protocol or reported figures that cannot be true: cut off, never acted on,
+    /// retried after a long wait (SECURITY.md).
+    case quarantined(String)
     /// Its guest never sent statistics: held, never acted on.
     case noStats
     /// Its guest's statistics are this many seconds old: never shrunk on them (an inflation under way is stopped).
@@ -22,6 +25,7 @@ public enum VMStatus: Sendable, Hashable, CustomStringConvertible {
         switch facts.problem {
         case .noBalloon: self = .noBalloon
         case .unreachable(let reason): self = .unreachable(reason)
+        case .quarantined(let reason): self = .quarantined(reason)
         case nil:
             guard let verdict else {
                 self = .connecting
@@ -41,6 +45,7 @@ public enum VMStatus: Sendable, Hashable, CustomStringConvertible {
         case .connecting: return "connecting"
         case .unreachable(let reason): return "unreachable: \(reason)"
         case .noBalloon: return "no balloon device"
+        case .quarantined(let reason): return "quarantined: \(reason)"
         case .noStats: return "no guest statistics"
         case .staleStats(let age): return "statistics \(DurationText.format(seconds: age, style: .approximate)) old"
         }
@@ -53,6 +58,7 @@ public enum VMStatus: Sendable, Hashable, CustomStringConvertible {
         case .connecting: return "connecting"
         case .unreachable: return "unreachable"
         case .noBalloon: return "no_balloon"
+        case .quarantined: return "quarantined"
         case .noStats: return "no_stats"
         case .staleStats: return "stale_stats"
         }

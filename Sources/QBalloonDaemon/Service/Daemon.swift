@@ -40,6 +40,9 @@ public final class Daemon: Sendable {
         /// Record metrics here (and serve them if the config has `metrics_listen`); by default a registry is made
         /// only for `metrics_listen`. For a program that serves them its own way, and for tests.
         public var metrics: DaemonMetrics?
+        /// Refuse to reload a config file that someone other than root or this user could have written
+        /// (``ConfigFileSafety``, as OpenSSH's `StrictModes`). `qballoon run` checks the first load too.
+        public var strictModes: Bool
 
         public init(
             configPath: String, dryRun: Bool = false, logger: Logger, clock: any Clock<Duration> = ContinuousClock(),
@@ -50,8 +53,10 @@ public final class Daemon: Sendable {
             },
             scanSockets: (@Sendable ([String]) -> [String])? = nil,
             onRound: (@Sendable (RoundReport) -> Void)? = nil, handlesSignals: Bool = false,
-            metricsBound: (@Sendable (Endpoint) -> Void)? = nil, metrics: DaemonMetrics? = nil
+            metricsBound: (@Sendable (Endpoint) -> Void)? = nil, metrics: DaemonMetrics? = nil,
+            strictModes: Bool = true
         ) {
+            self.strictModes = strictModes
             self.configPath = configPath
             self.dryRun = dryRun
             self.logger = logger
@@ -77,13 +82,16 @@ public final class Daemon: Sendable {
     public init(config: QBalloonConfig, options: Options) throws {
         let logger = options.logger
         let metrics = options.metrics ?? config.daemon.metricsListen.map { _ in DaemonMetrics() }
-        let decisionLog = try config.daemon.decisionLog.map { try DecisionLog(path: $0 == "-" ? "/dev/stdout" : $0) }
+        let decisionLog = try config.daemon.decisionLog.map {
+            try DecisionLog(path: $0 == "-" ? "/dev/stdout" : $0, maxBytes: config.daemon.decisionLogMax)
+        }
         let orchestrator = Orchestrator(
             config: config,
             options: .init(
                 configPath: options.configPath, dryRun: options.dryRun, clock: DaemonClock(options.clock),
                 wallClock: options.wallClock, readHost: options.readHost, link: options.link,
-                scanSockets: options.scanSockets, onRound: options.onRound, metrics: metrics, decisionLog: decisionLog),
+                scanSockets: options.scanSockets, onRound: options.onRound, metrics: metrics, decisionLog: decisionLog,
+                strictModes: options.strictModes),
             logger: logger)
         var services: [any Service] = [orchestrator]
         if let listen = config.daemon.metricsListen, let metrics {

@@ -6,6 +6,12 @@ package struct DaemonClock: Sendable {
     /// Sleeps until `now()` reaches the given moment; throws `CancellationError` when the task is cancelled.
     package let sleep: @Sendable (_ until: Duration) async throws -> Void
 
+    /// ``now`` in seconds.
+    package var seconds: Double {
+        let moment = now()
+        return Double(moment.components.seconds) + Double(moment.components.attoseconds) / 1e18
+    }
+
     package init<C: Clock>(_ clock: C) where C.Duration == Duration {
         let origin = clock.now
         self.now = { origin.duration(to: clock.now) }

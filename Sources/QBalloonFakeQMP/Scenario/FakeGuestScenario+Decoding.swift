@@ -191,7 +191,8 @@ extension FakeQMPFaults {
         try reader.allowOnly(
             [
                 "noGreeting", "closeAfterCommands", "closeOn", "replyDelay", "delayOn", "hangOn", "garbageOn",
-                "writeChunkSize", "noBalloonDevice", "noGuestStats",
+                "writeChunkSize", "noBalloonDevice", "noGuestStats", "qomListFlood", "oversizedOn", "deepOn",
+                "eventFlood", "lie",
             ], in: object, at: field)
         self.init()
         noGreeting = try reader.bool(object["noGreeting"], at: "\(field).noGreeting") ?? false
@@ -214,6 +215,24 @@ extension FakeQMPFaults {
         }
         noBalloonDevice = try reader.bool(object["noBalloonDevice"], at: "\(field).noBalloonDevice") ?? false
         noGuestStats = try reader.bool(object["noGuestStats"], at: "\(field).noGuestStats") ?? false
+        func count(_ key: String) throws(FakeScenarioError) -> Int? {
+            guard let number = try reader.number(object[key], at: "\(field).\(key)", minimum: 0) else { return nil }
+            guard number == number.rounded(), number <= 10_000_000 else {
+                throw reader.error("\(field).\(key)", "expected a whole number up to 10000000, got \(number)")
+            }
+            return Int(number)
+        }
+        qomListFlood = try count("qomListFlood")
+        eventFlood = try count("eventFlood")
+        oversizedOn = try reader.commandSet(object["oversizedOn"], at: "\(field).oversizedOn") ?? .none
+        deepOn = try reader.commandSet(object["deepOn"], at: "\(field).deepOn") ?? .none
+        if let word = try reader.string(object["lie"], at: "\(field).lie") {
+            guard let lie = FakeQMPLie(rawValue: word) else {
+                throw reader.error(
+                    "\(field).lie", "expected one of \(FakeQMPLie.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(word)\"")
+            }
+            self.lie = lie
+        }
     }
 }
 

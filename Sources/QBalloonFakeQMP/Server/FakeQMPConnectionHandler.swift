@@ -138,7 +138,16 @@ final class FakeQMPConnectionHandler: ChannelInboundHandler {
         let outcome = server.execute(request, session: &session, from: self)
         self.session = session
         server.commandFinished(events: outcome.events)
-        enqueue(outcome.reply, command: name)
+        let (reply, flood) = faults.tamper(outcome.reply, command: name, ram: server.machine.guest.scenario.ram, count: commandCount)
+        enqueue(reply, command: name, bytes: faults.floodedListing(reply, command: name))
+        if flood > 0 {
+            var bytes: [UInt8] = []
+            let event = QEMUIdentity.event("RTC_CHANGE", data: ["offset": 0, "qom-path": "/machine/unattached/device[4]"], at: server.clock.now())
+                .encoded() + [0x0D, 0x0A]
+            bytes.reserveCapacity(event.count * flood)
+            for _ in 0..<flood { bytes.append(contentsOf: event) }
+            pending.append(.reply(bytes, notBefore: .now()))
+        }
         if outcome.closesConnection {
             pending.append(.close)
             server.quitRequested()
@@ -147,9 +156,9 @@ final class FakeQMPConnectionHandler: ChannelInboundHandler {
 
     // MARK: Output
 
-    private func enqueue(_ reply: JSON, command: String?) {
+    private func enqueue(_ reply: JSON, command: String?, bytes encoded: [UInt8]? = nil) {
         let faults = server.faults
-        var bytes = reply.encoded()
+        var bytes = encoded ?? reply.encoded()
         bytes.append(contentsOf: [0x0D, 0x0A])
         var delay = 0.0
         if let command {

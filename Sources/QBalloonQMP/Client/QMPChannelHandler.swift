@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import QBalloonCore
 import QBalloonJSON
 
 /// The only part of the client that does I/O: it feeds what arrives to ``QMPSessionStateMachine`` and
@@ -20,6 +21,7 @@ package final class QMPChannelHandler: ChannelInboundHandler {
     private var greetingTimer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
     private var readyDone = false
+    private var eventBudget: RateBudget
     private let logger: Logger
 
     /// - Parameters:
@@ -28,12 +30,16 @@ package final class QMPChannelHandler: ChannelInboundHandler {
     ///   - events: where QEMU's events go; finished when the session ends.
     ///   - eventHandler: if set, events go to it (on the event loop) instead of `events`.
     ///   - greetingTimeout: how long the greeting and negotiation may take from the moment the channel is active.
+    ///   - maxPendingCommands: the most commands waiting for a reply at once.
+    ///   - eventBudget: how many events the monitor may send; over it, the session closes.
     package init(
         address: String, ready: EventLoopPromise<QMPGreeting>, events: AsyncStream<QMPEvent>.Continuation,
         eventHandler: (@Sendable (QMPEvent) -> Void)? = nil,
-        greetingTimeout: TimeAmount, logger: Logger
+        greetingTimeout: TimeAmount, maxPendingCommands: Int = 1024,
+        eventBudget: RateBudget = RateBudget(burst: 200, perSecond: 50), logger: Logger
     ) {
-        self.machine = QMPSessionStateMachine(address: address)
+        self.machine = QMPSessionStateMachine(address: address, maxPending: maxPendingCommands)
+        self.eventBudget = eventBudget
         self.ready = ready
         self.events = events
         self.eventHandler = eventHandler
@@ -76,6 +82,8 @@ package final class QMPChannelHandler: ChannelInboundHandler {
     package func errorCaught(context: ChannelHandlerContext, error: Error) {
         if let frameError = error as? QMPFrameSplitter.FrameError {
             run(machine.receivedGarbage(frameError.description))
+        } else if let exceeded = error as? QMPReadBudgetHandler.Exceeded {
+            run(machine.receivedGarbage(exceeded.description))
         } else {
             run(machine.connectionClosed(reason: "connection failed: \(error)"))
         }
@@ -144,6 +152,13 @@ package final class QMPChannelHandler: ChannelInboundHandler {
         case .fail(let promise, let error):
             promise.fail(error)
         case .deliver(let event):
+            let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
+            guard eventBudget.spend(1, at: now) else {
+                run(
+                    machine.receivedGarbage(
+                        "event flood: more than \(Int(eventBudget.burst)) events at once or \(Int(eventBudget.perSecond)) a second sustained (the last: \(event.name))"))
+                return
+            }
             if let eventHandler {
                 eventHandler(event)
             } else {

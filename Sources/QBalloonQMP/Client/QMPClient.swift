@@ -33,10 +33,20 @@ public final class QMPClient: Sendable {
         public var connectTimeout: Duration
         /// Events kept for a consumer that has not read them yet.
         public var eventBufferSize: Int
-        /// The largest message accepted from QEMU.
+        /// The largest message accepted from QEMU. Real replies to what qballoon sends are a few KiB; the
+        /// largest QEMU has, the QMP schema, about 200 KB.
         public var maxMessageBytes: Int
-        /// The deepest nesting accepted from QEMU.
+        /// The deepest nesting accepted from QEMU (its replies nest a few levels).
         public var maxDepth: Int
+        /// The most commands waiting for a reply at once, counting those that timed out and whose reply is
+        /// still owed; more fail with ``QMPError/Code/tooManyPending``.
+        public var maxPendingCommands: Int
+        /// What the monitor may send: bytes in a burst and per second, sustained. Over it, the connection
+        /// closes with a ``QMPError/Code/protocolViolation`` that says so.
+        public var readBudget: RateBudget
+        /// How many events the monitor may send in a burst and per second, sustained (QEMU throttles its
+        /// frequent events to one a second). Over it, the connection closes as for ``readBudget``.
+        public var eventBudget: RateBudget
         /// Where events go instead of ``QMPClient/events`` (which then stays empty): called on the connection's
         /// event loop, so it must return quickly. For a program that follows many VMs and wants no task per
         /// connection just to read its events.
@@ -44,9 +54,15 @@ public final class QMPClient: Sendable {
 
         public init(
             commandTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
-            eventBufferSize: Int = 256, maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024,
+            eventBufferSize: Int = 256, maxMessageBytes: Int = 1 << 20, maxDepth: Int = 64,
+            maxPendingCommands: Int = 1024,
+            readBudget: RateBudget = RateBudget(burst: Double(4 << 20), perSecond: Double(256 << 10)),
+            eventBudget: RateBudget = RateBudget(burst: 200, perSecond: 50),
             eventHandler: (@Sendable (QMPEvent) -> Void)? = nil
         ) {
+            self.maxPendingCommands = maxPendingCommands
+            self.readBudget = readBudget
+            self.eventBudget = eventBudget
             self.commandTimeout = commandTimeout
             self.connectTimeout = connectTimeout
             self.eventBufferSize = eventBufferSize
@@ -108,13 +124,20 @@ public final class QMPClient: Sendable {
         let maxBytes = options.maxMessageBytes
         let maxDepth = options.maxDepth
         let eventHandler = options.eventHandler
+        let limits = options
+        // The handler as made for this channel: a monitor may close the connection the moment the session opens
+        // (an event flood right after negotiation), and then it is no longer in the pipeline to be looked up.
+        let made = Mutex<NIOLoopBound<QMPChannelHandler>?>(nil)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = QMPChannelHandler(
                         address: "\(address)", ready: ready, events: continuation, eventHandler: eventHandler,
-                        greetingTimeout: connectTimeout, logger: logger)
+                        greetingTimeout: connectTimeout, maxPendingCommands: limits.maxPendingCommands,
+                        eventBudget: limits.eventBudget, logger: logger)
+                    made.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
+                    try channel.pipeline.syncOperations.addHandler(QMPReadBudgetHandler(budget: limits.readBudget))
                     try channel.pipeline.syncOperations.addHandler(
                         ByteToMessageHandler(QMPFrameDecoder(maxMessageBytes: maxBytes, maxDepth: maxDepth)))
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -140,9 +163,10 @@ public final class QMPClient: Sendable {
             channel.close(promise: nil)
             throw error
         }
-        let handler = try await channel.eventLoop.submit {
-            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: QMPChannelHandler.self), eventLoop: channel.eventLoop)
-        }.get()
+        guard let handler = made.withLock({ $0 }) else {
+            channel.close(promise: nil)
+            throw QMPError(code: .connectionClosed, address: "\(address)", detail: "the connection closed as it opened")
+        }
         logger.debug("QMP session open", metadata: ["qemu.version": "\(greeting.version)"])
         return QMPClient(
             address: address, greeting: greeting, events: events, options: options, channel: channel, handler: handler)

@@ -43,10 +43,16 @@ package struct QMPSessionStateMachine<Context> {
     /// The deadline the caller's timer is armed for, as far as the machine has asked.
     private var timerDeadline: NIODeadline?
     private let address: String
+    /// The most commands pending at once, counting those whose caller gave up and whose reply is still owed.
+    private let maxPending: Int
 
-    /// - Parameter address: the monitor, as errors name it (`unix:/run/qemu/vm.qmp`).
-    package init(address: String) {
+    /// - Parameters:
+    ///   - address: the monitor, as errors name it (`unix:/run/qemu/vm.qmp`).
+    ///   - maxPending: the most commands pending at once (a monitor that never answers would otherwise keep
+    ///     one entry per timed-out command forever).
+    package init(address: String, maxPending: Int = 1024) {
         self.address = address
+        self.maxPending = max(1, maxPending)
     }
 
     // MARK: Actions
@@ -99,6 +105,14 @@ package struct QMPSessionStateMachine<Context> {
     package mutating func send(
         _ command: QMPCommand, id: Int, context: Context, now: NIODeadline, timeout: TimeAmount
     ) -> SendAction {
+        if case .closed = state {} else if pending.count >= maxPending {
+            let abandoned = pending.count { $0.context == nil }
+            return .fail(
+                context,
+                QMPError(
+                    code: .tooManyPending, address: address, command: command.name,
+                    detail: "\(pending.count) commands are waiting for a reply already (\(abandoned) of them timed out): not sent"))
+        }
         switch state {
         case .ready:
             let armTimer = enqueue(command, id: id, context: context, deadline: now + timeout, timeout: timeout)

@@ -184,8 +184,8 @@ struct ConfigLoader {
         checkKeys(
             section,
             allowed: [
-                "interval", "dry_run", "metrics_listen", "decision_log", "restore_on_exit", "stats_interval",
-                "stale_after", "command_timeout",
+                "interval", "dry_run", "metrics_listen", "decision_log", "decision_log_max", "restore_on_exit",
+                "stats_interval", "stale_after", "command_timeout",
             ])
         if let interval = duration(section, "interval") {
             if interval < .milliseconds(100) || interval > .seconds(3600) {
@@ -214,6 +214,13 @@ struct ConfigLoader {
                 fail("must be a file path (or \"-\" for standard output); leave it out for none", in: section, key: "decision_log")
             } else {
                 daemon.decisionLog = log
+            }
+        }
+        if let max = size(section, "decision_log_max") {
+            if case .bytes(let bytes) = max, bytes >= 64 << 10 {
+                daemon.decisionLogMax = bytes
+            } else {
+                fail("must be a size of at least 64KiB, like \"64MiB\" (not a percentage)", in: section, key: "decision_log_max")
             }
         }
         if let stats = duration(section, "stats_interval") {

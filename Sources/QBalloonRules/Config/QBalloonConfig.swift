@@ -34,6 +34,9 @@ public struct DaemonSettings: Sendable, Hashable {
     public var metricsListen: Endpoint?
     /// A JSON-lines file for every decision; nil: none.
     public var decisionLog: String?
+    /// The decision log's largest size: past it, the file moves to `PATH.1` (replacing the one before) and a
+    /// new one starts.
+    public var decisionLogMax: UInt64 = 64 << 20
     /// Give every guest its max back on shutdown.
     public var restoreOnExit = false
     /// The guest's statistics polling period (`guest-stats-polling-interval`, whole seconds); default: interval.
