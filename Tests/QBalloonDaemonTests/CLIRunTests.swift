@@ -94,4 +94,32 @@ struct CLIRunTests {
             #expect(Set(decisions.compactMap { $0["vm"]?.stringValue }) == ["first", "second"])
         }
     }
+
+    /// As OpenSSH's StrictModes: a config someone else could write is refused, naming the file and its mode, and
+    /// a reload from one is refused with the running config kept.
+    @Test func aConfigOthersCanWriteIsRefused() async throws {
+        try await TestFleet.run(.sockets) { fleet in
+            try await fleet.startVM("first")
+            try await fleet.startVM("second")
+            try fleet.writeConfig(Self.config(fleet, secondMin: "768MiB"))
+            chmod(fleet.configPath, 0o666)
+            let refused = try await BuiltCLI.run(["run", "--config", fleet.configPath], timeout: 30)
+            #expect(refused.status == 2, "\(refused)")
+            #expect(
+                refused.stderr.contains("refusing the config: \(fleet.configPath) is writable by group and others (mode 0666): chmod go-w \(fleet.configPath)"),
+                "\(refused)")
+            #expect(try await fleet.guest("second").target == 2 * Self.gib, "nothing was done")
+
+            chmod(fleet.configPath, 0o644)
+            let daemon = try DaemonProcess(config: Self.config(fleet, secondMin: "768MiB"), directory: fleet.directory)
+            try daemon.start()
+            try await eventually("attached") { daemon.logLines(containing: "] attached").count == 2 }
+            chmod(daemon.configPath, 0o664)
+            kill(try #require(daemon.pid), SIGHUP)
+            try await eventually("the reload refused") { !daemon.logLines(containing: "reload refused").isEmpty }
+            #expect(daemon.logLines(containing: "reload refused").first?.contains("writable by group (mode 0664)") == true, "\(daemon.report())")
+            #expect(daemon.isRunning)
+            await daemon.stop()
+        }
+    }
 }

@@ -162,4 +162,38 @@ struct FaultTests {
             try await fleet.rounds(2) { #expect($0.row("a")?.status == .ok) }
         }
     }
+
+    /// A VM that reports figures that cannot be true is quarantined: cut off at once, named once, never acted on,
+    /// and tried again only after 5 minutes (10 the next time); once it tells the truth it is followed as before.
+    @Test func aLyingVMIsQuarantinedAndTriedAgainAfterALongWait() async throws {
+        try await TestFleet.run { fleet in
+            try await fleet.startVM("liar")
+            try await fleet.startVM("b")
+            let metrics = DaemonMetrics()
+            try await fleet.startDaemon(
+                config: TestConfig.daemon() + TestConfig.defaults() + TestConfig.vm("liar", in: fleet)
+                    + TestConfig.vm("b", in: fleet) + TestConfig.quietRule,
+                metrics: metrics)
+            try await fleet.waitFor("both attached") { $0.rows.allSatisfy { $0.status == .ok } }
+            let liar = try #require(fleet.simulated["liar"])
+            liar.setLying(true)
+            let quarantined = try await fleet.waitFor("the liar quarantined") { $0.row("liar")?.status.label == "quarantined" }
+            let since = quarantined.time
+            #expect(quarantined.row("b")?.status == .ok)
+            #expect("\(quarantined.row("liar")!.status)".contains("balloon actual 4 GiB is above the VM's 2 GiB of RAM"))
+            // Still lying when it is tried again after 5 minutes: quarantined again, not named again.
+            let retried = try await fleet.waitFor("tried again", within: 2000) { _ in fleet.logs.matching("attached", vm: "liar").count >= 2 }
+            #expect(retried.time - since >= 299, "tried again after \(retried.time - since) s")
+            try await fleet.waitFor("quarantined again") { $0.row("liar")?.status.label == "quarantined" }
+            #expect(fleet.logs.matching("quarantined", vm: "liar", level: .error).count == 1)
+            #expect(MetricsText.value(metrics, "qballoon_vm_quarantined", vm: "liar") == 1)
+            // The truth: followed again after the next, longer wait (10 minutes).
+            liar.setLying(false)
+            let back = try await fleet.waitFor("followed again", within: 4000) { $0.row("liar")?.status == .ok }
+            #expect(back.time - retried.time >= 599, "after \(back.time - retried.time) s")
+            #expect(!fleet.logs.matching("reachable again", vm: "liar").isEmpty)
+            try await fleet.nextRound()
+            #expect(MetricsText.value(metrics, "qballoon_vm_quarantined", vm: "liar") == 0)
+        }
+    }
 }

@@ -31,6 +31,8 @@ final class SimulatedVM: Sendable {
         var nextCommandDelay: Duration?
         /// Every target the VM accepted, in order.
         var commands: [UInt64] = []
+        /// Reads say `actual` is twice the RAM: figures that cannot be true.
+        var lying = false
     }
 
     private let state: Mutex<State>
@@ -99,6 +101,11 @@ final class SimulatedVM: Sendable {
     }
 
     /// From now on every call waits for the command timeout and fails (or answers again).
+    /// Makes reads report an `actual` of twice the RAM (or the truth again).
+    func setLying(_ lying: Bool) {
+        state.withLock { $0.lying = lying }
+    }
+
     func setHung(_ hung: Bool) {
         state.withLock { $0.hung = hung }
     }
@@ -207,7 +214,8 @@ private struct SimulatedConnection: VMConnection {
         try await vm.call("guest-stats", timeout: timeout, generation: generation) { state, _ in
             let report = state.guest.stats
             return VMReading(
-                actual: state.guest.actual, stats: GuestStats(qemuNames: report.values, lastUpdate: report.lastUpdate))
+                actual: state.lying ? state.guest.scenario.ram * 2 : state.guest.actual,
+                stats: GuestStats(qemuNames: report.values, lastUpdate: report.lastUpdate))
         }
     }
 
