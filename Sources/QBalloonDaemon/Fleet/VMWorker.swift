@@ -267,19 +267,17 @@ final class VMWorker: Sendable {
 
     private func record(_ reading: VMReading, ramBytes: UInt64, session: inout Session) {
         session.backoff.reset()
-        let wasProblem = state.withLock { $0.problem }
-        let recovered = state.withLock { facts in
-            let recovered = facts.problem != nil
+        let before = state.withLock { facts in
+            let before = facts.problem
             if let actual = reading.actual { facts.actual = actual }
             facts.ramBytes = ramBytes
             facts.stats = reading.stats
             facts.problem = nil
-            return recovered
+            return before
         }
-        if recovered {
-            if case .quarantined = wasProblem { session.quarantineBackoff.reset() }
-            log(.info, "reachable again")
-        }
+        guard let before else { return }
+        if case .quarantined = before { session.quarantineBackoff.reset() }
+        log(.info, "reachable again")
     }
 
     private func failed(_ error: any Error, _ session: inout Session) {
