@@ -33,6 +33,16 @@ final class SimulatedVM: Sendable {
         var commands: [UInt64] = []
         /// Reads say `actual` is twice the RAM: figures that cannot be true.
         var lying = false
+        /// What the guest claims of its memory, whatever it uses.
+        var claim: Claim?
+    }
+
+    /// A guest's lie that arithmetic cannot catch.
+    enum Claim: Sendable {
+        /// Nothing available: always under pressure.
+        case pressure
+        /// Everything free.
+        case allFree
     }
 
     private let state: Mutex<State>
@@ -101,6 +111,11 @@ final class SimulatedVM: Sendable {
     }
 
     /// From now on every call waits for the command timeout and fails (or answers again).
+    /// Makes the guest's statistics claim `claim` (nil: the truth).
+    func setClaim(_ claim: Claim?) {
+        state.withLock { $0.claim = claim }
+    }
+
     /// Makes reads report an `actual` of twice the RAM (or the truth again).
     func setLying(_ lying: Bool) {
         state.withLock { $0.lying = lying }
@@ -213,9 +228,18 @@ private struct SimulatedConnection: VMConnection {
     func read(includingActual: Bool) async throws -> VMReading {
         try await vm.call("guest-stats", timeout: timeout, generation: generation) { state, _ in
             let report = state.guest.stats
-            return VMReading(
-                actual: state.lying ? state.guest.scenario.ram * 2 : state.guest.actual,
-                stats: GuestStats(qemuNames: report.values, lastUpdate: report.lastUpdate))
+            var stats = GuestStats(qemuNames: report.values, lastUpdate: report.lastUpdate)
+            switch state.claim {
+            case .pressure?:
+                stats.available = 0
+                stats.free = 0
+            case .allFree?:
+                stats.available = stats.total
+                stats.free = stats.total
+            case nil:
+                break
+            }
+            return VMReading(actual: state.lying ? state.guest.scenario.ram * 2 : state.guest.actual, stats: stats)
         }
     }
 
