@@ -3,9 +3,10 @@
 #   libjansson-dev, pkg-config  to build (the JSON codec is jansson)
 #   qemu-system-x86             for the tests against a real QEMU (pass --build-only to skip)
 #   time                        /usr/bin/time, for the tests that measure a command's peak memory
+#   prometheus                  promtool, to check contrib/prometheus/alerts.yml
 set -euo pipefail
 packages=(libjansson-dev pkg-config)
-[ "${1:-}" = "--build-only" ] || packages+=(qemu-system-x86 time)
+[ "${1:-}" = "--build-only" ] || packages+=(qemu-system-x86 time prometheus)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -9,6 +9,7 @@ import Synchronization
 /// `qballoon_vm_available_bytes`, `qballoon_vm_stats_age_seconds`, `qballoon_vm_pressure` (0/1),
 /// `qballoon_vm_healthy` (0/1), `qballoon_vm_quarantined` (0/1), `qballoon_vm_changes_total`, `qballoon_qmp_errors_total`,
 /// `qballoon_qmp_reconnects_total`. Host: `qballoon_host_available_bytes`, `qballoon_host_total_bytes`,
+/// `qballoon_host_reserve_bytes` (the reserve in bytes, as the last round resolved it),
 /// `qballoon_host_memory_psi_some_avg10`, `qballoon_host_memory_psi_full_avg10`.
 ///
 /// A program that serves its own metrics hands the daemon a registry and reads the text from it:
@@ -33,7 +34,7 @@ public final class DaemonMetrics: Sendable {
     }
 
     struct HostGauges: Sendable {
-        let available, total, psiSome, psiFull: CoreMetrics.Gauge
+        let available, total, reserve, psiSome, psiFull: CoreMetrics.Gauge
     }
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
@@ -44,6 +45,7 @@ public final class DaemonMetrics: Sendable {
         self.host = HostGauges(
             available: CoreMetrics.Gauge(label: "qballoon_host_available_bytes", factory: factory),
             total: CoreMetrics.Gauge(label: "qballoon_host_total_bytes", factory: factory),
+            reserve: CoreMetrics.Gauge(label: "qballoon_host_reserve_bytes", factory: factory),
             psiSome: CoreMetrics.Gauge(label: "qballoon_host_memory_psi_some_avg10", factory: factory),
             psiFull: CoreMetrics.Gauge(label: "qballoon_host_memory_psi_full_avg10", factory: factory))
     }
@@ -93,8 +95,9 @@ public final class DaemonMetrics: Sendable {
     }
 
     /// Records the host's memory.
-    package func record(host sample: HostSample) {
+    package func record(host sample: HostSample, reserve: UInt64? = nil) {
         if let available = sample.available { host.available.record(Double(available)) }
+        if let reserve { host.reserve.record(Double(reserve)) }
         if let total = sample.total { host.total.record(Double(total)) }
         if let pressure = sample.pressure {
             host.psiSome.record(pressure.someAvg10)

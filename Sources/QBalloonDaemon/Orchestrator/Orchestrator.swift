@@ -189,7 +189,7 @@ package final class Orchestrator: Service, Sendable {
         for name in loop.names { loop.running[name]?.worker.mailbox.poll() }
 
         if let metrics = options.metrics {
-            metrics.record(host: host)
+            metrics.record(host: host, reserve: round.host.reserve)
             for fact in facts {
                 let verdict = verdicts[fact.name]
                 metrics.record(
