@@ -4,9 +4,10 @@
 #   qemu-system-x86             for the tests against a real QEMU (pass --build-only to skip)
 #   time                        /usr/bin/time, for the tests that measure a command's peak memory
 #   prometheus                  promtool, to check contrib/prometheus/alerts.yml
+#   systemd                     systemd-analyze, to verify contrib/systemd/qballoon.service
 set -euo pipefail
 packages=(libjansson-dev pkg-config)
-[ "${1:-}" = "--build-only" ] || packages+=(qemu-system-x86 time prometheus)
+[ "${1:-}" = "--build-only" ] || packages+=(qemu-system-x86 time prometheus systemd)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

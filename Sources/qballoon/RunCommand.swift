@@ -15,7 +15,7 @@ struct RunCommand: AsyncParsableCommand {
             """)
 
     @Option(help: ArgumentHelp("The config file (TOML).", valueName: "FILE"))
-    var config: String
+    var config: String = "/etc/qballoon/qballoon.toml"
 
     @Flag(name: .customLong("dry-run"), help: "Decide and log everything, never send a balloon command.")
     var dryRun = false

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Logging
 import QBalloonCore
 import QBalloonRules
@@ -34,6 +39,8 @@ package final class Orchestrator: Service, Sendable {
         package var decisionLog: DecisionLog?
         /// Refuse a reload from a config file others could have written (``ConfigFileSafety``).
         package var strictModes = true
+        /// The service manager to tell about readiness, reloads, shutdown, status and liveness (systemd).
+        package var notifier: SystemdNotifier?
     }
 
     private enum Wake: Sendable {
@@ -82,6 +89,11 @@ package final class Orchestrator: Service, Sendable {
         var matched: [String]?
         /// VMs already told about shrinking without deflate-on-oom.
         var warnedNoDeflateOnOOM: Set<String> = []
+        /// Whether the service manager was told the daemon is ready (since start, or since the last reload).
+        var announcedReady = false
+        var lastStatus = ""
+        /// When the watchdog was last told the loop is alive.
+        var lastWatchdog: Duration?
     }
 
     package func run() async throws {
@@ -97,9 +109,14 @@ package final class Orchestrator: Service, Sendable {
                         case .tick:
                             round(&loop, group: &group)
                         case .reload:
+                            var now = timespec()
+                            clock_gettime(CLOCK_MONOTONIC, &now)
+                            options.notifier?.send("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)")
+                            loop.announcedReady = false
                             reload(&loop)
                             round(&loop, group: &group)
                         case .stop:
+                            options.notifier?.send("STOPPING=1")
                             return
                         }
                     }
@@ -197,6 +214,7 @@ package final class Orchestrator: Service, Sendable {
                     changed: decided[fact.name]?.changes ?? false, now: now)
             }
         }
+        if let notifier = options.notifier { tell(notifier, &loop, facts: facts, verdicts: verdicts) }
         if let onRound = options.onRound {
             let rows = facts.map { fact in
                 let verdict = verdicts[fact.name]
@@ -208,6 +226,45 @@ package final class Orchestrator: Service, Sendable {
             onRound(
                 RoundReport(time: now, rows: rows, changes: round.decisions.filter(\.changes), host: host, dryRun: dryRun))
         }
+    }
+
+    // MARK: The service manager
+
+    /// After a round: ready once every VM has been tried (attached or failed) after a start or reload, the status
+    /// line when it changed, and the watchdog at least every half of its interval, from this loop only: a loop
+    /// that stops making rounds stops the pings, and systemd restarts the daemon.
+    private func tell(_ notifier: SystemdNotifier, _ loop: inout Loop, facts: [VMFacts], verdicts: [String: VMVerdict]) {
+        var lines: [String] = []
+        let status = Self.statusLine(facts: facts, verdicts: verdicts)
+        if !loop.announcedReady, facts.allSatisfy({ $0.attached || $0.problem != nil }) {
+            loop.announcedReady = true
+            lines.append("READY=1")
+        }
+        if status != loop.lastStatus || !lines.isEmpty {
+            loop.lastStatus = status
+            lines.append("STATUS=\(status)")
+        }
+        if let interval = notifier.watchdogInterval {
+            let now = options.clock.now()
+            if loop.lastWatchdog.map({ now - $0 >= .seconds(interval / 2) }) ?? true {
+                loop.lastWatchdog = now
+                lines.append("WATCHDOG=1")
+            }
+        }
+        if !lines.isEmpty { notifier.send(lines.joined(separator: "\n")) }
+    }
+
+    /// One line for `systemctl status`: VMs by state, and the memory their balloons hold for the host.
+    static func statusLine(facts: [VMFacts], verdicts: [String: VMVerdict]) -> String {
+        var counts: [String: Int] = [:]
+        var returned: UInt64 = 0
+        for fact in facts {
+            counts[VMStatus(facts: fact, verdict: verdicts[fact.name]).label, default: 0] += 1
+            if let ram = fact.ramBytes, let actual = fact.actual, ram > actual { returned += ram - actual }
+        }
+        let states = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        return "\(facts.count) VM\(facts.count == 1 ? "" : "s")\(states.isEmpty ? "" : ": " + states); "
+            + "\(MemorySize.format(returned)) returned to the host"
     }
 
     // MARK: Fleet

@@ -43,6 +43,9 @@ public final class Daemon: Sendable {
         /// Refuse to reload a config file that someone other than root or this user could have written
         /// (``ConfigFileSafety``, as OpenSSH's `StrictModes`). `qballoon run` checks the first load too.
         public var strictModes: Bool
+        /// Tell the service manager about readiness, reloads, shutdown, status and liveness; by default the one in
+        /// the environment (`$NOTIFY_SOCKET`) when ``handlesSignals`` is set, else none.
+        public var notifier: SystemdNotifier?
 
         public init(
             configPath: String, dryRun: Bool = false, logger: Logger, clock: any Clock<Duration> = ContinuousClock(),
@@ -54,9 +57,10 @@ public final class Daemon: Sendable {
             scanSockets: (@Sendable ([String]) -> [String])? = nil,
             onRound: (@Sendable (RoundReport) -> Void)? = nil, handlesSignals: Bool = false,
             metricsBound: (@Sendable (Endpoint) -> Void)? = nil, metrics: DaemonMetrics? = nil,
-            strictModes: Bool = true
+            strictModes: Bool = true, notifier: SystemdNotifier? = nil
         ) {
             self.strictModes = strictModes
+            self.notifier = notifier ?? (handlesSignals ? SystemdNotifier.fromEnvironment() : nil)
             self.configPath = configPath
             self.dryRun = dryRun
             self.logger = logger
@@ -91,7 +95,7 @@ public final class Daemon: Sendable {
                 configPath: options.configPath, dryRun: options.dryRun, clock: DaemonClock(options.clock),
                 wallClock: options.wallClock, readHost: options.readHost, link: options.link,
                 scanSockets: options.scanSockets, onRound: options.onRound, metrics: metrics, decisionLog: decisionLog,
-                strictModes: options.strictModes),
+                strictModes: options.strictModes, notifier: options.notifier),
             logger: logger)
         var services: [any Service] = [orchestrator]
         if let listen = config.daemon.metricsListen, let metrics {

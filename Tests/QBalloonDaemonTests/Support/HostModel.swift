@@ -1,3 +1,4 @@
+import Glibc
 import QBalloonRules
 import Synchronization
 
@@ -38,8 +39,16 @@ final class HostModel: Sendable {
 
     private func held(_ state: State) -> UInt64 { state.live?() ?? state.vmBytes }
 
+    private let held = Atomic<Bool>(false)
+
+    /// While set, reading the host blocks the thread that reads it: the decision loop is stuck.
+    func hold(_ stuck: Bool) {
+        held.store(stuck, ordering: .releasing)
+    }
+
     /// The sample the daemon reads.
     func sample(_ settings: HostSettings) -> HostSample {
+        while held.load(ordering: .acquiring) { usleep(1000) }
         let (mode, live, cached, total) = state.withLock { ($0.mode, $0.live, $0.vmBytes, $0.total) }
         let held = live?() ?? cached
         let available: UInt64

@@ -191,7 +191,9 @@ final class TestFleet: @unchecked Sendable {
     }
 
     /// Writes the config file and starts the daemon on it.
-    func startDaemon(config text: String, dryRun: Bool = false, metrics: DaemonMetrics? = nil) async throws {
+    func startDaemon(
+        config text: String, dryRun: Bool = false, metrics: DaemonMetrics? = nil, notifier: SystemdNotifier? = nil
+    ) async throws {
         try writeConfig(text)
         let config = try QBalloonConfig.load(path: configPath)
         interval = config.daemon.interval
@@ -212,11 +214,11 @@ final class TestFleet: @unchecked Sendable {
                     return vm.link(commandTimeout: timeout)
                 },
                 scanSockets: { _ in registry.sockets.withLock { $0 } },
-                onRound: { continuation.yield($0) }, metrics: metrics)
+                onRound: { continuation.yield($0) }, metrics: metrics, notifier: notifier)
         case .sockets:
             options = Daemon.Options(
                 configPath: configPath, dryRun: dryRun, logger: logs.logger(), readHost: { host.sample($0) },
-                onRound: { continuation.yield($0) }, metrics: metrics)
+                onRound: { continuation.yield($0) }, metrics: metrics, notifier: notifier)
         }
         let daemon = try Daemon(config: config, options: options)
         daemonOrigin = clock.now.offset
