@@ -6,9 +6,9 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Load and validate a config file without connecting to anything.",
         discussion: """
-            Prints a summary (daemon settings, the host reserve, each VM's effective limits, the rules in order)
-            and exits 0, or lists every error with its file, line and column and exits 2. Rule expressions are
-            type-checked here: an unknown variable, a unit error or a type error is found now, not when the rule
+            Prints a summary (daemon settings, the host reserve, each VM's effective limits, the rules in order) \
+            and exits 0, or lists every error with its file, line and column and exits 2. Rule expressions are \
+            type-checked here: an unknown variable, a unit error or a type error is found now, not when the rule \
             first fires.
             """)
 

@@ -20,8 +20,8 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Watch the orchestrator drive three simulated VMs for a minute (no QEMU needed).",
         discussion: """
-            Starts three fake QEMU monitors in this process (Fixtures/scenarios/: an idle VM holding lots of free
-            memory, one whose workload grows and shrinks, one bursty), runs the real daemon on them with
+            Starts three fake QEMU monitors in this process (Fixtures/scenarios/: an idle VM holding lots of free \
+            memory, one whose workload grows and shrinks, one bursty), runs the real daemon on them with \
             Configs/demo.toml, shows a live table, and ends with a summary.
             """)
 

@@ -16,17 +16,17 @@ struct FakeQMPCommand: AsyncParsableCommand {
         commandName: "fake-qmp",
         abstract: "Run a fake QEMU monitor with a simulated guest, for trying qballoon and for tests.",
         discussion: """
-            Answers like QEMU 7.2 for every command qballoon uses, with a simulated guest whose workload,
-            balloon speed, stall point and faults come from the scenario file (Fixtures/scenarios/README.md).
-            Without --scenario: a 2 GiB VM whose guest uses 300 MiB. Runs until interrupted or a client sends
+            Answers like QEMU 7.2 for every command qballoon uses, with a simulated guest whose workload, \
+            balloon speed, stall point and faults come from the scenario file (Fixtures/scenarios/README.md). \
+            Without --scenario: a 2 GiB VM whose guest uses 300 MiB. Runs until interrupted or a client sends \
             `quit`. One client at a time, like QEMU.
 
-            A fleet: --count N runs N fake VMs, each with its own monitor, in this one process (no thread per
+            A fleet: --count N runs N fake VMs, each with its own monitor, in this one process (no thread per \
             VM). A %d in --listen is replaced by the VM's number, 1 to N (%04d pads it with zeros):
               qballoon fake-qmp --count 1000 --listen unix:/tmp/fleet/vm-%d.qmp
-            Every VM plays the same scenario; `quit` stops only the VM it was sent to, and the process runs
-            until every VM has stopped. Each VM takes two open files (its listening socket and its client):
-            the open-files limit is raised to its hard limit (ulimit -Hn), and a fleet that cannot fit is
+            Every VM plays the same scenario; `quit` stops only the VM it was sent to, and the process runs \
+            until every VM has stopped. Each VM takes two open files (its listening socket and its client): \
+            the open-files limit is raised to its hard limit (ulimit -Hn), and a fleet that cannot fit is \
             refused before it starts; split a larger one over several processes with different names.
             """)
 

@@ -9,8 +9,8 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run the orchestrator: follow every VM of the config and set their balloons by its rules.",
         discussion: """
-            SIGTERM or SIGINT stop it gracefully (with restore_on_exit, every guest gets its max back first).
-            SIGHUP reloads the config: a config with errors is logged and the running one stays; VMs whose
+            SIGTERM or SIGINT stop it gracefully (with restore_on_exit, every guest gets its max back first). \
+            SIGHUP reloads the config: a config with errors is logged and the running one stays; VMs whose \
             entry did not change keep their connections and their rule history.
             """)
 

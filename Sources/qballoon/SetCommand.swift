@@ -9,12 +9,13 @@ struct SetCommand: AsyncParsableCommand {
         commandName: "set",
         abstract: "Set a VM's balloon target and wait until the guest gets there.",
         discussion: """
-            SIZE is bytes, a size with a binary unit (K, M, G, T, KiB, MiB, GiB, TiB: all powers of 1024; 1.5G is
+            SIZE is bytes, a size with a binary unit (K, M, G, T, KiB, MiB, GiB, TiB: all powers of 1024; 1.5G is \
             allowed), or N% of the VM's maximum RAM. Targets above the VM's RAM are clamped to it by QEMU.
-            Results: reached (exit 0), stalled: the guest stopped moving short of the target (exit 3; the target
-            is then reset to where the balloon stopped plus 1/16 of RAM (at least 64 MiB), so the guest, which has
-            nothing left to free, does not run out of memory; --keep-target leaves it),
-            timeout: still moving when --timeout ran out (exit 3), sent: with --no-wait (exit 0).
+
+            Results: reached (exit 0); stalled: the guest stopped moving short of the target (exit 3; the target \
+            is then reset to where the balloon stopped plus 1/16 of RAM, at least 64 MiB, so the guest, which has \
+            nothing left to free, does not run out of memory; --keep-target leaves it); timeout: still moving \
+            when --timeout ran out (exit 3); sent: with --no-wait (exit 0).
             """)
 
     @OptionGroup var monitor: MonitorOptions

@@ -9,8 +9,8 @@ struct StatsCommand: AsyncParsableCommand {
         commandName: "stats",
         abstract: "Print each fresh sample of the guest's memory statistics.",
         discussion: """
-            Turns the balloon's statistics polling on (guest-stats-polling-interval) when it is off, or when
-            --interval asks for another period, and leaves it on when done. A sample is printed when the guest
+            Turns the balloon's statistics polling on (guest-stats-polling-interval) when it is off, or when \
+            --interval asks for another period, and leaves it on when done. A sample is printed when the guest \
             sends a new report; if none comes within three periods (at least 10s), the command fails.
             """)
 
