@@ -34,6 +34,8 @@ let package = Package(
             pkgConfig: "jansson",
             providers: [.apt(["libjansson-dev"])]
         ),
+        // The version `make release` stamps into the binary (a C macro, so a build flag can carry it).
+        .target(name: "CBuildInfo"),
         .target(
             name: "QBalloonJSON",
             dependencies: ["CJansson"]
@@ -95,7 +97,7 @@ let package = Package(
         .executableTarget(
             name: "qballoon",
             dependencies: [
-                "QBalloonCore", "QBalloonJSON",
+                "CBuildInfo", "QBalloonCore", "QBalloonJSON",
                 "QBalloonQMP",
                 "QBalloon",
                 "QBalloonFakeQMP",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CBuildInfo
 import QBalloon
 import QBalloonQMP
 
@@ -18,11 +19,18 @@ struct QBalloonCommand: AsyncParsableCommand {
         discussion: """
             Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 the guest stopped short of the target.
             """,
+        version: QBalloonCommand.version,
         subcommands: [
             StatusCommand.self, StatsCommand.self, SetCommand.self, CheckCommand.self, RunCommand.self, DemoCommand.self,
             FakeQMPCommand.self,
         ]
     )
+
+    /// The version and the QEMU versions this build was tested against (the recorded transcripts' and CI's).
+    static let version = """
+        qballoon \(String(cString: qballoon_version()))
+        tested against QEMU 7.2 (Debian 12's qemu-system-x86), QMP over unix and TCP sockets
+        """
 
     /// Runs the command line with the exit codes the README promises: usage errors exit 2 (not 64),
     /// runtime failures print one line naming the thing at fault and exit 1.

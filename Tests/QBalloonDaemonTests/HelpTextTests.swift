@@ -20,4 +20,12 @@ import Testing
             #expect(!alone, "\(subcommand) at \(columns): a word alone: '\(line)'")
         }
     }
+
+    @Test func versionSaysWhatItIsAndWhatItWasTestedAgainst() async throws {
+        let result = try await BuiltCLI.run(["--version"], timeout: 30)
+        #expect(result.status == 0, "\(result)")
+        let lines = result.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("qballoon ") == true, "\(result)")
+        #expect(lines.contains { $0.contains("tested against QEMU 7.2") }, "\(result)")
+    }
 }
