@@ -1,7 +1,7 @@
 # qballoon: `make demo` shows it working, `make test` runs every test. Both install what they need.
 SWIFT ?= swift
 
-.PHONY: demo test build release bench bench-daemon deps clean check-layering
+.PHONY: demo test sanitize build release bench bench-daemon deps clean check-layering
 
 deps:
 	@scripts/install-deps.sh
@@ -26,6 +26,10 @@ test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# The tests under ThreadSanitizer and AddressSanitizer (.build-tsan, .build-asan), all but the real-guest suite.
+sanitize: deps
+	@SWIFT=$(SWIFT) scripts/sanitize.sh
+
 check-layering:
 	@scripts/check-layering.sh
 
@@ -36,4 +40,4 @@ bench-daemon:
 	@scripts/bench-daemon.sh
 
 clean:
-	rm -rf .build .build-release
+	rm -rf .build .build-release .build-tsan .build-asan

@@ -23,8 +23,12 @@ package enum FakeMonitor {
         }
     }
 
-    /// Client options for fault tests: short waits.
-    package static let quick = QMPClient.Options(commandTimeout: .seconds(5), connectTimeout: .milliseconds(300))
+    /// Client options for fault tests: short waits, but a connection that is meant to succeed gets as long as a
+    /// slow machine (a sanitizer build) needs.
+    package static let quick = QMPClient.Options(commandTimeout: .seconds(5), connectTimeout: .seconds(5))
+
+    /// Client options for a connection that is meant to fail: a short wait for the greeting and negotiation.
+    package static let failingConnect = QMPClient.Options(commandTimeout: .seconds(5), connectTimeout: .milliseconds(300))
 
     /// The error `body` throws, as a QMPError; `nil` if it throws none or another kind.
     package static func qmpError(_ body: () async throws -> Void) async -> QMPError? {
