@@ -71,8 +71,11 @@ struct FleetTests {
                 await client.close()
             }
             try await fleet.waitFor("per-poll VM healthy after sharing") { $0.row("shared")?.status == .ok }
-            let reconnectsCounted = fleet.history.compactMap { $0.row("shared") }.filter { $0.status.label == "unreachable" }
-            #expect(reconnectsCounted.count <= 3, "the per-poll VM was unreachable in \(reconnectsCounted.count) rounds")
+            // Each foreign session may keep the daemon out for a while (how many rounds depends on how fast this
+            // machine is: under ThreadSanitizer, more), but at most once each: count the times it became unreachable.
+            let states = fleet.history.compactMap { $0.row("shared")?.status.label }
+            let episodes = zip([""] + states, states).filter { $0 != "unreachable" && $1 == "unreachable" }.count
+            #expect(episodes <= 3, "the per-poll VM became unreachable \(episodes) times: \(states)")
         }
     }
 }
