@@ -1,7 +1,7 @@
 # qballoon: `make demo` shows it working, `make test` runs every test. Both install what they need.
 SWIFT ?= swift
 
-.PHONY: demo test build release bench bench-daemon deps clean check-layering
+.PHONY: demo test build release bench bench-daemon deps clean check-layering fuzz
 
 deps:
 	@scripts/install-deps.sh
@@ -25,6 +25,10 @@ test: deps
 check-layering:
 	@scripts/check-layering.sh
 
+# libFuzzer on the QMP stream, the JSON codec, the config loader and the rule language, FUZZ_SECONDS each.
+fuzz:
+	@scripts/fuzz.sh
+
 bench:
 	@scripts/bench.sh
 
@@ -32,4 +36,4 @@ bench-daemon:
 	@scripts/bench-daemon.sh
 
 clean:
-	rm -rf .build .build-release
+	rm -rf .build .build-release .build-fuzz
