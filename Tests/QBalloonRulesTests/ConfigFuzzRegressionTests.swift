@@ -13,6 +13,7 @@ struct ConfigFuzzRegressionTests {
     /// no key starts with: `[*`, or a `[` that ends its line. The loader refuses those with an error instead.
     @Test("a table header whose name cannot be a key is an error, not an abort", arguments: [
         "table-name-not-a-key.toml", "table-bracket-ends-line.toml", "fuzzer-found-table-header.toml",
+        "table-name-not-a-key-after-bom.toml", "fuzzer-found-table-header-after-bom.toml",
     ])
     func tableHeaderWithoutName(file: String) throws {
         let error = try #require(throws: ConfigErrors.self) { try QBalloonConfig.load(path: "\(Self.directory)/\(file)") }

@@ -35,7 +35,7 @@ struct TOMLSourceMap: Sendable {
             let scalars = Array(lines[index].unicodeScalars)
             let lineNumber = index + 1
             index += 1
-            var i = 0
+            var i = lineNumber == 1 && scalars.first == "\u{FEFF}" ? 1 : 0  // a byte order mark, as toml++ skips it
             while i < scalars.count, scalars[i] == " " || scalars[i] == "\t" { i += 1 }
             guard i < scalars.count, scalars[i] != "#" else { continue }
             if scalars[i] == "[" {
