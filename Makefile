@@ -1,7 +1,7 @@
 # qballoon: `make demo` shows it working, `make test` runs every test. Both install what they need.
 SWIFT ?= swift
 
-.PHONY: demo test sanitize build release bench bench-daemon deps clean check-layering
+.PHONY: demo test sanitize fuzz build release bench bench-daemon deps clean check-layering
 
 deps:
 	@scripts/install-deps.sh
@@ -33,6 +33,10 @@ sanitize: deps
 check-layering:
 	@scripts/check-layering.sh
 
+# libFuzzer on the QMP stream, the JSON codec, the config loader and the rule language, FUZZ_SECONDS each.
+fuzz:
+	@scripts/fuzz.sh
+
 bench:
 	@scripts/bench.sh
 
@@ -40,4 +44,4 @@ bench-daemon:
 	@scripts/bench-daemon.sh
 
 clean:
-	rm -rf .build .build-release .build-tsan .build-asan
+	rm -rf .build .build-release .build-tsan .build-asan .build-fuzz

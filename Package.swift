@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "QBalloonFakeQMP", targets: ["QBalloonFakeQMP"]),
         .library(name: "QBalloonRules", targets: ["QBalloonRules"]),
         .library(name: "QBalloonDaemon", targets: ["QBalloonDaemon"]),
+        // For the libFuzzer entry points in Fuzz/ (a package of their own), not for users.
+        .library(name: "QBalloonFuzzTargets", targets: ["QBalloonFuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -120,6 +122,15 @@ let package = Package(
             ],
             path: "Benchmarks/qballoon-bench"
         ),
+        // The fuzz targets' bodies, built and replayed over Fixtures/fuzz/ by `swift test`; the libFuzzer
+        // entry points that call them are the separate package in Fuzz/ (scripts/fuzz.sh).
+        .target(
+            name: "QBalloonFuzzTargets",
+            dependencies: [
+                "QBalloonCore", "QBalloonJSON", "QBalloonQMP", "QBalloonRules",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // What the tests share, written once: the real-QEMU launcher and the "CI may not skip" rule, the built
         // CLI and supervised processes, captured logs, a virtual clock.
         .target(
@@ -159,6 +170,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "QBalloonTests", dependencies: ["QBalloon", "QBalloonCore", "QBalloonJSON"]),
+        .testTarget(
+            name: "QBalloonFuzzTests",
+            dependencies: ["QBalloonFuzzTargets", "QBalloonTestSupport"]
+        ),
         .testTarget(
             name: "QBalloonFakeQMPTests",
             dependencies: ["QBalloonFakeQMP", "QBalloonQMP", "QBalloonJSON", "QBalloon", "QBalloonCore", "QBalloonTestSupport"]

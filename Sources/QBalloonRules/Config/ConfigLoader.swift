@@ -69,6 +69,14 @@ struct ConfigLoader {
     // MARK: - Loading
 
     mutating func load() -> QBalloonConfig? {
+        if let bad = map.badHeader {
+            errors.append(
+                ConfigError(
+                    file: file, line: bad.line, column: bad.column, context: "",
+                    message: "bad TOML: expected a table name after '[', a bare or quoted key",
+                    excerpt: ["    " + map.lines[bad.line - 1], "    " + String(repeating: " ", count: bad.column - 1) + "^"]))
+            return nil
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

@@ -49,7 +49,7 @@ extension QBalloonConfig {
         let reaction = daemon.statsInterval.seconds + daemon.interval.seconds + 1
         lines.append(
             "need: headroom \(d.headroom) (at least 64 MiB), or \(rate(d.growthAllowance)) for the \(formatNumber(reaction))s"
-                + " the daemon takes to react (\(MemorySize.format(UInt64(d.growthAllowance * reaction))))")
+                + " the daemon takes to react (\(MemorySize.format(UInt64(Swift.min(d.growthAllowance * reaction, 1.8e19)))))")
         lines.append(
             "      no shrink while use grows over \(rate(d.needRising)) (over \(DurationText.format(d.trendWindow))),"
                 + " below its peak of the last \(DurationText.format(d.peakWindow)) plus headroom,"

@@ -130,7 +130,7 @@ public struct VMSettings: Sendable, Hashable {
     public func resolve(ramBytes: UInt64) -> VMLimits {
         // Whole 4 KiB pages, as QEMU counts them: min rounds up, max down.
         let maxBytes = Swift.min(max.bytes(ofMax: ramBytes), ramBytes) / 4096 * 4096
-        let minBytes = Swift.min((min.bytes(ofMax: ramBytes) + 4095) / 4096 * 4096, maxBytes)
+        let minBytes = BalloonPages.roundUp(Swift.min(min.bytes(ofMax: ramBytes), maxBytes))
         let deadbandBytes = Swift.max(deadband.bytes(ofMax: ramBytes), 16 << 20, maxBytes / 100)
         let giveBackBytes = StallRecovery.giveBack(giveBack, ramBytes: ramBytes, atLeast: deadbandBytes)
         var limits = VMLimits(

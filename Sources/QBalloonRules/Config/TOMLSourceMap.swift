@@ -18,6 +18,10 @@ struct TOMLSourceMap: Sendable {
 
     private(set) var keys: [String: Position] = [:]
     private(set) var tables: [String: Int] = [:]
+    /// The first `[table]` or `[[array]]` header whose name starts with a character no key can start with
+    /// (`[*]`, a `[` that ends its line), as (line, column) of that character: toml++ asserts on those, which
+    /// aborts the process, so they are refused before it sees them.
+    private(set) var badHeader: (line: Int, column: Int)?
     let lines: [String]
 
     init(_ text: String) {
@@ -31,10 +35,13 @@ struct TOMLSourceMap: Sendable {
             let scalars = Array(lines[index].unicodeScalars)
             let lineNumber = index + 1
             index += 1
-            var i = 0
+            var i = lineNumber == 1 && scalars.first == "\u{FEFF}" ? 1 : 0  // a byte order mark, as toml++ skips it
             while i < scalars.count, scalars[i] == " " || scalars[i] == "\t" { i += 1 }
             guard i < scalars.count, scalars[i] != "#" else { continue }
             if scalars[i] == "[" {
+                if badHeader == nil, let column = Self.badHeaderNameColumn(scalars, bracket: i) {
+                    badHeader = (lineNumber, column)
+                }
                 let isArray = i + 1 < scalars.count && scalars[i + 1] == "["
                 let nameStart = i + (isArray ? 2 : 1)
                 var nameEnd = nameStart
@@ -96,6 +103,25 @@ struct TOMLSourceMap: Sendable {
                 line: lineNumber, column: valueStart + 1, startsOnNextLine: startsOnNextLine,
                 isSingleLineString: singleLineString)
         }
+    }
+
+    /// The 1-based column where the name of the header opening at `bracket` starts, if no key can start there:
+    /// not a bare-key character, a quote or the closing `]` (whose error toml++ reports itself).
+    private static func badHeaderNameColumn(_ scalars: [Unicode.Scalar], bracket: Int) -> Int? {
+        var i = bracket + 1
+        let spaced = i < scalars.count && (scalars[i] == " " || scalars[i] == "\t")
+        while i < scalars.count, scalars[i] == " " || scalars[i] == "\t" { i += 1 }
+        if i < scalars.count, scalars[i] == "[" {
+            if spaced { return nil }  // `[ [`: toml++ refuses it
+            i += 1
+            while i < scalars.count, scalars[i] == " " || scalars[i] == "\t" { i += 1 }
+        }
+        guard i < scalars.count else { return i + 1 }  // the line break (or the end) right after the bracket
+        let c = scalars[i]
+        let startsKey =
+            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "_" || c == "-"
+            || c == "\"" || c == "'" || c == "]"
+        return startsKey ? nil : i + 1
     }
 
     private static func unquote(_ text: String) -> String {

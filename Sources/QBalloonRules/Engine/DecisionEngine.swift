@@ -112,7 +112,9 @@ public struct DecisionEngine: Sendable {
     public func decide(
         _ state: inout EngineState, samples: [VMSample], host: HostSample, now: Double
     ) -> DecisionRound {
-        let reserveBytes = reserve.bytes(ofMax: host.total ?? 0)
+        // A reserve in bytes may be written larger than the host (up to UInt64.max, past the arbiter's signed sums):
+        // it keeps all of the host's memory.
+        let reserveBytes = Swift.min(reserve.bytes(ofMax: host.total ?? 0), host.total ?? .max)
         let hardReserveBytes = Swift.min(hardReserve?.bytes(ofMax: host.total ?? 0) ?? reserveBytes / 2, reserveBytes)
         var plans: [Plan] = []
         plans.reserveCapacity(samples.count)

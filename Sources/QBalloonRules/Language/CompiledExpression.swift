@@ -17,7 +17,7 @@ public struct CompiledExpression: Sendable {
     /// Its `COND for DURATION` parts, inner ones first: the engine updates them every interval.
     let heldConditions: [HeldCondition]
 
-    func callAsFunction(_ frame: UnsafePointer<Double>) -> Double { evaluate(frame) }
+    package func callAsFunction(_ frame: UnsafePointer<Double>) -> Double { evaluate(frame) }
 }
 
 /// A `COND for DURATION` inside an expression: its condition, how long it must hold, and the frame slot where
@@ -29,8 +29,10 @@ struct HeldCondition: Sendable {
 }
 
 /// Hands out the frame slots of `for` conditions; the variables take the first slots.
-struct FrameLayout: Sendable {
-    private(set) var size = Variable.allCases.count
+package struct FrameLayout: Sendable {
+    package private(set) var size = Variable.allCases.count
+
+    package init() {}
 
     mutating func allocate() -> Int {
         defer { size += 1 }

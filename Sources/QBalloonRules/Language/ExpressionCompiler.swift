@@ -5,7 +5,7 @@
 /// var layout = FrameLayout()
 /// let when = try ExpressionCompiler.compile("available > 40% of actual for 60s", expecting: .bool, layout: &layout)
 /// ```
-struct ExpressionCompiler {
+package struct ExpressionCompiler {
     private let source: [Unicode.Scalar]
     private var errors: [ExpressionError] = []
     private var variables: [Variable] = []
@@ -21,7 +21,7 @@ struct ExpressionCompiler {
 
     /// Compiles `text`, which must have type `expected` (`.bool` or `.bytes`).
     /// - Throws: every ``ExpressionError`` found (at least one), in the order of the text.
-    static func compile(
+    package static func compile(
         _ text: String, expecting expected: ValueType, allowPressure: Bool = true, layout: inout FrameLayout
     ) throws(ExpressionErrors) -> CompiledExpression {
         let syntax: Syntax
@@ -365,6 +365,6 @@ struct ExpressionCompiler {
 }
 
 /// Every error found in one expression.
-struct ExpressionErrors: Error, Sendable {
-    let errors: [ExpressionError]
+package struct ExpressionErrors: Error, Sendable {
+    package let errors: [ExpressionError]
 }

@@ -10,8 +10,18 @@ struct Parser {
 
     private init(tokens: [Token]) { self.tokens = tokens }
 
+    /// The most tokens an expression may have. Parsing, checking and evaluating recurse once per level of
+    /// nesting (a parenthesis, a `not`, an operand of a chain of `+`), so an expression of thousands of them
+    /// would overflow the stack and crash the daemon; real ones have tens.
+    static let maxTokens = 256
+
     static func parse(_ text: String) throws(ExpressionError) -> Syntax {
-        var parser = Parser(tokens: try Lexer.tokens(text))
+        let tokens = try Lexer.tokens(text)
+        if tokens.count > maxTokens + 1 {  // and the end
+            throw ExpressionError(
+                "the expression is too long: at most \(maxTokens) names, numbers and operators", at: tokens[maxTokens].range)
+        }
+        var parser = Parser(tokens: tokens)
         if parser.current.kind == .end {
             throw ExpressionError("the expression is empty", at: parser.current.range)
         }
