@@ -45,6 +45,12 @@ import Testing
         #expect(lie.contains(expected), "\(lie)")
     }
 
+    @Test func moreRAMThanAnyMachineIsALie() throws {
+        let lie = try #require(Plausibility.check(actual: nil, stats: nil, previous: nil, ramBytes: UInt64.max))
+        #expect(lie.hasPrefix("the VM reports") && lie.contains("more than any machine has (at most 4 PiB)"), "\(lie)")
+        #expect(Plausibility.check(actual: 1 << 40, stats: nil, previous: nil, ramBytes: 1 << 42) == nil, "4 TiB is a big VM, not a lie")
+    }
+
     @Test func absurdRatesAreNamed() throws {
         let before = GuestStats(swapIn: 0, majorFaults: 0, total: 900 << 20, available: 400 << 20, lastUpdate: 100)
         var swap = before

@@ -133,7 +133,12 @@ public struct BalloonDevice: Sendable {
             throw BalloonError(
                 code: .badReply, address: address, detail: "query-memory-size-summary returned no 'base-memory': \(BalloonError.excerpt(reply))")
         }
-        return base + (reply["plugged-memory"]?.uint64Value ?? 0)
+        let (total, overflow) = base.addingReportingOverflow(reply["plugged-memory"]?.uint64Value ?? 0)
+        guard !overflow else {
+            throw BalloonError(
+                code: .badReply, address: address, detail: "query-memory-size-summary: base and plugged memory overflow: \(BalloonError.excerpt(reply))")
+        }
+        return total
     }
 
     /// How often the guest is asked for statistics, in seconds; 0 when polling is off.

@@ -15,6 +15,9 @@ public enum Plausibility {
     public static let maxSwapRAMPerSecond: Double = 1
     /// A fault rate above this many a second cannot be real (a CPU takes a few million at most).
     public static let maxFaultsPerSecond: Double = 100_000_000
+    /// More RAM than this (4 PiB, x86-64's 52-bit physical addresses) no VM has; beyond it sizes would also
+    /// overflow the arithmetic that shares the host between VMs.
+    public static let maxRAM: UInt64 = 1 << 52
 
     /// What is impossible in these figures, in words naming them; nil when they can be true.
     /// - Parameters:
@@ -24,6 +27,9 @@ public enum Plausibility {
     ///   - ramBytes: the VM's RAM.
     public static func check(actual: UInt64?, stats: GuestStats?, previous: GuestStats?, ramBytes: UInt64) -> String? {
         let ram = MemorySize.format(ramBytes)
+        if ramBytes > maxRAM {
+            return "the VM reports \(ram) of RAM, more than any machine has (at most \(MemorySize.format(maxRAM)))"
+        }
         if let actual, actual > ramBytes &+ BalloonPages.size {
             return "balloon actual \(MemorySize.format(actual)) is above the VM's \(ram) of RAM"
         }

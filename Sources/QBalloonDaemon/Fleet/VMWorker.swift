@@ -17,6 +17,9 @@ package struct VMFacts: Sendable {
     package var connections = 0
     /// The balloon's `actual`, from the last read or `BALLOON_CHANGE` event.
     package var actual: UInt64?
+    /// An `actual` from an event that cannot be true (above the VM's RAM): never used, it quarantines the VM at
+    /// the next poll.
+    package var implausibleActual: UInt64?
     /// The VM's RAM.
     package var ramBytes: UInt64?
     /// Whether its balloon has `deflate-on-oom` (nil: not known).
@@ -211,7 +214,14 @@ final class VMWorker: Sendable {
                 do {
                     let connection = try await link.connect(statsInterval: settings.statsInterval) { [self] event in
                         switch event {
-                        case .actualChanged(let actual): state.withLock { $0.actual = actual }
+                        case .actualChanged(let actual):
+                            state.withLock { facts in
+                                if let ram = facts.ramBytes, actual > ram &+ BalloonPages.size {
+                                    facts.implausibleActual = actual
+                                } else {
+                                    facts.actual = actual
+                                }
+                            }
                         case .shutdown: mailbox.disconnect()
                         }
                     }
@@ -245,6 +255,7 @@ final class VMWorker: Sendable {
             facts.ramBytes = connection.ramBytes
             facts.deflateOnOOM = connection.deflateOnOOM
             facts.actual = nil
+            facts.implausibleActual = nil
         }
         log(.info, "attached", metadata: ["vm.ram": "\(MemorySize.format(connection.ramBytes))"])
     }
@@ -259,7 +270,7 @@ final class VMWorker: Sendable {
 
     /// Throws ``ImplausibleFigures`` when the reading (with `actual` from events) cannot be true.
     private func checkPlausible(_ reading: VMReading, ramBytes: UInt64) throws {
-        let (actual, previous) = state.withLock { (reading.actual ?? $0.actual, $0.stats) }
+        let (actual, previous) = state.withLock { (reading.actual ?? $0.implausibleActual ?? $0.actual, $0.stats) }
         if let lie = Plausibility.check(actual: actual, stats: reading.stats, previous: previous, ramBytes: ramBytes) {
             throw ImplausibleFigures(description: lie)
         }
