@@ -24,6 +24,9 @@ struct HostileFleetTests {
         ("absurd-rates", FakeQMPFaults(lie: .absurdRates), "swap-in at"),
     ]
     static let ordinary = ["plain-a", "plain-b", "plain-c"]
+    /// Under a sanitizer (scripts/sanitize.sh) memory and CPU figures are the sanitizer's: they are printed, not held
+    /// to the bounds.
+    static let sanitized = ProcessInfo.processInfo.environment["QBALLOON_SANITIZER"] != nil
 
     static func config(_ fleet: TestFleet, extra: String = "") -> String {
         TestConfig.daemon(extra: extra) + TestConfig.defaults()
@@ -104,8 +107,11 @@ struct HostileFleetTests {
             let elapsed = Date().timeIntervalSince(start)
             let line = "qballoon run beside \(Self.ordinary.count) ordinary and \(Self.hostile.count) hostile VMs for \(String(format: "%.1f", elapsed)) s: peak resident \(peakKiB / 1024) MiB, CPU \(String(format: "%.2f", cpuSeconds)) s"
             print(line)
-            #expect(peakKiB > 0 && peakKiB < 64 << 10, "\(line)")
-            #expect(cpuSeconds < elapsed / 5, "\(line)")
+            #expect(peakKiB > 0)
+            if !Self.sanitized {
+                #expect(peakKiB < 64 << 10, "\(line)")
+                #expect(cpuSeconds < elapsed / 5, "\(line)")
+            }
             #expect(daemon.isRunning, "\(daemon.report())")
             let decided = Set(daemon.decisions().compactMap { $0["vm"]?.stringValue })
             #expect(decided.isSuperset(of: Self.ordinary), "ordinary VMs decided: \(decided)")
@@ -124,7 +130,10 @@ struct HostileFleetTests {
                 let arguments = [command[0], "--qmp", "\(server.boundAddress)", "--command-timeout", "5s"] + command.dropFirst()
                 let result = try await BuiltCLI.run(arguments, timeout: 30, wrapper: ["/usr/bin/time", "-f", "peak-kib %M"])
                 let peak = result.stderr.split(separator: "\n").last { $0.hasPrefix("peak-kib ") }.flatMap { Int($0.dropFirst(9)) }
-                #expect(peak.map { $0 < 64 << 10 } == true, "\(kind) \(command[0]): peak \(peak.map { "\($0 >> 10) MiB" } ?? "unknown")")
+                #expect(peak != nil, "\(result)")
+                if !Self.sanitized {
+                    #expect(peak.map { $0 < 64 << 10 } == true, "\(kind) \(command[0]): peak \(peak.map { "\($0 >> 10) MiB" } ?? "unknown")")
+                }
                 // A lie a command never reads cannot stop it: `set --no-wait` reads no figures, a single report
                 // has no rates. Every other command meets what the monitor does.
                 let lies = ["absurd-rates", "free-above-total", "total-above-ram", "actual-above-ram"]

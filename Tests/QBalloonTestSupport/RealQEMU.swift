@@ -66,7 +66,9 @@ package final class RealQEMU: @unchecked Sendable {
                 throw QEMUFailed(message: "QEMU exited with \(process.terminationStatus): \(output)")
             }
             switch address.unixPath {
-            case .some(let path): if FileManager.default.fileExists(atPath: path) { return }
+            // The socket file appears at bind(), before QEMU listens: wait until a connection is accepted (on a
+            // busy machine the gap is long enough to meet "connection refused").
+            case .some(let path): if FileManager.default.fileExists(atPath: path), Self.canConnect(unixPath: path) { return }
             case .none: if Self.canConnect(address) { return }
             }
             Thread.sleep(forTimeInterval: 0.05)
@@ -102,6 +104,21 @@ package final class RealQEMU: @unchecked Sendable {
         }
         guard bound else { throw QEMUFailed(message: "cannot find a free TCP port") }
         return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    private static func canConnect(unixPath path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var target = sockaddr_un()
+        target.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &target.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        return withUnsafePointer(to: &target) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+            }
+        }
     }
 
     private static func canConnect(_ address: Endpoint) -> Bool {
