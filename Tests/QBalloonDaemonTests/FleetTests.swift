@@ -41,9 +41,12 @@ struct FleetTests {
             try await fleet.startVM("shared")
             try await fleet.startVM("held")
             try await fleet.startDaemon(
-                config: TestConfig.daemon() + TestConfig.defaults() + TestConfig.vm("shared", in: fleet, #"connect = "per-poll""#)
+                // A per-poll VM is read only when its connection comes up: on a machine slowed down (by ThreadSanitizer,
+                // or by everything else CI runs) a 2 s stall_after once took a moving balloon for a stalled one.
+                config: TestConfig.daemon() + TestConfig.defaults(#"stall_after = "10s""#)
+                    + TestConfig.vm("shared", in: fleet, #"connect = "per-poll""#)
                     + TestConfig.vm("held", in: fleet) + TestConfig.reclaimRule)
-            try await fleet.waitFor("both reclaimed, per-poll too") { report in
+            try await fleet.waitFor("both reclaimed, per-poll too", within: 100) { report in
                 let shared = try await fleet.guest("shared")
                 let held = try await fleet.guest("held")
                 return report.row("shared")?.status == .ok && shared.target < Self.gib && shared.actual == shared.target
