@@ -230,13 +230,14 @@ package final class Orchestrator: Service, Sendable {
 
     // MARK: The service manager
 
-    /// After a round: ready once every VM has been tried (attached or failed) after a start or reload, the status
+    /// After a round: ready once every VM has been tried (read, or failed) after a start or reload, the status
     /// line when it changed, and the watchdog at least every half of its interval, from this loop only: a loop
     /// that stops making rounds stops the pings, and systemd restarts the daemon.
     private func tell(_ notifier: SystemdNotifier, _ loop: inout Loop, facts: [VMFacts], verdicts: [String: VMVerdict]) {
         var lines: [String] = []
         let status = Self.statusLine(facts: facts, verdicts: verdicts)
-        if !loop.announcedReady, facts.allSatisfy({ $0.attached || $0.problem != nil }) {
+        // Tried: read once (per-poll VMs are never attached between polls), or failed.
+        if !loop.announcedReady, facts.allSatisfy({ $0.actual != nil || $0.problem != nil }) {
             loop.announcedReady = true
             lines.append("READY=1")
         }
