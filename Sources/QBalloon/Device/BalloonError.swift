@@ -1,3 +1,4 @@
+import QBalloonCore
 import QBalloonJSON
 
 /// Why a balloon operation failed. Every description names the monitor socket.
@@ -35,10 +36,8 @@ public struct BalloonError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(address): \(detail)" }
 
-    /// A reply as an error message shows it: its first 200 characters, and how long it was if longer.
+    /// A reply as an error message shows it: its first 200 bytes, and how long it was if longer.
     public static func excerpt(_ value: JSON) -> String {
-        let text = value.encodedString()
-        guard text.utf8.count > 200 else { return text }
-        return "\(String(decoding: text.utf8.prefix(200), as: UTF8.self))… (\(text.utf8.count) bytes)"
+        PeerText.excerpt(value.encodedString(), limit: 200)
     }
 }

@@ -59,18 +59,12 @@ package enum VMProblem: Sendable, Hashable, CustomStringConvertible {
 
     /// The problem an error of reaching, reading or setting a VM is.
     package init(_ error: any Error) {
-        let reason = Self.bounded("\(error)")
+        let reason = PeerText.excerpt("\(error)", limit: 300)
         switch (error as? VMLinkError)?.kind {
         case .noBalloon: self = .noBalloon(reason)
         case .misconduct: self = .quarantined(reason)
         case nil: self = error is ImplausibleFigures ? .quarantined(reason) : .unreachable(reason)
         }
-    }
-
-    /// A peer's words in a log line or a status: at most 300 characters.
-    static func bounded(_ text: String) -> String {
-        guard text.count > 300 else { return text }
-        return String(text.prefix(300)) + "… (\(text.utf8.count) bytes)"
     }
 }
 
@@ -339,7 +333,7 @@ final class VMWorker: Sendable {
             state.withLock { $0.lastTarget = bytes }
         } catch {
             state.withLock { $0.errors += 1 }
-            log(.warning, "cannot set the balloon: \(VMProblem.bounded("\(error)"))")
+            log(.warning, "cannot set the balloon: \(PeerText.excerpt("\(error)", limit: 300))")
         }
     }
 }
