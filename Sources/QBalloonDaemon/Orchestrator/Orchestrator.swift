@@ -205,21 +205,23 @@ package final class Orchestrator: Service, Sendable {
         }
         for name in loop.names { loop.running[name]?.worker.mailbox.poll() }
 
+        // Each VM's state as shown, made once for whoever shows it this round.
+        let watched = options.metrics != nil || options.notifier != nil || options.onRound != nil
+        let statuses = watched ? facts.map { VMStatus(facts: $0, verdict: verdicts[$0.name]) } : []
         if let metrics = options.metrics {
             metrics.record(host: host, reserve: round.host.reserve)
-            for fact in facts {
-                let verdict = verdicts[fact.name]
+            for (fact, status) in zip(facts, statuses) {
                 metrics.record(
-                    fact, status: VMStatus(facts: fact, verdict: verdict), verdict: verdict,
-                    changed: decided[fact.name]?.changes ?? false, now: now)
+                    fact, status: status, verdict: verdicts[fact.name], changed: decided[fact.name]?.changes ?? false,
+                    now: now)
             }
         }
-        if let notifier = options.notifier { tell(notifier, &loop, facts: facts, verdicts: verdicts) }
+        if let notifier = options.notifier { tell(notifier, &loop, facts: facts, statuses: statuses) }
         if let onRound = options.onRound {
-            let rows = facts.map { fact in
+            let rows = zip(facts, statuses).map { fact, status in
                 let verdict = verdicts[fact.name]
                 return RoundReport.Row(
-                    vm: fact.name, status: VMStatus(facts: fact, verdict: verdict), actual: fact.actual,
+                    vm: fact.name, status: status, actual: fact.actual,
                     target: fact.lastTarget, max: fact.ramBytes, available: fact.stats?.available,
                     pressured: verdict?.pressured ?? false, lastReason: loop.lastReason[fact.name])
             }
@@ -233,9 +235,9 @@ package final class Orchestrator: Service, Sendable {
     /// After a round: ready once every VM has been tried (read, or failed) after a start or reload, the status
     /// line when it changed, and the watchdog at least every half of its interval, from this loop only: a loop
     /// that stops making rounds stops the pings, and systemd restarts the daemon.
-    private func tell(_ notifier: SystemdNotifier, _ loop: inout Loop, facts: [VMFacts], verdicts: [String: VMVerdict]) {
+    private func tell(_ notifier: SystemdNotifier, _ loop: inout Loop, facts: [VMFacts], statuses: [VMStatus]) {
         var lines: [String] = []
-        let status = Self.statusLine(facts: facts, verdicts: verdicts)
+        let status = Self.statusLine(facts: facts, statuses: statuses)
         // Tried: read once (per-poll VMs are never attached between polls), or failed.
         if !loop.announcedReady, facts.allSatisfy({ $0.actual != nil || $0.problem != nil }) {
             loop.announcedReady = true
@@ -256,11 +258,11 @@ package final class Orchestrator: Service, Sendable {
     }
 
     /// One line for `systemctl status`: VMs by state, and the memory their balloons hold for the host.
-    static func statusLine(facts: [VMFacts], verdicts: [String: VMVerdict]) -> String {
+    static func statusLine(facts: [VMFacts], statuses: [VMStatus]) -> String {
         var counts: [String: Int] = [:]
         var returned: UInt64 = 0
-        for fact in facts {
-            counts[VMStatus(facts: fact, verdict: verdicts[fact.name]).label, default: 0] += 1
+        for (fact, status) in zip(facts, statuses) {
+            counts[status.label, default: 0] += 1
             if let ram = fact.ramBytes, let actual = fact.actual, ram > actual { returned += ram - actual }
         }
         let states = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
