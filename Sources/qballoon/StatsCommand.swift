@@ -60,9 +60,7 @@ struct StatsCommand: AsyncParsableCommand {
                 lastSeen = update
                 waitingSince = now
                 let actual = try await balloon.actual()
-                if let lie = Plausibility.check(actual: actual, stats: stats, previous: previous, ramBytes: ram) {
-                    throw BalloonError(code: .badReply, address: "\(client.address)", detail: "figures that cannot be true: \(lie)")
-                }
+                try balloon.checkPlausible(actual: actual, stats: stats, previous: previous, ramBytes: ram)
                 previous = stats
                 print(json ? sampleJSON(stats, actual: actual).encodedString(sortedKeys: true) : sampleText(stats, actual: actual))
                 printed += 1

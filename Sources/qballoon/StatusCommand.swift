@@ -28,9 +28,7 @@ struct StatusCommand: AsyncParsableCommand {
                 stats: try await balloon.stats(),
                 now: WallClock.system.now())
             // Figures that cannot be true are not shown as if they were.
-            if let lie = Plausibility.check(actual: status.actual, stats: status.stats, previous: nil, ramBytes: status.max) {
-                throw BalloonError(code: .badReply, address: "\(client.address)", detail: "figures that cannot be true: \(lie)")
-            }
+            try balloon.checkPlausible(actual: status.actual, stats: status.stats, ramBytes: status.max)
             return status
         }
         print(json ? report.json.encodedString(sortedKeys: true) : report.text)

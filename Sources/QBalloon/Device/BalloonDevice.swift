@@ -177,6 +177,14 @@ public struct BalloonDevice: Sendable {
         return BalloonFeatures(deflateOnOOM: try await flag("deflate-on-oom"), freePageReporting: try await flag("free-page-reporting"))
     }
 
+    /// Throws `badReply` when figures read from this VM cannot be true (``Plausibility``), so that they are never
+    /// shown or used as if they were.
+    public func checkPlausible(actual: UInt64?, stats: GuestStats?, previous: GuestStats? = nil, ramBytes: UInt64) throws {
+        if let lie = Plausibility.check(actual: actual, stats: stats, previous: previous, ramBytes: ramBytes) {
+            throw BalloonError(code: .badReply, address: address, detail: "figures that cannot be true: \(lie)")
+        }
+    }
+
     /// The guest's last reported statistics. Unreported values are `nil`; a guest that never reported
     /// has `lastUpdate == nil`.
     public func stats() async throws -> GuestStats {
