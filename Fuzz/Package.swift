@@ -14,12 +14,14 @@ let package = Package(
         .package(path: "qballoon")
     ],
     targets: [
-        .target(name: "CLibFuzzer")
+        .target(name: "CLibFuzzer"),
+        // The one libFuzzer driver every target's executable calls.
+        .target(
+            name: "FuzzDriver",
+            dependencies: ["CLibFuzzer", .product(name: "QBalloonFuzzTargets", package: "qballoon")]
+        ),
     ]
         + ["qmp-stream", "json", "config", "rules"].map { name in
-            .executableTarget(
-                name: "fuzz-\(name)",
-                dependencies: ["CLibFuzzer", .product(name: "QBalloonFuzzTargets", package: "qballoon")]
-            )
+            .executableTarget(name: "fuzz-\(name)", dependencies: ["FuzzDriver"])
         }
 )

@@ -1,15 +1,4 @@
-import CLibFuzzer
-import QBalloonFuzzTargets
+// libFuzzer on FuzzTarget.json: `fuzz-json [LIBFUZZER OPTIONS] [CORPUS...]` (see scripts/fuzz.sh).
+import FuzzDriver
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-// libFuzzer, fuzzing FuzzTarget.json: `fuzz-json [LIBFUZZER OPTIONS] [CORPUS...]` (see scripts/fuzz.sh).
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(
-    LLVMFuzzerRunDriver(&argc, &argv) { data, count in
-        FuzzTarget.json.run(UnsafeRawBufferPointer(start: data, count: count))
-        return 0
-    })
+fuzz(.json)
