@@ -1,7 +1,7 @@
 # qballoon: `make demo` shows it working, `make test` runs every test. Both install what they need.
 SWIFT ?= swift
 
-.PHONY: demo test sanitize fuzz build release bench bench-daemon deps clean check-layering
+.PHONY: demo test sanitize fuzz build release install uninstall deb package-test manuals bench bench-daemon deps clean check-layering
 
 deps:
 	@scripts/install-deps.sh
@@ -16,6 +16,29 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unkn
 release:
 	@scripts/install-deps.sh --build-only
 	$(SWIFT) build -c release --product qballoon --static-swift-stdlib -Xcc -DQBALLOON_VERSION='"$(VERSION)"'
+
+# Install the release binary, man pages, completions, the systemd unit, /etc/qballoon/qballoon.toml (kept if
+# there), the example configs and dashboards: PREFIX (default /usr/local), DESTDIR (a staging root).
+PREFIX ?= /usr/local
+install: release
+	@PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) VERSION=$(VERSION) scripts/install.sh
+
+uninstall:
+	@PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh --uninstall
+
+# dist/qballoon_VERSION_amd64.deb, with dpkg-deb.
+deb:
+	@scripts/install-deps.sh --package
+	@scripts/make-deb.sh
+
+# The .deb installed into a fresh Debian 12 root (debootstrap, cached) and used there: CI runs it.
+package-test:
+	@scripts/install-deps.sh --package
+	@scripts/package-test.sh
+
+# The man pages alone, into .build/manuals (checked with man -l).
+manuals:
+	@scripts/make-manuals.sh .build/manuals
 
 demo: build
 	.build/debug/qballoon demo
@@ -44,4 +67,4 @@ bench-daemon:
 	@scripts/bench-daemon.sh
 
 clean:
-	rm -rf .build .build-release .build-tsan .build-asan .build-fuzz
+	rm -rf .build .build-release .build-tsan .build-asan .build-fuzz dist

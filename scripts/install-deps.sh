@@ -5,9 +5,15 @@
 #   time                        /usr/bin/time, for the tests that measure a command's peak memory
 #   prometheus                  promtool, to check contrib/prometheus/alerts.yml
 #   systemd                     systemd-analyze, to verify contrib/systemd/qballoon.service
+# With --package (make deb, make package-test): dpkg-dev (dpkg-deb, dpkg-shlibdeps), binutils (strip), man-db (man
+# -l checks the man pages), debootstrap (the fresh Debian 12 root the package is tried in).
 set -euo pipefail
 packages=(libjansson-dev pkg-config)
-[ "${1:-}" = "--build-only" ] || packages+=(qemu-system-x86 time prometheus systemd)
+case "${1:-}" in
+--build-only) ;;
+--package) packages+=(dpkg-dev binutils man-db debootstrap) ;;
+*) packages+=(qemu-system-x86 time prometheus systemd) ;;
+esac
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -20,19 +20,22 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Watch the orchestrator drive three simulated VMs for a minute (no QEMU needed).",
         discussion: """
-            Starts three fake QEMU monitors in this process (Fixtures/scenarios/: an idle VM holding lots of free \
-            memory, one whose workload grows and shrinks, one bursty), runs the real daemon on them with \
-            Configs/demo.toml, shows a live table, and ends with a summary.
+            Starts three fake QEMU monitors in this process (an idle VM holding lots of free memory, one whose \
+            workload grows and shrinks, one bursty), runs the real daemon on them with the demo config, shows a \
+            live table, and ends with a summary.
+
+            Its files come with qballoon: installed, in PREFIX/share/qballoon/ (configs/demo.toml, scenarios/); \
+            in a checkout, Configs/demo.toml and Fixtures/scenarios/.
             """)
 
     @Option(help: ArgumentHelp("How long to run.", valueName: "DURATION"))
     var duration: String = "60s"
 
-    @Option(help: ArgumentHelp("The config to run with.", valueName: "FILE"))
-    var config: String = "Configs/demo.toml"
+    @Option(help: ArgumentHelp("The config to run with (default: the demo config shipped with qballoon).", valueName: "FILE"))
+    var config: String?
 
-    @Option(help: ArgumentHelp("Where the scenario files are.", valueName: "DIR"))
-    var scenarios: String = "Fixtures/scenarios"
+    @Option(help: ArgumentHelp("Where the scenario files are (default: those shipped with qballoon).", valueName: "DIR"))
+    var scenarios: String?
 
     static let socketDirectory = "/tmp/qballoon-demo"
     static let vms = ["idle", "growing", "bursty"]
@@ -43,7 +46,24 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
+    /// The config and scenario folder to use: those given, else the first shipped place that has them.
+    func files() throws -> (config: String, scenarios: String) {
+        let shipped = ShippedFiles()
+        let found = shipped.place(holdingConfig: "demo.toml", scenarios: Self.vms)
+        guard let config = config ?? found.map({ $0.configs + "/demo.toml" }),
+            let scenarios = scenarios ?? found?.scenarios
+        else {
+            let searched = shipped.places.map { "\($0.configs)/demo.toml with \($0.scenarios)/" }
+            throw ValidationError(
+                "the demo's files are in none of: \(searched.joined(separator: "; ")) (install qballoon with "
+                    + "`make install` or its .deb, run the demo from the repository's top folder, or pass --config "
+                    + "and --scenarios)")
+        }
+        return (config, scenarios)
+    }
+
     func run() async throws {
+        let (config, scenarios) = try files()
         let loaded = try loadConfig(config)
         let length = try DurationText.parse(duration)
         mkdir(Self.socketDirectory, 0o755)
@@ -54,7 +74,7 @@ struct DemoCommand: AsyncParsableCommand {
             do {
                 scenario = try FakeGuestScenario.load(path: path)
             } catch {
-                throw ValidationError("\(error) (run the demo from the repository's top folder, or pass --scenarios)")
+                throw ValidationError("\(error) (pass --scenarios with a folder holding \(Self.vms.map { $0 + ".json" }.joined(separator: ", ")))")
             }
             servers.append(
                 try await FakeQMPServer.start(

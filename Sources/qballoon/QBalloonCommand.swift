@@ -17,6 +17,17 @@ struct QBalloonCommand: AsyncParsableCommand {
         commandName: "qballoon",
         abstract: "Memory-balloon orchestrator for QEMU: read and set the balloons of running VMs over QMP.",
         discussion: """
+            qballoon attaches to running QEMU VMs through their QMP monitor sockets, reads each guest's memory \
+            statistics from its virtio balloon, and moves memory from guests that hold it idle to guests that \
+            need it, by the rules of a config file: never below a guest's floor, never away from a guest that is \
+            short of memory. 'run' is the daemon; 'status', 'stats' and 'set' act on one VM; 'check' validates a \
+            config; 'demo' shows it at work on simulated VMs, no QEMU needed.
+
+            Files: /etc/qballoon/qballoon.toml is the config 'run' reads (as installed, it watches and changes \
+            nothing until a rule says so); share/qballoon/configs/ beside the binary's prefix holds example \
+            policies, every setting explained in example.toml; qballoon.service is the systemd unit \
+            ('systemctl enable --now qballoon'); share/doc/qballoon/README.md is the full manual.
+
             Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 the guest stopped short of the target.
             """,
         version: QBalloonCommand.version,

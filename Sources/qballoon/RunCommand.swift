@@ -12,6 +12,11 @@ struct RunCommand: AsyncParsableCommand {
             SIGTERM or SIGINT stop it gracefully (with restore_on_exit, every guest gets its max back first). \
             SIGHUP reloads the config: a config with errors is logged and the running one stays; VMs whose \
             entry did not change keep their connections and their rule history.
+
+            Under systemd (qballoon.service, Type=notify) it reports READY once every VM has been tried, \
+            RELOADING and READY around a reload, a one-line STATUS (VMs by state, memory returned to the host), \
+            and watchdog pings only while its decision loop makes rounds. Metrics and the decision log are \
+            where the config's [daemon] section puts them.
             """)
 
     @Option(help: ArgumentHelp("The config file (TOML).", valueName: "FILE"))

@@ -212,4 +212,28 @@ struct ArbitrationTests {
         #expect(DecisionEngine.waterFill(asks: [100, 100], weights: [0, 0], total: 100) == [50, 50])
         #expect(DecisionEngine.waterFill(asks: [5, 5], weights: [1, 1], total: 100) == [5, 5])
     }
+
+    @Test("reserve = \"0\": the host arbiter takes nothing back however short the host is; a guest in need still grows")
+    func zeroReserve() throws {
+        for text in ["reserve = \"0\"", "reserve = 0", "reserve = \"0\"\nhard_reserve = 0"] {
+            let config = try makeConfig(defaults: "min = \"1GiB\"", host: text)
+            #expect(config.host.reserve == .bytes(0), "\(text)")
+            let engine = DecisionEngine(config: config)
+            var state = EngineState()
+            // 12 GiB idle in each guest, the host with 1 MiB available.
+            let round = engine.decide(
+                &state, samples: [idle("a", config, actual: 16 * GiB, used: 4 * GiB), idle("b", config, actual: 16 * GiB, used: 4 * GiB)],
+                host: HostSample(total: 64 * GiB, available: 1 * MiB), now: 0)
+            #expect(taken(round).values.allSatisfy { $0 == 0 }, "\(round.decisions)")
+        }
+        // A guest under pressure below its max still grows (there is no reserve to hold it back).
+        let config = try makeConfig(defaults: "min = \"1GiB\"\nheadroom = \"512MiB\"", host: "reserve = \"0\"")
+        var state = EngineState()
+        let round = DecisionEngine(config: config).decide(
+            &state, samples: [pressured("p", config, actual: 4 * GiB)], host: HostSample(total: 64 * GiB, available: 8 * GiB), now: 0)
+        #expect(growth(round)["p"] == 8 * GiB)
+        // Zero stays a mistake everywhere else.
+        #expect(configError("[defaults]\nmin = \"0\"\n[[vm]]\nqmp = \"/a.qmp\"\n").contains("min"))
+        #expect(configError("[defaults]\nstep = 0\n[[vm]]\nqmp = \"/a.qmp\"\n").contains("step: must be more than 0"))
+    }
 }

@@ -23,8 +23,11 @@ package enum BuiltCLI {
     /// Runs `qballoon ARGUMENTS` to its end (killed after `timeout` seconds); output goes through files in
     /// `directory`, so nothing blocks on a full pipe.
     /// - Parameter wrapper: a command to run it under (`["/usr/bin/time", "-f", "%M"]`), its output in `stderr`.
+    /// - Parameter executable: another copy of the binary (an installed tree's).
+    /// - Parameter workingDirectory: where it runs (default: this process's current directory).
     package static func run(
-        _ arguments: [String], in directory: String = "/tmp", timeout: Double = 120, wrapper: [String] = []
+        _ arguments: [String], in directory: String = "/tmp", timeout: Double = 120, wrapper: [String] = [],
+        executable: String = TestEnvironment.qballoon, workingDirectory: String? = nil
     ) async throws -> Result {
         let id = UInt32.random(in: 0...UInt32.max)
         let outPath = "\(directory)/cli-\(id).out"
@@ -34,11 +37,12 @@ package enum BuiltCLI {
         let process = Process()
         if let first = wrapper.first {
             process.executableURL = URL(fileURLWithPath: first)
-            process.arguments = Array(wrapper.dropFirst()) + [TestEnvironment.qballoon] + arguments
+            process.arguments = Array(wrapper.dropFirst()) + [executable] + arguments
         } else {
-            process.executableURL = URL(fileURLWithPath: TestEnvironment.qballoon)
+            process.executableURL = URL(fileURLWithPath: executable)
             process.arguments = arguments
         }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))

@@ -29,7 +29,16 @@ package enum ShippedConfigs {
     /// host figures, and a `[host]` reserve given in bytes (sized for a real host) turned into 10% of the test's
     /// host (a percentage stays the config's; `hard_reserve` in bytes goes with it).
     package static func adapted(_ name: String, in world: World) throws -> String {
-        let text = try String(contentsOfFile: TestEnvironment.repositoryRoot + "/Configs/" + name, encoding: .utf8)
+        try adapted(file: "Configs/" + name, in: world)
+    }
+
+    /// The config the package installs as /etc/qballoon/qballoon.toml (not in Configs/: it shrinks nothing).
+    package static let installedDefault = "contrib/qballoon.toml"
+
+    /// The config at `file` (relative to the repository) made to run in `world`, as ``adapted(_:in:)``; a reserve
+    /// of "0" stays 0.
+    package static func adapted(file: String, in world: World) throws -> String {
+        let text = try String(contentsOfFile: TestEnvironment.repositoryRoot + "/" + file, encoding: .utf8)
         var lines: [String] = []
         var section = ""
         var sawDaemon = false
@@ -67,7 +76,7 @@ package enum ShippedConfigs {
             }
             if ["metrics_listen", "decision_log"].contains(where: { trimmed.hasPrefix($0) }) { continue }
             if section == "[host]", ["meminfo", "pressure"].contains(where: { trimmed.hasPrefix($0) }) { continue }
-            if section == "[host]", trimmed.hasPrefix("reserve"), !value.contains("%") {
+            if section == "[host]", trimmed.hasPrefix("reserve"), !value.contains("%"), !value.contains("\"0\"") {
                 lines.append(#"reserve = "10%""#)
                 continue
             }

@@ -262,8 +262,8 @@ struct ConfigLoader {
         var host = HostSettings()
         guard let section else { return host }
         checkKeys(section, allowed: ["reserve", "hard_reserve", "idle_tax", "meminfo", "pressure"])
-        if let reserve = size(section, "reserve") { host.reserve = reserve }
-        if let hard = size(section, "hard_reserve") {
+        if let reserve = size(section, "reserve", allowingZero: true) { host.reserve = reserve }
+        if let hard = size(section, "hard_reserve", allowingZero: true) {
             if Self.exceeds(hard, host.reserve) {
                 fail("must not be above reserve (\(host.reserve))", in: section, key: "hard_reserve")
             } else {
@@ -548,9 +548,13 @@ struct ConfigLoader {
         return number
     }
 
-    /// A size: a string with a unit or a percentage, or a whole number of bytes.
-    mutating func size(_ section: Section, _ key: String) -> MemorySize? {
+    /// A size: a string like "2GiB" or "50%", or a whole number of bytes; `allowingZero`: "0" (or 0) is a size
+    /// too, for the host reserves, where 0 means none.
+    mutating func size(_ section: Section, _ key: String, allowingZero: Bool = false) -> MemorySize? {
         guard let value = section.table[key] else { return nil }
+        if allowingZero, value.int == 0 || value.string == "0" {
+            return .bytes(0)
+        }
         if let number = value.int {
             guard number > 0 else {
                 fail("must be more than 0", in: section, key: key)

@@ -19,9 +19,13 @@ extension QBalloonConfig {
             reserveText = host.reserve.description
         }
         let hardText = host.hardReserve.map { "down to \($0)" } ?? "down to half of it"
-        lines.append(
-            "host: keep MemAvailable above \(reserveText) (a guest that needs memory may take it \(hardText));"
-                + " idle-memory tax \(formatNumber(host.idleTax * 100))%")
+        if host.reserve == .bytes(0) {
+            lines.append("host: no reserve: no memory is taken back for the host (rules alone shrink guests)")
+        } else {
+            lines.append(
+                "host: keep MemAvailable above \(reserveText) (a guest that needs memory may take it \(hardText));"
+                    + " idle-memory tax \(formatNumber(host.idleTax * 100))%")
+        }
         lines.append("")
         let header = ["VM", "QMP", "CONNECT", "MIN", "MAX", "STEP", "GROW", "COOLDOWN", "SHARES"]
         var rows: [[String]] = [header]
