@@ -6,12 +6,13 @@
 #   prometheus                  promtool, to check contrib/prometheus/alerts.yml
 #   systemd                     systemd-analyze, to verify contrib/systemd/qballoon.service
 # With --package (make deb, make package-test): dpkg-dev (dpkg-deb, dpkg-shlibdeps), binutils (strip), man-db (man
-# -l checks the man pages), debootstrap (the fresh Debian 12 root the package is tried in).
+# -l checks the man pages), debootstrap (the fresh Debian 12 root the package is tried in), systemd-container
+# (systemd-nspawn boots that root to run the unit under a real systemd).
 set -euo pipefail
 packages=(libjansson-dev pkg-config)
 case "${1:-}" in
 --build-only) ;;
---package) packages+=(dpkg-dev binutils man-db debootstrap) ;;
+--package) packages+=(dpkg-dev binutils man-db debootstrap systemd-container) ;;
 *) packages+=(qemu-system-x86 time prometheus systemd) ;;
 esac
 missing=()

@@ -3,7 +3,8 @@
 # cached by scripts/debian-root.sh) with apt, which must find everything the package depends on. Inside it:
 # `qballoon --version`, `qballoon check` on the installed /etc/qballoon/qballoon.toml, `qballoon demo --duration
 # 5s` from outside any checkout, the man pages where `man` looks, the completions where bash, zsh and fish load
-# them; then a purge takes everything away. DEB=path skips `make deb`.
+# them; qballoon.service under a real systemd (scripts/systemd-test.sh: the root booted with systemd-nspawn); then a
+# purge takes everything away, and `make install` under /usr/local gets the same checks. DEB=path skips `make deb`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "package-test: $*" >&2; }
@@ -48,6 +49,11 @@ check_installed() {
     in_root "$prefix/bin/qballoon" check --config /etc/qballoon/qballoon.toml >"$root/tmp/check.out" || fail "check failed: $(cat "$root/tmp/check.out")"
     grep -q "/run/qemu/\*.qmp" "$root/tmp/check.out" || fail "the default config does not attach /run/qemu/*.qmp"
 
+    log "qballoon run with no --config, for 3 seconds"
+    in_root timeout -s TERM 3 "$prefix/bin/qballoon" run >"$root/tmp/run.out" 2>&1 || true
+    grep -q "config=/etc/qballoon/qballoon.toml" "$root/tmp/run.out" || fail "run did not read /etc/qballoon/qballoon.toml: $(cat "$root/tmp/run.out")"
+    grep -q "stopped" "$root/tmp/run.out" || fail "run did not stop cleanly on SIGTERM: $(cat "$root/tmp/run.out")"
+
     log "qballoon demo --duration 5s (run from /, outside any checkout)"
     in_root sh -c "cd / && $prefix/bin/qballoon demo --duration 5s" >"$root/tmp/demo.out" 2>&1 || fail "demo failed: $(tail -5 "$root/tmp/demo.out")"
     grep -q "$share/qballoon/configs/demo.toml" "$root/tmp/demo.out" || fail "the demo did not use the installed config"
@@ -89,6 +95,14 @@ grep -qx /etc/qballoon/qballoon.toml "$root/var/lib/dpkg/info/qballoon.conffiles
     fail "/etc/qballoon/qballoon.toml is not a conffile"
 
 check_installed /usr "$(dpkg-deb -f "$deb" Version)"
+
+# The unit under a real systemd, in this root booted as a container (the mounts above are taken down for it).
+for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}"; done
+mounted=()
+scripts/systemd-test.sh "$root" || fail "the unit under systemd"
+for fs in proc sys dev; do
+    mount --rbind "/$fs" "$root/$fs" && mounted+=("$root/$fs")
+done
 
 log "apt-get purge qballoon"
 in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq qballoon >/dev/null' || fail "purge failed"
