@@ -16,10 +16,7 @@ if [ "${QBALLOON_DEBIAN_ROOT_REBUILD:-0}" != 1 ] && [ -s "$out/rootfs.tar" ] && 
     exit 0
 fi
 
-command -v debootstrap >/dev/null || {
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-}
+"$(dirname "${BASH_SOURCE[0]}")/install-deps.sh" --package
 
 # The Debian mirror apt already uses here (deb822 sources first, then the one-line format).
 mirror="${QBALLOON_DEBIAN_MIRROR:-}"

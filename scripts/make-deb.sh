@@ -9,13 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { echo "make-deb: $*" >&2; }
 
-for tool in dpkg-deb dpkg-shlibdeps strip; do
-    command -v "$tool" >/dev/null || {
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends dpkg-dev binutils >/dev/null
-        break
-    }
-done
+scripts/install-deps.sh --package
 
 version="${VERSION:-}"
 if [ -z "$version" ]; then

@@ -19,16 +19,22 @@ scripts/debian-root.sh
 cache="${QBALLOON_DEBIAN_ROOT_DIR:-/var/cache/qballoon-debian12}"
 
 root="$(mktemp -d /tmp/qballoon-debian12.XXXXXX)"
+# /proc, /sys and /dev for the commands run in the root (taken down while systemd-nspawn boots it).
 mounted=()
-cleanup() {
+mount_api() {
+    for fs in proc sys dev; do mount --rbind "/$fs" "$root/$fs" && mounted+=("$root/$fs"); done
+}
+unmount_api() {
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
+    mounted=()
+}
+cleanup() {
+    unmount_api
     rm -rf --one-file-system "$root"
 }
 trap cleanup EXIT
 tar -C "$root" -xf "$cache/rootfs.tar"
-for fs in proc sys dev; do
-    mount --rbind "/$fs" "$root/$fs" && mounted+=("$root/$fs")
-done
+mount_api
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp "$deb" "$root/tmp/"
 in_root() { chroot "$root" /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 TERM=dumb "$@"; }
@@ -96,13 +102,10 @@ grep -qx /etc/qballoon/qballoon.toml "$root/var/lib/dpkg/info/qballoon.conffiles
 
 check_installed /usr "$(dpkg-deb -f "$deb" Version)"
 
-# The unit under a real systemd, in this root booted as a container (the mounts above are taken down for it).
-for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}"; done
-mounted=()
+# The unit under a real systemd, in this root booted as a container.
+unmount_api
 scripts/systemd-test.sh "$root" || fail "the unit under systemd"
-for fs in proc sys dev; do
-    mount --rbind "/$fs" "$root/$fs" && mounted+=("$root/$fs")
-done
+mount_api
 
 log "apt-get purge qballoon"
 in_root sh -c 'DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq qballoon >/dev/null' || fail "purge failed"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# qballoon.service under a real systemd: boots ROOT (a Debian 12 root with the qballoon package installed; the
-# package test's) as a container with systemd-nspawn, with systemd added and a unit that runs
+# qballoon.service under a real systemd: boots ROOT (a Debian 12 root with the qballoon package installed and
+# nothing mounted in it; the package test's) as a container with systemd-nspawn, with systemd added and a unit that runs
 # scripts/systemd/unit-check.sh at boot: start (Type=notify: READY), the status line, metrics, a reload and a
 # refused reload, the watchdog restarting a stopped daemon, a clean stop. Prints what the check saw; fails unless
 # it says "RESULT pass".
@@ -9,18 +9,13 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="${1:?usage: scripts/systemd-test.sh ROOT}"
 log() { echo "systemd-test: $*" >&2; }
-command -v systemd-nspawn >/dev/null || {
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd-container >/dev/null
-}
+"$here/install-deps.sh" --package
 
+# systemd-nspawn mounts /proc and /dev for the command it runs, as for the boot below.
 log "adding systemd to the root"
-mounted=()
-for fs in proc dev; do mount --rbind "/$fs" "$root/$fs" && mounted+=("$root/$fs"); done
-chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh -c \
-    'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd systemd-sysv dbus >/dev/null 2>&1' ||
-    { for m in "${mounted[@]}"; do umount -l "$m"; done; log "apt could not install systemd in the root"; exit 1; }
-for m in "${mounted[@]}"; do umount -l "$m"; done
+systemd-nspawn --quiet --directory="$root" --register=no --keep-unit --setenv=DEBIAN_FRONTEND=noninteractive \
+    sh -c 'apt-get install -y -qq systemd systemd-sysv dbus >/dev/null 2>&1' </dev/null ||
+    { log "apt could not install systemd in the root"; exit 1; }
 
 install -m 0755 "$here/systemd/unit-check.sh" "$root/usr/local/sbin/qballoon-unit-check"
 install -m 0644 "$here/systemd/qballoon-unit-check.service" "$root/etc/systemd/system/"
