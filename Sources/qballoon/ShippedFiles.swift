@@ -23,10 +23,9 @@ struct ShippedFiles {
     /// The share folder of the installation this binary belongs to, when it can be told.
     static func installedShare(executable: String?) -> String? {
         guard let executable, executable.hasPrefix("/") else { return nil }
-        let parts = executable.split(separator: "/", omittingEmptySubsequences: true)
-        guard parts.count >= 2, parts[parts.count - 2] == "bin" else { return nil }
-        return "/" + parts.dropLast(2).map(String.init).joined(separator: "/") + (parts.count > 2 ? "/" : "")
-            + "share/qballoon"
+        let parts = executable.split(separator: "/")
+        guard parts.dropLast().last == "bin" else { return nil }
+        return parts.dropLast(2).map { "/" + $0 }.joined() + "/share/qballoon"
     }
 
     init(executable: String? = ShippedFiles.executablePath()) {

@@ -60,22 +60,15 @@ import Testing
         #expect(panels.allSatisfy { ($0["targets"] as? [[String: Any]])?.isEmpty == false })
     }
 
-    @Test func promtoolAcceptsTheAlerts() throws {
+    @Test func promtoolAcceptsTheAlerts() async throws {
         let promtool = "/usr/bin/promtool"
         guard FileManager.default.isExecutableFile(atPath: promtool) else {
             if TestEnvironment.isCI { Issue.record("CI=true but promtool is missing (Debian package prometheus)") }
             return
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: promtool)
-        process.arguments = ["check", "rules", TestEnvironment.repositoryRoot + "/contrib/prometheus/alerts.yml"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
-        #expect(text.contains("SUCCESS: 6 rules found"), "\(text)")
+        let result = try await BuiltCLI.run(
+            ["check", "rules", TestEnvironment.repositoryRoot + "/contrib/prometheus/alerts.yml"], executable: promtool)
+        #expect(result.status == 0, "\(result)")
+        #expect((result.stdout + result.stderr).contains("SUCCESS: 6 rules found"), "\(result)")
     }
 }

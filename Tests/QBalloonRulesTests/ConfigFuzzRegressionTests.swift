@@ -4,10 +4,7 @@ import Testing
 /// Configs the fuzzer (scripts/fuzz.sh) found crashing the loader, kept in Fixtures/fuzz/regressions/config/.
 @Suite("Config fuzz regressions")
 struct ConfigFuzzRegressionTests {
-    static var directory: String {
-        let tests = "\(#filePath)".split(separator: "/").dropLast(3).joined(separator: "/")
-        return "/" + tests + "/Fixtures/fuzz/regressions/config"
-    }
+    static let directory = fuzzRegressions("config")
 
     /// toml++ (under TOMLKit) asserts, aborting the process, when a table header's name starts with a character
     /// no key starts with: `[*`, or a `[` that ends its line. The loader refuses those with an error instead.

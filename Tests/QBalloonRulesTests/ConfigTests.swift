@@ -4,11 +4,7 @@ import Testing
 
 @Suite("Config files")
 struct ConfigTests {
-    static var configsDirectory: String {
-        let path = "\(#filePath)"
-        let tests = path.split(separator: "/").dropLast(3).joined(separator: "/")
-        return "/" + tests + "/Configs"
-    }
+    static let configsDirectory = repositoryRoot + "/Configs"
 
     @Test("every shipped config passes validation", arguments: [
         "example.toml", "minimal.toml", "conservative.toml", "aggressive-reclaim.toml", "proxmox-like.toml",

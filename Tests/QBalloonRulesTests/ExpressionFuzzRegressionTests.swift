@@ -6,10 +6,7 @@ import Testing
 /// Fixtures/fuzz/regressions/rules/.
 @Suite("Rule language fuzz regressions")
 struct ExpressionFuzzRegressionTests {
-    static var directory: String {
-        let tests = "\(#filePath)".split(separator: "/").dropLast(3).joined(separator: "/")
-        return "/" + tests + "/Fixtures/fuzz/regressions/rules"
-    }
+    static let directory = fuzzRegressions("rules")
 
     /// Thousands of nested parentheses, `not`s or minus signs, or a sum of thousands of terms, overflowed the stack
     /// in the parser or the checker (one level of recursion each): such an expression is now refused for its

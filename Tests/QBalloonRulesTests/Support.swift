@@ -4,6 +4,15 @@ import QBalloonCore
 let GiB: UInt64 = 1 << 30
 let MiB: UInt64 = 1 << 20
 
+/// The repository's top folder (this file is Tests/QBalloonRulesTests/Support.swift in it): the shipped configs and
+/// the fuzzers' regressions are read from there.
+let repositoryRoot = "/" + "\(#filePath)".split(separator: "/").dropLast(3).joined(separator: "/")
+
+/// Where the inputs that once crashed fuzz target `target` are kept: Fixtures/fuzz/regressions/TARGET.
+func fuzzRegressions(_ target: String) -> String {
+    repositoryRoot + "/Fixtures/fuzz/regressions/" + target
+}
+
 /// SplitMix64: a small seeded generator, so a failing property test names its seed and replays exactly.
 struct SeededRandom: RandomNumberGenerator {
     var state: UInt64

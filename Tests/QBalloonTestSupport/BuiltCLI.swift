@@ -5,6 +5,8 @@ import QBalloonJSON
 /// waiting never blocks a thread of the (two-thread, on this machine) cooperative pool.
 package enum BuiltCLI {
     package struct Result: CustomStringConvertible, Sendable {
+        /// The program run (the built qballoon unless another was named).
+        package var executable: String
         package var arguments: [String]
         package var status: Int32
         package var stdout: String
@@ -15,7 +17,7 @@ package enum BuiltCLI {
         package func jsonLines() throws -> [JSON] { try stdout.split(separator: "\n").map { try JSON.decode(String($0)) } }
 
         package var description: String {
-            "qballoon \(arguments.joined(separator: " ")) -> exit \(status) in \(String(format: "%.1f", seconds))s\n"
+            "\(executable.split(separator: "/").last.map(String.init) ?? executable) \(arguments.joined(separator: " ")) -> exit \(status) in \(String(format: "%.1f", seconds))s\n"
                 + "stdout: \(stdout)\nstderr: \(stderr)"
         }
     }
@@ -23,7 +25,8 @@ package enum BuiltCLI {
     /// Runs `qballoon ARGUMENTS` to its end (killed after `timeout` seconds); output goes through files in
     /// `directory`, so nothing blocks on a full pipe.
     /// - Parameter wrapper: a command to run it under (`["/usr/bin/time", "-f", "%M"]`), its output in `stderr`.
-    /// - Parameter executable: another copy of the binary (an installed tree's).
+    /// - Parameter executable: another copy of the binary (an installed tree's), or another tool the tests run the
+    ///   same way (promtool, systemd-analyze).
     /// - Parameter workingDirectory: where it runs (default: this process's current directory).
     package static func run(
         _ arguments: [String], in directory: String = "/tmp", timeout: Double = 120, wrapper: [String] = [],
@@ -50,7 +53,7 @@ package enum BuiltCLI {
         try process.run()
         try await waitForExit(process, timeout: timeout)
         return Result(
-            arguments: arguments, status: process.terminationStatus,
+            executable: executable, arguments: arguments, status: process.terminationStatus,
             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
             stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "",
             seconds: Date().timeIntervalSince(start))
