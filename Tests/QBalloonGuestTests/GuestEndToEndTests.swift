@@ -457,6 +457,73 @@ struct GuestEndToEndTests {
         }
     }
 
+    // MARK: 9. The operator's hand: pin, unpin, pause
+
+    /// `qballoon pin` on a real guest: the idle guest the rules hold at its min (256 MiB) goes to the pinned 448 MiB and
+    /// stays there while the reclaim rule goes on wanting less; unpinned, the rules take it back to its min. Paused,
+    /// it is held where it is (the rules would shrink it) until resumed. The guest's own MemTotal follows each move.
+    @Test func operatorPinsUnpinsAndPausesARealGuest() async throws {
+        try await endToEnd("control") { s in
+            let guest = s.guest("vm", ramMiB: 512)
+            let min = 256 * Self.MiB
+            let pinned = 448 * Self.MiB
+            try Self.writeHostMeminfo("\(s.directory)/host.meminfo", availableBytes: 6 << 30)
+            let daemon = try s.daemon(config: Self.reclaimConfig(guest: guest, directory: s.directory, min: "256MiB", step: "256MiB"))
+            try await s.boot([guest])
+            try daemon.start()
+            let control = daemon.controlSocket
+            try await s.waitUntil("the idle guest is shrunk to its min (256 MiB)", timeout: 90) {
+                try await guest.actual() <= min + Self.page
+            }
+
+            let pin = try await s.qballoon("pin", "vm", "448MiB", "--control", control)
+            #expect(pin.status == 0, s.report("qballoon pin: \(pin)"))
+            let reached = try await s.waitUntil("the guest is at its pin (448 MiB)", timeout: 30) {
+                try await guest.actual() >= pinned - Self.page
+            }
+            // Ten rounds: the rule wants the guest's use plus 64 MiB (below min); the pin holds.
+            try await Task.sleep(for: .seconds(5))
+            let held = try await guest.actual()
+            #expect(held >= pinned - Self.page && held <= pinned + Self.page, s.report("the pin did not hold: \(mib(held))"))
+            let total = try await guest.free()["total"] ?? 0
+            #expect(
+                Self.near(total, guest.fullMemTotal - (512 * Self.MiB - pinned), within: 2 * Self.MiB),
+                s.report("the guest's MemTotal at the pin: \(mib(total))"))
+            let vms = try await s.qballoon("vms", "--json", "--control", control)
+            let row = try vms.json()["vms"]?.arrayValue?.first
+            #expect(row?["state"]?.stringValue == "pinned", s.report("qballoon vms --json: \(vms.stdout)"))
+            #expect(row?["last_decision"]?["wanted"]?.uint64Value == pinned, s.report("\(vms.stdout)"))
+            s.note("pinned: at 448 MiB \(seconds(reached)) after the pin, held 5 s while the rule wanted less; guest MemTotal \(mib(total))")
+
+            #expect(try await s.qballoon("unpin", "vm", "--control", control).status == 0)
+            let back = try await s.waitUntil("the rules take the guest back to its min", timeout: 30) {
+                try await guest.actual() <= min + Self.page
+            }
+            s.note("unpinned: back at its min \(seconds(back)) later")
+
+            // Paused at a pin's size, then unpinned: the rules would shrink it; paused, nothing is sent.
+            #expect(try await s.qballoon("pin", "vm", "448MiB", "--control", control).status == 0)
+            try await s.waitUntil("the guest is at its pin again", timeout: 30) { try await guest.actual() >= pinned - Self.page }
+            #expect(try await s.qballoon("pause", "vm", "--control", control).status == 0)
+            #expect(try await s.qballoon("unpin", "vm", "--control", control).status == 0)
+            try await Task.sleep(for: .seconds(5))
+            let paused = try await guest.actual()
+            #expect(paused >= pinned - Self.page, s.report("a paused guest was moved: \(mib(paused))"))
+            let explain = try await s.qballoon("explain", "vm", "--control", control)
+            #expect(explain.stdout.contains("paused"), s.report("qballoon explain: \(explain)"))
+            #expect(try await s.qballoon("resume", "vm", "--control", control).status == 0)
+            let resumed = try await s.waitUntil("resumed, the rules shrink it to its min", timeout: 30) {
+                try await guest.actual() <= min + Self.page
+            }
+            s.note("paused: held at \(mib(paused)) for 5 s with no pin; resumed, at its min \(seconds(resumed)) later")
+            let acts = daemon.decisions().filter { $0["rule"] == "operator" }.compactMap { $0["act"]?.stringValue }
+            #expect(acts == ["pin", "unpin", "pin", "pause", "unpin", "resume"], s.report("operator acts in the decision log: \(acts)"))
+            let oom = try await guest.oomReports()
+            #expect(oom.isEmpty, s.report("the guest's kernel log reports running out of memory:\n\(oom)"))
+            #expect(await daemon.stop() == 0)
+        }
+    }
+
     // MARK: Configs and helpers
 
     /// Idle reclaim and fast give-back, with the host's figures from a file the test writes.

@@ -81,6 +81,8 @@ package final class DaemonProcess: @unchecked Sendable {
     package let configPath: String
     package let logPath: String
     package let decisionLogPath: String
+    /// Its control socket (its config's `control_socket`, unless the config names another).
+    package let controlSocket: String
     private let lock = NSLock()
     private var process: SupervisedProcess?
 
@@ -90,6 +92,7 @@ package final class DaemonProcess: @unchecked Sendable {
         configPath = "\(directory)/\(name).toml"
         logPath = "\(directory)/\(name).log"
         decisionLogPath = "\(directory)/\(name).decisions.jsonl"
+        controlSocket = "\(directory)/\(name).control.sock"
         let text = TestDaemonFiles.withOwnControlSocket(
             config.replacingOccurrences(of: "{decision_log}", with: decisionLogPath), directory: directory, name: name + ".control")
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
