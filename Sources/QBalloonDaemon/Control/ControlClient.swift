@@ -111,13 +111,11 @@ public struct ControlClient: Sendable {
             }
         } catch let error as ControlClientError where error.code == .connectionClosed && timedOut.load(ordering: .relaxed) {
             throw ControlClientError(.timeout, socketPath, "\(method) \(path): no reply within \(DurationText.format(options.timeout))")
-        } catch let error as ControlClientError {
-            throw error
         } catch {
             if timedOut.load(ordering: .relaxed) {
                 throw ControlClientError(.timeout, socketPath, "\(method) \(path): no reply within \(DurationText.format(options.timeout))")
             }
-            throw ControlClientError(.connectionClosed, socketPath, "\(method) \(path): \(Self.explain(error))")
+            throw Self.failure(error, "\(method) \(path)", socketPath: socketPath)
         }
     }
 
@@ -181,7 +179,11 @@ public struct ControlClient: Sendable {
                             } catch {
                                 throw ControlClientError(.badReply, socketPath, "GET /v1/events: a line that is not JSON: \(error)")
                             }
-                            try await onEvent(event)
+                            do {
+                                try await onEvent(event)
+                            } catch {
+                                throw CallerError(error: error)
+                            }
                         }
                     case .body(var bytes):
                         if refused.readableBytes + bytes.readableBytes <= maxBodyBytes { refused.writeBuffer(&bytes) }
@@ -191,12 +193,14 @@ public struct ControlClient: Sendable {
                         return
                     }
                 }
-            } catch let error as ControlClientError {
-                throw error
+            } catch let error as CallerError {
+                throw error.error
             } catch where Task.isCancelled {
                 return
-            } catch where error is IOError || error is ChannelError {
-                throw ControlClientError(.connectionClosed, socketPath, "GET /v1/events: \(Self.explain(error))")
+            } catch {
+                let failure = Self.failure(error, "GET /v1/events", socketPath: socketPath)
+                guard failure.code == .connectionClosed else { throw failure }
+                throw ControlClientError(.connectionClosed, socketPath, "the daemon closed the event stream")
             }
             if Task.isCancelled { return }
             throw ControlClientError(.connectionClosed, socketPath, "the daemon closed the event stream")
@@ -283,11 +287,27 @@ public struct ControlClient: Sendable {
         return ControlReply(status: status, body: json)
     }
 
-    private static func explain(_ error: Error) -> String {
-        if let io = error as? IOError { return String(cString: strerror(io.errnoCode)) }
-        if let channel = error as? ChannelError, case .ioOnClosedChannel = channel { return "the connection closed" }
-        if error is ChannelError { return "the connection closed" }
-        return "\(error)"
+    /// What `onEvent` threw, carried out of the stream's reading untouched.
+    private struct CallerError: Error {
+        let error: Error
+    }
+
+    /// An error met while a request was under way, in the client's terms.
+    private static func failure(_ error: Error, _ what: String, socketPath: String) -> ControlClientError {
+        switch error {
+        case let error as ControlClientError:
+            return error
+        case let error as HTTPParserError where error == .invalidEOFState:
+            return ControlClientError(.connectionClosed, socketPath, "\(what): the daemon closed the connection before its reply ended")
+        case let error as HTTPParserError:
+            return ControlClientError(.badReply, socketPath, "\(what): not HTTP (is this a qballoon control socket?): \(error)")
+        case let error as IOError:
+            return ControlClientError(.connectionClosed, socketPath, "\(what): \(String(cString: strerror(error.errnoCode)))")
+        case is ChannelError:
+            return ControlClientError(.connectionClosed, socketPath, "\(what): the daemon closed the connection")
+        default:
+            return ControlClientError(.connectionClosed, socketPath, "\(what): \(error)")
+        }
     }
 }
 

@@ -32,7 +32,7 @@ enum VMExplanation {
         for flag in flags { field("note", flag) }
         if let pin = vm.pin {
             var text = pin.size
-            if let bytes = pin.bytes, MemorySize.format(bytes) != pin.size { text += " (\(MemorySize.format(bytes)))" }
+            if let bytes = pin.bytes, pin.size.hasSuffix("%") { text += " (\(MemorySize.format(bytes)))" }
             if let since = pin.since { text += ", since \(ClockText.when(since, now: now))" }
             text += pin.until.map { ", until \(ClockText.when($0, now: now))" } ?? ", until `qballoon unpin \(vm.name)`"
             field("pinned to", text)

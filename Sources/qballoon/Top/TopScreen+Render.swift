@@ -166,7 +166,9 @@ extension TopScreen {
     private func statusLine(width: Int, hidden: Int) -> String {
         if let prompt {
             let name = selected ?? "?"
-            return styled("pin \(name) to: ", .bold) + prompt + "▏" + styled("  (a size like 2GiB or 50%; Enter pins, Esc cancels)", .dim)
+            let line = styled("pin \(name) to: ", .bold) + prompt + "▏  "
+            if let status = visibleStatus, status.isError { return line + styled(status.text, .red, .bold) }
+            return line + styled("(a size like 2GiB or 50%; Enter pins, Esc cancels)", .dim)
         }
         if let status = visibleStatus {
             return status.isError ? styled(status.text, .red, .bold) : styled(status.text, .green)
@@ -182,7 +184,7 @@ extension TopScreen {
             key == sort ? styled("\(key.rawValue) \(key.title)", .reverse) : "\(key.rawValue) \(key.title)"
         }.joined(separator: "  ")
         var second = "sort (s or 1-4): " + sorts
-        let legend = "   LAST 60s: available/actual over the last minute"
+        let legend = "   LAST 60s: available/actual"
         if ScreenText.width(second + legend) <= width { second += styled(legend, .dim) }
         return [keys, second]
     }
