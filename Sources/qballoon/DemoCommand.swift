@@ -64,7 +64,14 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (config, scenarios) = try files()
-        let loaded = try loadConfig(config)
+        var loaded = try loadConfig(config)
+        // The demo never takes the host's own control socket or state: a real daemon may be running beside it.
+        if loaded.daemon.controlSocket == DaemonSettings.defaultControlSocket {
+            loaded.daemon.controlSocket = "\(Self.socketDirectory)/control.sock"
+        }
+        if loaded.daemon.stateDirectory == DaemonSettings.defaultStateDirectory {
+            loaded.daemon.stateDirectory = "\(Self.socketDirectory)/state"
+        }
         let length = try DurationText.parse(duration)
         mkdir(Self.socketDirectory, 0o755)
         var servers: [FakeQMPServer] = []
@@ -80,7 +87,11 @@ struct DemoCommand: AsyncParsableCommand {
                 try await FakeQMPServer.start(
                     listen: .unixDomainSocket(path: "\(Self.socketDirectory)/\(name).qmp"), scenario: scenario))
         }
-        print("qballoon demo: 3 simulated VMs in \(Self.socketDirectory), config \(config), for \(length.seconds)s\n")
+        print("qballoon demo: 3 simulated VMs in \(Self.socketDirectory), config \(config), for \(length.seconds)s")
+        if let control = loaded.daemon.controlSocket {
+            print("watch it live from another terminal: qballoon top --control \(control)")
+        }
+        print("")
 
         let table = LiveTable(interactive: isatty(1) != 0)
         let summary = Mutex(DemoSummary())

@@ -90,7 +90,8 @@ package final class DaemonProcess: @unchecked Sendable {
         configPath = "\(directory)/\(name).toml"
         logPath = "\(directory)/\(name).log"
         decisionLogPath = "\(directory)/\(name).decisions.jsonl"
-        let text = config.replacingOccurrences(of: "{decision_log}", with: decisionLogPath)
+        let text = TestDaemonFiles.withOwnControlSocket(
+            config.replacingOccurrences(of: "{decision_log}", with: decisionLogPath), directory: directory, name: name + ".control")
         try text.write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 

@@ -61,8 +61,7 @@ package final class DecisionLog: Sendable {
                 value == value.rounded() && abs(value) < 9e15 ? JSON.int(Int64(value)) : JSON.double(value)
             } ?? .null
         }
-        let rule: JSON
-        if case .rule(let name) = decision.reason { rule = .string(name) } else { rule = .null }
+        let rule = decision.reason.ruleName.map(JSON.string) ?? .null
         return [
             "time": .double((time * 1000).rounded() / 1000),
             "vm": .string(decision.vm),
@@ -78,9 +77,37 @@ package final class DecisionLog: Sendable {
         ]
     }
 
-    /// Appends one line.
+    /// The JSON line for an operator's act (pin, unpin, pause, resume, reload, a pin that ran out): the fields of a
+    /// decision where they apply, `"rule": "operator"`, `act`, and `to` the pinned size for a pin.
+    package static func line(forAct act: String, vm: String?, message: String, size: UInt64?, at time: Double) -> JSON {
+        [
+            "time": .double((time * 1000).rounded() / 1000),
+            "vm": vm.map(JSON.string) ?? .null,
+            "from": .null,
+            "to": size.map(JSON.unsigned) ?? .null,
+            "wanted": .null,
+            "reason": .string(message),
+            "rule": "operator",
+            "act": .string(act),
+            "figures": .object([:]),
+            "adjustments": .array([]),
+            "pressured": false,
+            "dry_run": false,
+        ]
+    }
+
+    /// Appends one decision.
     package func append(_ decision: Decision, at time: Double, dryRun: Bool) {
-        var bytes = Self.line(for: decision, at: time, dryRun: dryRun).encoded(sortedKeys: true)
+        appendLine(Self.line(for: decision, at: time, dryRun: dryRun))
+    }
+
+    /// Appends one operator act.
+    package func appendOperatorAct(_ act: String, vm: String?, message: String, size: UInt64?, at time: Double) {
+        appendLine(Self.line(forAct: act, vm: vm, message: message, size: size, at: time))
+    }
+
+    private func appendLine(_ line: JSON) {
+        var bytes = line.encoded(sortedKeys: true)
         bytes.append(UInt8(ascii: "\n"))
         file.withLock { file in
             if file.rotates, file.size > 0, file.size + UInt64(bytes.count) > maxBytes {

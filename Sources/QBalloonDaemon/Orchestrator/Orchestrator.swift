@@ -41,10 +41,13 @@ package final class Orchestrator: Service, Sendable {
         package var strictModes = true
         /// The service manager to tell about readiness, reloads, shutdown, status and liveness (systemd).
         package var notifier: SystemdNotifier?
+        /// The operator's holds and the control socket's view of each round.
+        package var control: OperatorControls?
     }
 
     private enum Wake: Sendable {
-        case tick, reload, stop
+        /// `act`: a round now, for an operator's act.
+        case tick, reload, act, stop
     }
 
     private let options: Options
@@ -56,18 +59,42 @@ package final class Orchestrator: Service, Sendable {
     private let interval: Mutex<Duration>
     /// The workers running now, for ``workersAreIdle(except:)``.
     private let workers = Mutex<[String: VMWorker]>([:])
+    /// Those waiting for the outcome of a reload (the control socket's `POST /v1/reload`).
+    private let reloadWaiters = Mutex<[CheckedContinuation<ReloadOutcome, Never>]>([])
 
     package init(config: QBalloonConfig, options: Options, logger: Logger) {
         self.initialConfig = config
         self.options = options
         self.logger = logger
         self.interval = Mutex(config.daemon.interval)
-        (wakes, wake) = AsyncStream.makeStream(of: Wake.self, bufferingPolicy: .bufferingNewest(8))
+        // Unbounded: a wake dropped could be a reload someone waits on. Ticks come once per interval at most.
+        (wakes, wake) = AsyncStream.makeStream(of: Wake.self)
     }
 
     /// Reloads the config before the next round, now.
     package func requestReload() {
         wake.yield(.reload)
+    }
+
+    /// Reloads the config now and returns what became of it (the running config stays when it is refused).
+    package func reloadNow() async -> ReloadOutcome {
+        await withCheckedContinuation { continuation in
+            reloadWaiters.withLock { $0.append(continuation) }
+            if case .terminated = wake.yield(.reload) { answerReloads(.refused("the daemon is stopping")) }
+        }
+    }
+
+    /// A round now (after an operator's act), not at the next tick.
+    package func requestRound() {
+        wake.yield(.act)
+    }
+
+    private func answerReloads(_ outcome: ReloadOutcome) {
+        let waiting = reloadWaiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return waiters
+        }
+        for waiter in waiting { waiter.resume(returning: outcome) }
     }
 
     /// Whether every worker but those named has nothing to do (for tests stepping virtual time).
@@ -85,6 +112,9 @@ package final class Orchestrator: Service, Sendable {
         /// The names in `running`, sorted: rounds and reports list VMs in this order.
         var names: [String] = []
         var lastReason: [String: String] = [:]
+        /// The engine's latest decision about each VM, and the latest that changed its balloon (for the control socket).
+        var lastDecision: [String: ControlSnapshot.Stamped] = [:]
+        var lastChange: [String: ControlSnapshot.Stamped] = [:]
         /// The sockets the fleet was last matched against; nil after a reload.
         var matched: [String]?
         /// VMs already told about shrinking without deflate-on-oom.
@@ -106,17 +136,19 @@ package final class Orchestrator: Service, Sendable {
                     round(&loop, group: &group)
                     for await wake in wakes {
                         switch wake {
-                        case .tick:
+                        case .tick, .act:
                             round(&loop, group: &group)
                         case .reload:
                             var now = timespec()
                             clock_gettime(CLOCK_MONOTONIC, &now)
                             options.notifier?.send("RELOADING=1\nMONOTONIC_USEC=\(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000)")
                             loop.announcedReady = false
-                            reload(&loop)
+                            let outcome = reload(&loop)
                             round(&loop, group: &group)
+                            answerReloads(outcome)
                         case .stop:
                             options.notifier?.send("STOPPING=1")
+                            answerReloads(.refused("the daemon is stopping"))
                             return
                         }
                     }
@@ -134,6 +166,8 @@ package final class Orchestrator: Service, Sendable {
             }
         }
         workers.withLock { $0.removeAll() }
+        wake.finish()
+        answerReloads(.refused("the daemon is stopping"))
         logger.info("stopped")
     }
 
@@ -165,16 +199,18 @@ package final class Orchestrator: Service, Sendable {
         }
         let now = options.wallClock.now()
         let facts = loop.names.compactMap { loop.running[$0]?.worker.facts }
+        let holds = options.control?.holdsForRound(now: now)
         var samples: [VMSample] = []
         samples.reserveCapacity(facts.count)
         for fact in facts {
             guard let member = loop.running[fact.name]?.member, let actual = fact.actual, let ram = fact.ramBytes else {
                 continue
             }
-            samples.append(
-                VMSample(
-                    name: fact.name, settings: member.settings, actual: actual, ram: ram, stats: fact.stats,
-                    reachable: fact.problem == nil, connection: fact.connections))
+            var sample = VMSample(
+                name: fact.name, settings: member.settings, actual: actual, ram: ram, stats: fact.stats,
+                reachable: fact.problem == nil, connection: fact.connections)
+            if let holds, !holds.isEmpty { sample.hold = holds.hold(for: fact.name, max: sample.limits.max) }
+            samples.append(sample)
         }
         let host = options.readHost(config.host)
         let round = loop.engine.decide(&loop.state, samples: samples, host: host, now: now)
@@ -184,8 +220,13 @@ package final class Orchestrator: Service, Sendable {
 
         let dryRun = self.dryRun(config)
         var decided: [String: Decision] = [:]
+        let keepsDecisions = options.control != nil
         for decision in round.decisions {
             decided[decision.vm] = decision
+            if keepsDecisions {
+                loop.lastDecision[decision.vm] = ControlSnapshot.Stamped(time: now, decision: decision)
+                if decision.changes { loop.lastChange[decision.vm] = ControlSnapshot.Stamped(time: now, decision: decision) }
+            }
             guard let target = decision.to, let worker = loop.running[decision.vm]?.worker else { continue }
             loop.lastReason[decision.vm] = "\(decision.reason)"
             if target < decision.from, worker.facts.deflateOnOOM == false, loop.warnedNoDeflateOnOOM.insert(decision.vm).inserted {
@@ -206,7 +247,7 @@ package final class Orchestrator: Service, Sendable {
         for name in loop.names { loop.running[name]?.worker.mailbox.poll() }
 
         // Each VM's state as shown, made once for whoever shows it this round.
-        let watched = options.metrics != nil || options.notifier != nil || options.onRound != nil
+        let watched = options.metrics != nil || options.notifier != nil || options.onRound != nil || options.control != nil
         let statuses = watched ? facts.map { VMStatus(facts: $0, verdict: verdicts[$0.name]) } : []
         if let metrics = options.metrics {
             metrics.record(host: host, reserve: round.host.reserve)
@@ -217,6 +258,25 @@ package final class Orchestrator: Service, Sendable {
             }
         }
         if let notifier = options.notifier { tell(notifier, &loop, facts: facts, statuses: statuses) }
+        if let control = options.control, let holds {
+            var vms: [ControlSnapshot.VM] = []
+            vms.reserveCapacity(facts.count)
+            for (fact, status) in zip(facts, statuses) {
+                let member = loop.running[fact.name]?.member
+                vms.append(
+                    ControlSnapshot.VM(
+                        name: fact.name, socket: member.map { $0.address.unixPath ?? "\($0.address)" } ?? fact.link,
+                        facts: fact, status: status, verdict: verdicts[fact.name],
+                        limits: fact.ramBytes.flatMap { ram in member?.settings.resolve(ramBytes: ram) },
+                        pin: holds.pins[fact.name], paused: holds.isPaused(fact.name),
+                        lastDecision: loop.lastDecision[fact.name], lastChange: loop.lastChange[fact.name]))
+            }
+            control.publish(
+                ControlSnapshot(
+                    time: now, vms: vms, host: host, reserve: round.host.reserve, hostPaused: holds.hostPaused,
+                    dryRun: dryRun, interval: config.daemon.interval.seconds, configPath: options.configPath),
+                changes: round.decisions.filter(\.changes))
+        }
         if let onRound = options.onRound {
             let rows = zip(facts, statuses).map { fact, status in
                 let verdict = verdicts[fact.name]
@@ -300,6 +360,8 @@ package final class Orchestrator: Service, Sendable {
                 logger.info("detached: no longer in the config or its socket is gone", metadata: ["vm.name": "\(name)"])
                 current.worker.mailbox.stop(restoringTo: nil)
                 loop.running[name] = nil
+                loop.lastDecision[name] = nil
+                loop.lastChange[name] = nil
                 options.metrics?.forget(vm: name)
                 continue
             }
@@ -326,22 +388,29 @@ package final class Orchestrator: Service, Sendable {
     }
 
     /// Loads the config file again; a config with errors is logged and the running one stays.
-    private func reload(_ loop: inout Loop) {
+    private func reload(_ loop: inout Loop) -> ReloadOutcome {
         let config: QBalloonConfig
         if options.strictModes, let problem = ConfigFileSafety.problem(path: options.configPath) {
             logger.error("reload refused, the running config stays: \(problem)")
-            return
+            return .refused("\(problem)")
         }
         do {
             config = try QBalloonConfig.load(path: options.configPath)
         } catch {
             logger.error("reload refused, the running config stays: \(error)")
-            return
+            return .refused("\(error)")
+        }
+        if config.daemon.controlSocket != loop.config.daemon.controlSocket
+            || config.daemon.controlGroup != loop.config.daemon.controlGroup
+            || config.daemon.stateDirectory != loop.config.daemon.stateDirectory
+        {
+            logger.warning("control_socket, control_group and state_dir change only when the daemon restarts")
         }
         logger.info("reloaded \(options.configPath)")
         loop.config = config
         loop.engine = makeEngine(config)
         loop.matched = nil
         interval.withLock { $0 = config.daemon.interval }
+        return .reloaded(options.configPath)
     }
 }

@@ -46,6 +46,8 @@ public final class Daemon: Sendable {
         /// Tell the service manager about readiness, reloads, shutdown, status and liveness; by default the one in
         /// the environment (`$NOTIFY_SOCKET`) when ``handlesSignals`` is set, else none.
         public var notifier: SystemdNotifier?
+        /// Called with the control socket's path once it listens (`control_socket`).
+        public var controlBound: (@Sendable (String) -> Void)?
 
         public init(
             configPath: String, dryRun: Bool = false, logger: Logger, clock: any Clock<Duration> = ContinuousClock(),
@@ -57,8 +59,9 @@ public final class Daemon: Sendable {
             scanSockets: (@Sendable ([String]) -> [String])? = nil,
             onRound: (@Sendable (RoundReport) -> Void)? = nil, handlesSignals: Bool = false,
             metricsBound: (@Sendable (Endpoint) -> Void)? = nil, metrics: DaemonMetrics? = nil,
-            strictModes: Bool = true, notifier: SystemdNotifier? = nil
+            strictModes: Bool = true, notifier: SystemdNotifier? = nil, controlBound: (@Sendable (String) -> Void)? = nil
         ) {
+            self.controlBound = controlBound
             self.strictModes = strictModes
             self.notifier = notifier ?? (handlesSignals ? SystemdNotifier.fromEnvironment() : nil)
             self.configPath = configPath
@@ -79,6 +82,8 @@ public final class Daemon: Sendable {
     /// The metrics, when the config has `metrics_listen` or ``Options/metrics`` was given.
     public let metrics: DaemonMetrics?
     package let orchestrator: Orchestrator
+    /// Pins, pauses and the control socket's view, when the config has a `control_socket`.
+    package let controls: OperatorControls?
     private let group: ServiceGroup
 
     /// Builds the daemon for a loaded config; nothing runs until ``run()``.
@@ -89,22 +94,35 @@ public final class Daemon: Sendable {
         let decisionLog = try config.daemon.decisionLog.map {
             try DecisionLog(path: $0 == "-" ? "/dev/stdout" : $0, maxBytes: config.daemon.decisionLogMax)
         }
+        let controls = config.daemon.controlSocket.map { _ in
+            OperatorControls(
+                stateDirectory: config.daemon.stateDirectory, logger: logger, decisionLog: decisionLog,
+                wallClock: options.wallClock)
+        }
         let orchestrator = Orchestrator(
             config: config,
             options: .init(
                 configPath: options.configPath, dryRun: options.dryRun, clock: DaemonClock(options.clock),
                 wallClock: options.wallClock, readHost: options.readHost, link: options.link,
                 scanSockets: options.scanSockets, onRound: options.onRound, metrics: metrics, decisionLog: decisionLog,
-                strictModes: options.strictModes, notifier: options.notifier),
+                strictModes: options.strictModes, notifier: options.notifier, control: controls),
             logger: logger)
         var services: [any Service] = [orchestrator]
         if let listen = config.daemon.metricsListen, let metrics {
             services.append(
                 MetricsServer(listen: listen, metrics: metrics, logger: logger, bound: options.metricsBound ?? { _ in }))
         }
+        if let controls, let path = config.daemon.controlSocket {
+            controls.connect(wake: { orchestrator.requestRound() }, reload: { await orchestrator.reloadNow() })
+            services.append(
+                ControlServer(
+                    path: path, group: config.daemon.controlGroup, controls: controls, logger: logger,
+                    bound: options.controlBound ?? { _ in }))
+        }
         if options.handlesSignals { services.append(ReloadOnHangup(orchestrator: orchestrator)) }
         self.metrics = metrics
         self.orchestrator = orchestrator
+        self.controls = controls
         self.group = ServiceGroup(
             configuration: .init(
                 services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },

@@ -193,7 +193,7 @@ struct ConfigLoader {
             section,
             allowed: [
                 "interval", "dry_run", "metrics_listen", "decision_log", "decision_log_max", "restore_on_exit",
-                "stats_interval", "stale_after", "command_timeout",
+                "stats_interval", "stale_after", "command_timeout", "control_socket", "control_group", "state_dir",
             ])
         if let interval = duration(section, "interval") {
             if interval < .milliseconds(100) || interval > .seconds(3600) {
@@ -253,6 +253,31 @@ struct ConfigLoader {
                 fail("must be more than 0", in: section, key: "command_timeout")
             } else {
                 daemon.commandTimeout = timeout
+            }
+        }
+        if let socket = string(section, "control_socket") {
+            if socket == "off" {
+                daemon.controlSocket = nil
+            } else if !socket.hasPrefix("/") || socket.hasSuffix("/") {
+                fail("must be an absolute path to a socket file, or \"off\" for none", in: section, key: "control_socket")
+            } else if socket.utf8.count > 107 {
+                fail("is \(socket.utf8.count) bytes long: a unix socket path holds at most 107", in: section, key: "control_socket")
+            } else {
+                daemon.controlSocket = socket
+            }
+        }
+        if let group = string(section, "control_group") {
+            if group.isEmpty || group.contains(where: { $0 == ":" || $0 == "/" || $0.isWhitespace }) {
+                fail("must be the name of a group, like \"qballoon\"", in: section, key: "control_group")
+            } else {
+                daemon.controlGroup = group
+            }
+        }
+        if let directory = string(section, "state_dir") {
+            if !directory.hasPrefix("/") {
+                fail("must be an absolute path to a directory", in: section, key: "state_dir")
+            } else {
+                daemon.stateDirectory = directory
             }
         }
         return daemon

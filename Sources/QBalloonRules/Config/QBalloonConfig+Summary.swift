@@ -12,6 +12,9 @@ extension QBalloonConfig {
         lines.append(
             "        dry run \(daemon.dryRun ? "on" : "off"), restore on exit \(daemon.restoreOnExit ? "on" : "off")"
                 + ", metrics \(daemon.metricsListen?.hostPortText ?? "off"), decision log \(daemon.decisionLog ?? "off")")
+        lines.append(
+            "        control socket \(daemon.controlSocket.map { "\($0) (\(daemon.controlGroup.map { "group \($0), 0660" } ?? "0600"))" } ?? "off")"
+                + ", pins and pauses kept in \(daemon.stateDirectory)")
         let reserveText: String
         if case .percentOfMax = host.reserve {
             reserveText = "\(host.reserve) of host memory"

@@ -45,6 +45,15 @@ public struct DaemonSettings: Sendable, Hashable {
     public var staleAfter: Duration = .seconds(6)
     /// How long QEMU may take to answer a command.
     public var commandTimeout: Duration = .seconds(10)
+    /// The control socket (`qballoon vms`, `pin`, `top`...): a unix socket path; nil: none (`control_socket = "off"`).
+    public var controlSocket: String? = DaemonSettings.defaultControlSocket
+    /// The group whose members may use the control socket (mode 0660); nil: the daemon's user only (0600).
+    public var controlGroup: String?
+    /// Where pins and pauses are kept across restarts.
+    public var stateDirectory = DaemonSettings.defaultStateDirectory
+
+    public static let defaultControlSocket = "/run/qballoon/control.sock"
+    public static let defaultStateDirectory = "/var/lib/qballoon"
 
     public init() {}
 }

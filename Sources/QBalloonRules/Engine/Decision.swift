@@ -21,6 +21,10 @@ public struct Decision: Sendable, Hashable, CustomStringConvertible {
         case inflationAborted
         /// The host fell below its reserve: the arbiter took idle memory.
         case hostReserve
+        /// The operator pinned the VM to a size (`qballoon pin`).
+        case pinned
+        /// The operator paused the VM, or the whole host (`qballoon pause`): nothing is sent.
+        case paused
 
         public var description: String {
             switch self {
@@ -32,11 +36,22 @@ public struct Decision: Sendable, Hashable, CustomStringConvertible {
             case .stallRecovery: return "stall recovery"
             case .inflationAborted: return "inflation aborted"
             case .hostReserve: return "host reserve"
+            case .pinned: return "pinned by the operator"
+            case .paused: return "paused by the operator"
             }
         }
 
         /// Safety actions go through cooldown and the host reserve: they only ever give the guest memory.
         public var isSafety: Bool { self == .stallRecovery || self == .inflationAborted }
+
+        /// The name the decision log gives the rule behind it: a rule's own name, "operator" for a pin or a pause.
+        public var ruleName: String? {
+            switch self {
+            case .rule(let name): return name
+            case .pinned, .paused: return "operator"
+            default: return nil
+            }
+        }
     }
 
     public let vm: String
@@ -145,6 +160,10 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
     case ruleOverriddenByPressure(rule: String)
     /// `dry_run`: decided, not sent.
     case dryRun
+    /// The operator paused the VM (or the host): nothing sent.
+    case paused
+    /// The guest needs more memory than its pin (this many bytes): it gets it; the pin holds again once it does not.
+    case pinSetAsideForNeed(UInt64)
 
     public var description: String {
         switch self {
@@ -181,6 +200,9 @@ public enum Adjustment: Sendable, Hashable, CustomStringConvertible {
                 + (forGuestInNeed ? "for a guest that needs memory" : "the host is under its hard reserve")
         case .ruleOverriddenByPressure(let rule): return "rule \"\(rule)\" overridden: under pressure"
         case .dryRun: return "dry run: not sent"
+        case .paused: return "paused by the operator: nothing sent"
+        case .pinSetAsideForNeed(let pin):
+            return "pinned to \(MemorySize.format(pin)), but the guest needs more: it gets it"
         }
     }
 }

@@ -34,7 +34,7 @@ extension DecisionEngine {
                 pendingGrowth += Int64(plan.pendingGrowth)
                 pendingReclaim += Int64(plan.pendingReclaim)
             } else if plan.target > plan.actual {
-                if plan.safety {
+                if plan.safety || plan.pinned {
                     safetyGrowth += Int64(plan.target - plan.actual)
                 } else {
                     requests.append(index)

@@ -15,6 +15,12 @@ extension DecisionEngine {
         let deadband = plan.limits.deadband
         if plan.safety {
             to = target
+        } else if plan.pinned {
+            // Sent once: not again while the balloon is there or on its way there.
+            let distance = { (a: UInt64, b: UInt64) in a > b ? a - b : b - a }
+            if distance(target, actual) >= Self.page, vm.progress.map({ distance($0.target, target) >= Self.page }) ?? true {
+                to = target
+            }
         } else if plan.urgent, target > actual {
             to = target  // a guest that needs memory gets it, however little
             plan.adjustments.append(.grownAtOnce)

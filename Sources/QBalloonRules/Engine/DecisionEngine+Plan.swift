@@ -124,6 +124,32 @@ extension DecisionEngine {
             plan.movingTo = target
         }
 
+        // Paused: nothing is sent, but what the rules would do is worked out to be shown. An inflation of ours still
+        // under way is stopped where it is (once): a paused guest holds still.
+        if sample.hold == .paused {
+            plan.canFeed = false
+            plan.canGiveToHost = false
+            if pendingInflation, !stalled {
+                plan.reason = .paused
+                plan.wanted = actual
+                plan.safety = true
+                plan.figures = [Figure(variable: .actual, value: Double(actual))]
+                if let moving = plan.movingTo { plan.figures.append(Figure(variable: .target, value: Double(moving))) }
+                plan.pendingReclaim = 0
+                plan.movingTo = nil
+                return plan
+            }
+            if let fired, !stalled {
+                plan.reason = .rule(program.ruleNames[fired])
+                plan.wanted = desired <= 0 ? 0 : UInt64(Swift.min(desired, 1.8e19))
+                plan.figures = figures(program.ruleFigures[fired], frame)
+            } else {
+                plan.reason = .paused
+            }
+            plan.adjustments.append(.paused)
+            return plan
+        }
+
         // Safety first: a stalled inflation gets room back at once; an inflation into a guest that came under
         // pressure (or went silent) stops where it is, and a guest under pressure gets its max at once.
         if stalled {
@@ -266,6 +292,55 @@ extension DecisionEngine {
             fresh && !pressured && rising == false && sincePressure >= limits.pressureHold && !pendingInflation
             && needFloor != nil && outsideKnown && (wanted ?? 0) <= actual
         plan.canGiveToHost = plan.canFeed && !coolingDown
+
+        if case .pinned(let pin)? = sample.hold {
+            let pinTarget = Swift.min(pin, limits.max)
+            if plan.urgent, let need = wanted, need > pinTarget {
+                // It needs more than its pin: the envelope's growth goes ahead as for any guest.
+                plan.adjustments.append(.pinSetAsideForNeed(pin))
+            } else {
+                plan.reason = .pinned
+                plan.wanted = pin
+                plan.urgent = false
+                plan.canFeed = false
+                plan.canGiveToHost = false
+                plan.adjustments = []
+                plan.figures = figures([.actual, .used, .available, .max], frame)
+                var target = pinTarget
+                if pin > limits.max { plan.adjustments.append(.clampedToMax(limits.max)) }
+                if target < actual, let shrinkBlock {
+                    target = actual
+                    plan.adjustments.append(shrinkBlock)
+                }
+                if target < actual, let shrinkFloor, target < shrinkFloor {
+                    target = Swift.min(shrinkFloor, actual)
+                    if let needFloor, shrinkFloor > needFloor {
+                        plan.adjustments.append(.keptPeak(shrinkFloor, window: limits.peakWindow))
+                    } else {
+                        plan.adjustments.append(.keptHeadroom(shrinkFloor))
+                    }
+                }
+                if target < actual {
+                    let safe = lowestTargetOutOfPressure(
+                        from: actual, toward: target, frame: frame, program: program, pressureIndex: pressureIndex)
+                    if safe > target {
+                        target = safe
+                        plan.adjustments.append(.keptOutOfPressure(safe))
+                    }
+                }
+                if let floor, target < floor {
+                    target = floor
+                    plan.adjustments.append(.stallFloor(vm.stallFloor ?? floor))
+                }
+                plan.pinned = true
+                plan.target = target
+                plan.low = target
+                plan.high = target
+                plan.pendingReclaim = 0
+                plan.pendingGrowth = 0
+                return plan
+            }
+        }
 
         // The rule's target through the envelope, recording each change.
         guard var target = wanted else { return plan }

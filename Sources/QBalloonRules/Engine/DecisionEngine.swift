@@ -185,6 +185,9 @@ struct Plan {
     var adjustments: [Adjustment] = []
     var pressured: Bool
     var safety = false
+    /// Pinned by the operator: the arbiter counts its target as fixed, and finalize sends it unless the balloon is
+    /// there or heading there already.
+    var pinned = false
     /// Growth for a guest that needs memory (pressure, headroom): no cooldown, deadband or step, served first.
     var urgent = false
     /// The guest's use plus its headroom: below it, the guest is grown at once (nil: its use is unknown).

@@ -23,6 +23,8 @@ public struct VMSample: Sendable {
     /// Which connection to the VM the facts came from; when it changes, a new QEMU may be behind the socket,
     /// so the VM's history starts over as if it had been unreachable.
     public var connection: Int
+    /// What the operator holds it to (`qballoon pin`, `qballoon pause`), if anything.
+    public var hold: OperatorHold?
 
     public init(
         name: String, limits: VMLimits, actual: UInt64, ram: UInt64, stats: GuestStats?, reachable: Bool = true,
@@ -46,6 +48,18 @@ public struct VMSample: Sendable {
             name: name, limits: settings.resolve(ramBytes: ram), actual: actual, ram: ram, stats: stats,
             reachable: reachable, connection: connection)
     }
+}
+
+/// An operator's hold on a VM, from the control socket.
+public enum OperatorHold: Sendable, Hashable {
+    /// Its target is this size (bytes): the rules leave it alone and the host arbiter counts it as fixed. The pin may
+    /// be below the config's min (the operator's explicit act), never above max; the guest's safety still holds: a
+    /// guest that needs memory gets it, and no pin shrinks a guest whose statistics are stale, that is under pressure
+    /// or whose use is rising, or below its use plus headroom.
+    case pinned(UInt64)
+    /// Nothing is sent to it (it is still read and decided for, to be shown); an inflation of ours under way is
+    /// stopped where it is, once.
+    case paused
 }
 
 /// What the engine judged of one VM in one interval: the state it acted on. Metrics, logs and live views show

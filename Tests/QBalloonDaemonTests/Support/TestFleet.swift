@@ -186,9 +186,14 @@ final class TestFleet: @unchecked Sendable {
 
     // MARK: The daemon
 
+    /// Writes the config file, with a control socket and state folder of the fleet's own unless it names one.
     func writeConfig(_ text: String) throws {
-        try text.write(toFile: configPath, atomically: true, encoding: .utf8)
+        try TestDaemonFiles.withOwnControlSocket(text, directory: directory)
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
     }
+
+    /// The control socket of the fleet's daemon (unless its config names another).
+    var controlSocket: String { directory + "/control.sock" }
 
     /// Writes the config file and starts the daemon on it.
     func startDaemon(
