@@ -264,3 +264,261 @@ final class CannedControlServer: @unchecked Sendable {
         }
     }
 }
+
+/// `qballoon vms|explain|pin|unpin|pause|resume|reload|top` as a user runs them: each a separate process, against
+/// `qballoon run --config` (a separate process too) over fake VMs, through the daemon's control socket.
+@Suite(.serialized, .timeLimit(.minutes(3)))
+struct ControlCLITests {
+    static let gib = TestFleet.gib
+
+    /// A daemon whose rules never fire in a test's time: what moves balloons is the operator.
+    static func config(_ fleet: TestFleet, vms: [String], broken: Bool = false) -> String {
+        TestConfig.daemon(extra: """
+            control_socket = "\(fleet.directory)/control.sock"
+            state_dir = "\(fleet.directory)/state"
+            """) + TestConfig.defaults(broken ? #"shares = "many""# : "")
+            + vms.map { TestConfig.vm($0, in: fleet) }.joined() + TestConfig.quietRule
+    }
+
+    /// Polls `condition` every 100 ms, at most `tries` times.
+    static func eventually(_ what: String, tries: Int = 150, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<tries {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("not after \(tries) tries: \(what)")
+    }
+
+    /// Runs the daemon over fake VMs named `vms` (RAM from `ram`, 2 GiB if not named) until `body` returns, then
+    /// stops it; `body` gets the fleet, the daemon and the control socket's path, once `vms` answers.
+    static func withDaemon(
+        vms: [String], ram: [String: UInt64] = [:], _ body: (TestFleet, DaemonProcess, String) async throws -> Void
+    ) async throws {
+        try await TestFleet.run(.sockets) { fleet in
+            for vm in vms { try await fleet.startVM(vm, scenario: TestFleet.scenario(ram: ram[vm] ?? 2 * gib)) }
+            let daemon = try DaemonProcess(config: config(fleet, vms: vms), directory: fleet.directory)
+            try daemon.start()
+            let socket = fleet.directory + "/control.sock"
+            do {
+                try await eventually("every VM attached and shown") {
+                    #expect(daemon.isRunning, "\(daemon.report())")
+                    let reply = try? await ControlClient(socketPath: socket).request(.GET, "/v1/vms")
+                    return reply?.body["vms"]?.arrayValue?.filter { $0["state"]?.stringValue == "ok" }.count == vms.count
+                }
+                try await body(fleet, daemon, socket)
+            } catch {
+                await daemon.stop()
+                throw error
+            }
+            #expect(await daemon.stop() == 0, "\(daemon.report())")
+        }
+    }
+
+    static func vm(_ name: String, at socket: String) async throws -> JSON {
+        try await ControlClient(socketPath: socket).request(.GET, "/v1/vms/\(name)").body
+    }
+
+    @Test func theVerbs() async throws {
+        try await Self.withDaemon(vms: ["first", "second"]) { fleet, daemon, socket in
+            func cli(_ arguments: String...) async throws -> BuiltCLI.Result {
+                try await BuiltCLI.run(arguments + ["--control", socket], in: fleet.directory, timeout: 30)
+            }
+
+            // vms: the table, and the daemon's JSON.
+            let table = try await cli("vms")
+            #expect(table.status == 0, "\(table)")
+            let lines = table.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("NAME") == true && lines.first?.contains("LAST RULE") == true, "\(table)")
+            #expect(lines.count == 3, "\(table)")
+            #expect(lines[1].hasPrefix("first ") && lines[1].contains(" ok ") && lines[1].contains("2 GiB / 2 GiB"), "\(table)")
+            #expect(lines[2].hasPrefix("second "), "\(table)")
+            let json = try await cli("vms", "--json")
+            #expect(json.status == 0, "\(json)")
+            #expect(try json.json()["vms"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["first", "second"])
+            #expect(try json.json()["host"]?["paused"] == false)
+
+            // explain: the state, the figures, the last decision.
+            let explained = try await cli("explain", "first")
+            #expect(explained.status == 0, "\(explained)")
+            #expect(explained.stdout.hasPrefix("first: "), "\(explained)")
+            for part in ["  balloon     actual 2 GiB of 2 GiB RAM", "  guest       available ", "  pinned      no", "  paused      no", "last decision"] {
+                #expect(explained.stdout.contains(part), "\(part)\n\(explained)")
+            }
+            let explainedJSON = try await cli("explain", "first", "--json")
+            #expect(try explainedJSON.json()["name"] == "first", "\(explainedJSON)")
+
+            // pin: vms shows it, and the guest's balloon goes there.
+            let pinned = try await cli("pin", "first", "1GiB")
+            #expect(pinned.status == 0, "\(pinned)")
+            #expect(pinned.stdout.hasPrefix("first pinned to 1 GiB"), "\(pinned)")
+            #expect(try await cli("vms").stdout.split(separator: "\n")[1].contains(" pinned "))
+            try await Self.eventually("first's balloon at its pin") {
+                let guest = try await fleet.guest("first")
+                return guest.target == Self.gib && guest.actual == Self.gib
+            }
+            #expect(try await cli("explain", "first").stdout.contains("  pinned to   1GiB, since "))
+
+            // pin --for: it says for how long, and explain says until when.
+            let forAWhile = try await cli("pin", "second", "50%", "--for", "30m")
+            #expect(forAWhile.status == 0, "\(forAWhile)")
+            #expect(forAWhile.stdout.contains("30m"), "\(forAWhile)")
+            #expect(try await cli("explain", "second").stdout.contains("(in 30m)"))
+            try await Self.eventually("second's balloon at half its RAM") { try await fleet.guest("second").target == Self.gib }
+
+            // Above max: refused by the daemon. A size that is no size: refused before asking (usage, exit 2).
+            let above = try await cli("pin", "first", "3GiB")
+            #expect(above.status == 1, "\(above)")
+            #expect(above.stderr == "qballoon: first: 3 GiB is above its max 2 GiB\n", "\(above)")
+            let bad = try await cli("pin", "first", "lots")
+            #expect(bad.status == 2 && bad.stderr.contains("bad size 'lots'"), "\(bad)")
+            let badFor = try await cli("pin", "first", "1GiB", "--for", "soon")
+            #expect(badFor.status == 2 && badFor.stderr.contains("--for: bad duration 'soon'"), "\(badFor)")
+
+            // unpin.
+            let unpinned = try await cli("unpin", "first")
+            #expect(unpinned.status == 0 && unpinned.stdout.hasPrefix("first unpinned"), "\(unpinned)")
+            #expect(try await Self.vm("first", at: socket)["pin"] == .null)
+            #expect(try await cli("unpin", "first").stdout.hasPrefix("first was not pinned"))
+            #expect(try await cli("unpin", "second").status == 0)
+
+            // pause and resume, of one VM and of the host.
+            let paused = try await cli("pause", "first")
+            #expect(paused.status == 0 && paused.stdout.hasPrefix("first paused"), "\(paused)")
+            #expect(try await Self.vm("first", at: socket)["paused"] == true)
+            #expect(try await Self.vm("second", at: socket)["paused"] == false)
+            #expect(try await cli("explain", "first").stdout.contains("  paused      yes (`qballoon resume first`)"))
+            let resumed = try await cli("resume", "first")
+            #expect(resumed.status == 0 && resumed.stdout.hasPrefix("first resumed"), "\(resumed)")
+            #expect(try await Self.vm("first", at: socket)["paused"] == false)
+            let hostPaused = try await cli("pause")
+            #expect(hostPaused.status == 0 && hostPaused.stdout.hasPrefix("the whole host paused"), "\(hostPaused)")
+            #expect(try await cli("vms", "--json").json()["host"]?["paused"] == true)
+            #expect(try await cli("vms").stdout.contains("the whole host is paused"))
+            #expect(try await Self.vm("second", at: socket)["paused"] == true)
+            let hostResumed = try await cli("resume")
+            #expect(hostResumed.status == 0 && hostResumed.stdout.hasPrefix("resumed"), "\(hostResumed)")
+            #expect(try await cli("vms", "--json").json()["host"]?["paused"] == false)
+
+            // reload: taken; and a broken config refused with its error, the daemon going on.
+            let reloaded = try await cli("reload")
+            #expect(reloaded.status == 0 && reloaded.stdout == "reloaded \(daemon.configPath)\n", "\(reloaded)")
+            try Self.config(fleet, vms: ["first", "second"], broken: true).write(toFile: daemon.configPath, atomically: true, encoding: .utf8)
+            let refused = try await cli("reload")
+            #expect(refused.status == 1, "\(refused)")
+            #expect(refused.stderr.hasPrefix("qballoon: reload refused, the running config stays: "), "\(refused)")
+            #expect(refused.stderr.contains("shares"), "\(refused)")
+            #expect(daemon.isRunning)
+            #expect(try await cli("vms").status == 0)
+
+            // An unknown VM: the daemon's words, naming the ones it knows.
+            for verb in [["explain", "third"], ["pin", "third", "1GiB"], ["unpin", "third"], ["pause", "third"]] {
+                let unknown = try await BuiltCLI.run(verb + ["--control", socket], in: fleet.directory, timeout: 30)
+                #expect(unknown.status == 1, "\(unknown)")
+                #expect(unknown.stderr == "qballoon: no VM named 'third' (known: first, second)\n", "\(unknown)")
+            }
+
+            // QBALLOON_CONTROL, when there is no --control.
+            let fromEnvironment = try await BuiltCLI.run(
+                ["vms"], in: fleet.directory, timeout: 30, wrapper: ["/usr/bin/env", "QBALLOON_CONTROL=\(socket)"])
+            #expect(fromEnvironment.status == 0 && fromEnvironment.stdout.hasPrefix("NAME"), "\(fromEnvironment)")
+        }
+    }
+
+    @Test func noDaemon() async throws {
+        let directory = TestEnvironment.makeTemporaryDirectory(prefix: "qbc")
+        defer { TestEnvironment.removeDirectory(directory) }
+        let missing = directory + "/control.sock"
+        for verb in [["vms"], ["explain", "db"], ["pin", "db", "1GiB"], ["unpin", "db"], ["pause"], ["resume", "db"], ["reload"], ["top"]] {
+            let result = try await BuiltCLI.run(verb + ["--control", missing], in: directory, timeout: 30)
+            #expect(result.status == 1, "\(result)")
+            #expect(result.stderr == "qballoon: no qballoon daemon at \(missing) (is `qballoon run` running?)\n", "\(result)")
+            #expect(result.stdout.isEmpty, "\(result)")
+        }
+        let fromEnvironment = try await BuiltCLI.run(
+            ["vms"], in: directory, timeout: 30, wrapper: ["/usr/bin/env", "QBALLOON_CONTROL=\(directory)/other.sock"])
+        #expect(fromEnvironment.stderr == "qballoon: no qballoon daemon at \(directory)/other.sock (is `qballoon run` running?)\n", "\(fromEnvironment)")
+        let byDefault = try await BuiltCLI.run(["vms"], in: directory, timeout: 30, wrapper: ["/usr/bin/env", "-u", "QBALLOON_CONTROL"])
+        #expect(byDefault.stderr.contains(" at /run/qballoon/control.sock ") || byDefault.status == 0, "\(byDefault)")
+    }
+
+    @Test func topWithoutATerminalPrintsOneScreen() async throws {
+        try await Self.withDaemon(vms: ["alpha", "bravo"]) { fleet, _, socket in
+            let result = try await BuiltCLI.run(["top", "--control", socket], in: fleet.directory, timeout: 30)
+            #expect(result.status == 0, "\(result)")
+            let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).dropLast()
+            #expect(lines.count == TopScreen.headerLines + 2, "\(result)")
+            #expect(!result.stdout.contains("\u{1B}"), "no escapes when it is not a terminal")
+            #expect(lines.allSatisfy { $0.count <= 100 }, "\(result)")
+            #expect(lines[0].hasPrefix("qballoon top  \(socket)"))
+            #expect(lines[1].hasPrefix("host  total "))
+            #expect(lines[2].hasPrefix("vms   2: 2 ok"), "\(result)")
+            #expect(lines[4].hasPrefix(" alpha ") && lines[4].contains("2G/2G"), "\(result)")
+            #expect(lines[5].hasPrefix(" bravo "), "\(result)")
+        }
+    }
+
+    /// `top` in a real terminal (tmux, 100x30): the header and rows, a sort key, pausing the selected VM, and q
+    /// leaving the alternate screen with the terminal's settings restored.
+    @Test func topInATerminal() async throws {
+        guard let tmux = TestEnvironment.executable(named: "tmux") else {
+            #expect(!TestEnvironment.isCI, "tmux is missing: scripts/install-deps.sh installs it")
+            return
+        }
+        // Three VMs whose order by size (largest first) is not their order by name.
+        let ram: [String: UInt64] = ["alpha": 1 * Self.gib, "bravo": 3 * Self.gib, "charlie": 2 * Self.gib]
+        try await Self.withDaemon(vms: ["alpha", "bravo", "charlie"], ram: ram) { fleet, _, socket in
+            let server = "qbtop-\(UInt32.random(in: 0...UInt32.max))"
+            // The tmux server outlives the `tmux` that starts it and inherits its descriptors, Foundation's watch on
+            // that process among them: it would seem to run for as long as the server. So tmux starts with only 0-2.
+            let onlyStandardDescriptors = ["/usr/bin/perl", "-e", #"use POSIX; POSIX::close($_) for 3..1023; exec { $ARGV[0] } @ARGV or die "exec: $!""#]
+            func tmuxRun(_ arguments: String...) async throws -> BuiltCLI.Result {
+                try await BuiltCLI.run(
+                    ["-L", server] + arguments, in: fleet.directory, timeout: 20, wrapper: onlyStandardDescriptors, executable: tmux)
+            }
+            defer { _ = try? Process.run(URL(fileURLWithPath: tmux), arguments: ["-L", server, "kill-server"]).waitUntilExit() }
+            let command = "\(TestEnvironment.qballoon) top --control \(socket); echo \"top exited with $?\"; stty -a; sleep 600"
+            let started = try await tmuxRun("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", command)
+            #expect(started.status == 0, "\(started)")
+            func pane() async throws -> [String] {
+                try await tmuxRun("capture-pane", "-p", "-t", "top").stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            }
+            func rows() async throws -> [String] {
+                try await pane().compactMap { line in ["alpha", "bravo", "charlie"].first { line.dropFirst().hasPrefix($0 + " ") } }
+            }
+
+            try await Self.eventually("top shows the header and the VMs") {
+                let lines = try await pane()
+                let shown = try await rows()
+                return lines.first?.hasPrefix("qballoon top  \(socket)") == true && lines.count > 3 && lines[1].hasPrefix("host  total ")
+                    && lines[2].hasPrefix("vms   3: 3 ok") && shown == ["alpha", "bravo", "charlie"]
+            }
+            #expect(try await tmuxRun("display", "-p", "-t", "top", "#{alternate_on}").stdout == "1\n")
+            let lines = try await pane()
+            #expect(lines.count >= 30 && lines.allSatisfy { $0.count <= 100 }, "\(lines.joined(separator: "\n"))")
+            #expect(lines[4].hasPrefix(">alpha "), "the first VM is selected: \(lines.joined(separator: "\n"))")
+            #expect(lines.contains { $0.hasPrefix("q quit") })
+
+            // 2: by actual, largest first; alpha stays selected, now at the bottom.
+            _ = try await tmuxRun("send-keys", "-t", "top", "2")
+            try await Self.eventually("sorted by actual") { try await rows() == ["bravo", "charlie", "alpha"] }
+            #expect(try await pane()[6].hasPrefix(">alpha "))
+
+            // p pauses the selected VM: the daemon says so, and the screen too.
+            _ = try await tmuxRun("send-keys", "-t", "top", "p")
+            try await Self.eventually("alpha paused") { try await Self.vm("alpha", at: socket)["paused"] == true }
+            #expect(try await Self.vm("bravo", at: socket)["paused"] == false)
+            try await Self.eventually("the screen shows alpha paused") {
+                try await pane().contains { $0.hasPrefix(">alpha ") && $0.contains(" paused ") }
+            }
+
+            // q: the program ends, the shell's screen and the terminal's settings come back.
+            _ = try await tmuxRun("send-keys", "-t", "top", "q")
+            try await Self.eventually("top exited") { try await pane().contains("top exited with 0") }
+            let after = try await pane().joined(separator: "\n")
+            #expect(try await tmuxRun("display", "-p", "-t", "top", "#{alternate_on}").stdout == "0\n")
+            #expect(try await tmuxRun("display", "-p", "-t", "top", "#{cursor_flag}").stdout == "1\n")
+            #expect(after.contains(" icanon ") && after.contains(" echo ") && !after.contains("-icanon"), "\(after)")
+            #expect(!after.contains("qballoon top  "), "the alternate screen is gone: \(after)")
+        }
+    }
+}
