@@ -362,7 +362,8 @@ struct ControlCLITests {
             let forAWhile = try await cli("pin", "second", "50%", "--for", "30m")
             #expect(forAWhile.status == 0, "\(forAWhile)")
             #expect(forAWhile.stdout.contains("30m"), "\(forAWhile)")
-            #expect(try await cli("explain", "second").stdout.contains("(in 30m)"))
+            let until = try await cli("explain", "second").stdout
+            #expect(until.contains("  pinned to   50% (1 GiB), since ") && until.contains(", until ") && until.contains("(in "), "\(until)")
             try await Self.eventually("second's balloon at half its RAM") { try await fleet.guest("second").target == Self.gib }
 
             // Above max: refused by the daemon. A size that is no size: refused before asking (usage, exit 2).
@@ -460,65 +461,124 @@ struct ControlCLITests {
     /// `top` in a real terminal (tmux, 100x30): the header and rows, a sort key, pausing the selected VM, and q
     /// leaving the alternate screen with the terminal's settings restored.
     @Test func topInATerminal() async throws {
-        guard let tmux = TestEnvironment.executable(named: "tmux") else {
-            #expect(!TestEnvironment.isCI, "tmux is missing: scripts/install-deps.sh installs it")
-            return
-        }
+        guard let tmux = TerminalSession.tmux else { return }
         // Three VMs whose order by size (largest first) is not their order by name.
         let ram: [String: UInt64] = ["alpha": 1 * Self.gib, "bravo": 3 * Self.gib, "charlie": 2 * Self.gib]
         try await Self.withDaemon(vms: ["alpha", "bravo", "charlie"], ram: ram) { fleet, _, socket in
-            let server = "qbtop-\(UInt32.random(in: 0...UInt32.max))"
-            // The tmux server outlives the `tmux` that starts it and inherits its descriptors, Foundation's watch on
-            // that process among them: it would seem to run for as long as the server. So tmux starts with only 0-2.
-            let onlyStandardDescriptors = ["/usr/bin/perl", "-e", #"use POSIX; POSIX::close($_) for 3..1023; exec { $ARGV[0] } @ARGV or die "exec: $!""#]
-            func tmuxRun(_ arguments: String...) async throws -> BuiltCLI.Result {
-                try await BuiltCLI.run(
-                    ["-L", server] + arguments, in: fleet.directory, timeout: 20, wrapper: onlyStandardDescriptors, executable: tmux)
-            }
-            defer { _ = try? Process.run(URL(fileURLWithPath: tmux), arguments: ["-L", server, "kill-server"]).waitUntilExit() }
-            let command = "\(TestEnvironment.qballoon) top --control \(socket); echo \"top exited with $?\"; stty -a; sleep 600"
-            let started = try await tmuxRun("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", command)
-            #expect(started.status == 0, "\(started)")
-            func pane() async throws -> [String] {
-                try await tmuxRun("capture-pane", "-p", "-t", "top").stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            }
+            let terminal = try await TerminalSession.start(
+                tmux, "\(TestEnvironment.qballoon) top --control \(socket)", in: fleet.directory)
+            defer { terminal.close() }
             func rows() async throws -> [String] {
-                try await pane().compactMap { line in ["alpha", "bravo", "charlie"].first { line.dropFirst().hasPrefix($0 + " ") } }
+                try await terminal.pane().compactMap { line in ["alpha", "bravo", "charlie"].first { line.dropFirst().hasPrefix($0 + " ") } }
             }
 
             try await Self.eventually("top shows the header and the VMs") {
-                let lines = try await pane()
+                let lines = try await terminal.pane()
                 let shown = try await rows()
                 return lines.first?.hasPrefix("qballoon top  \(socket)") == true && lines.count > 3 && lines[1].hasPrefix("host  total ")
                     && lines[2].hasPrefix("vms   3: 3 ok") && shown == ["alpha", "bravo", "charlie"]
             }
-            #expect(try await tmuxRun("display", "-p", "-t", "top", "#{alternate_on}").stdout == "1\n")
-            let lines = try await pane()
+            #expect(try await terminal.show("#{alternate_on}") == "1")
+            let lines = try await terminal.pane()
             #expect(lines.count >= 30 && lines.allSatisfy { $0.count <= 100 }, "\(lines.joined(separator: "\n"))")
             #expect(lines[4].hasPrefix(">alpha "), "the first VM is selected: \(lines.joined(separator: "\n"))")
             #expect(lines.contains { $0.hasPrefix("q quit") })
 
             // 2: by actual, largest first; alpha stays selected, now at the bottom.
-            _ = try await tmuxRun("send-keys", "-t", "top", "2")
+            try await terminal.send("2")
             try await Self.eventually("sorted by actual") { try await rows() == ["bravo", "charlie", "alpha"] }
-            #expect(try await pane()[6].hasPrefix(">alpha "))
+            #expect(try await terminal.pane()[6].hasPrefix(">alpha "))
 
             // p pauses the selected VM: the daemon says so, and the screen too.
-            _ = try await tmuxRun("send-keys", "-t", "top", "p")
+            try await terminal.send("p")
             try await Self.eventually("alpha paused") { try await Self.vm("alpha", at: socket)["paused"] == true }
             #expect(try await Self.vm("bravo", at: socket)["paused"] == false)
             try await Self.eventually("the screen shows alpha paused") {
-                try await pane().contains { $0.hasPrefix(">alpha ") && $0.contains(" paused ") }
+                try await terminal.pane().contains { $0.hasPrefix(">alpha ") && $0.contains(" paused ") }
             }
 
             // q: the program ends, the shell's screen and the terminal's settings come back.
-            _ = try await tmuxRun("send-keys", "-t", "top", "q")
-            try await Self.eventually("top exited") { try await pane().contains("top exited with 0") }
-            let after = try await pane().joined(separator: "\n")
-            #expect(try await tmuxRun("display", "-p", "-t", "top", "#{alternate_on}").stdout == "0\n")
-            #expect(try await tmuxRun("display", "-p", "-t", "top", "#{cursor_flag}").stdout == "1\n")
-            #expect(after.contains(" icanon ") && after.contains(" echo ") && !after.contains("-icanon"), "\(after)")
-            #expect(!after.contains("qballoon top  "), "the alternate screen is gone: \(after)")
+            try await terminal.send("q")
+            try await Self.eventually("top exited") { try await terminal.pane().contains("exited with 0") }
+            try await terminal.expectRestored()
         }
+    }
+
+    /// The daemon stopping under `top`: the terminal is restored, the reason printed, exit 1.
+    @Test func topWhenTheDaemonGoesAway() async throws {
+        guard let tmux = TerminalSession.tmux else { return }
+        try await Self.withDaemon(vms: ["alpha"]) { fleet, daemon, socket in
+            let terminal = try await TerminalSession.start(
+                tmux, "\(TestEnvironment.qballoon) top --control \(socket)", in: fleet.directory)
+            defer { terminal.close() }
+            try await Self.eventually("top shows alpha") { try await terminal.pane().contains { $0.hasPrefix(">alpha ") } }
+            await daemon.stop()
+            try await Self.eventually("top exited") { try await terminal.pane().contains("exited with 1") }
+            let text = try await terminal.pane().joined(separator: "\n")
+            #expect(text.contains("qballoon: lost the daemon at \(socket): it "), "\(text)")
+            try await terminal.expectRestored()
+        }
+    }
+}
+
+/// A program run in a real terminal: a tmux session of its own (its own server, 100x30), the program followed by
+/// `echo exited with $?` and `stty -a`, so a test sees how it ended and what it left the terminal like.
+struct TerminalSession {
+    let tmux: String
+    let server = "qbtop-\(UInt32.random(in: 0...UInt32.max))"
+    let directory: String
+
+    /// tmux, or nil when it is missing (a failure under CI=true: scripts/install-deps.sh installs it).
+    static var tmux: String? {
+        let found = TestEnvironment.executable(named: "tmux")
+        #expect(found != nil || !TestEnvironment.isCI, "tmux is missing: scripts/install-deps.sh installs it")
+        return found
+    }
+
+    static func start(_ tmux: String, _ command: String, in directory: String) async throws -> TerminalSession {
+        let session = TerminalSession(tmux: tmux, directory: directory)
+        let shell = "\(command); echo \"exited with $?\"; stty -a; sleep 600"
+        let started = try await session.run("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", shell)
+        #expect(started.status == 0, "\(started)")
+        return session
+    }
+
+    /// Runs a tmux command. The tmux server outlives the `tmux` that starts it and inherits its descriptors,
+    /// Foundation's watch on that process among them (it would seem to run as long as the server): so tmux runs
+    /// with only 0-2 open.
+    @discardableResult
+    func run(_ arguments: String...) async throws -> BuiltCLI.Result {
+        let onlyStandardDescriptors = ["/usr/bin/perl", "-e", #"use POSIX; POSIX::close($_) for 3..1023; exec { $ARGV[0] } @ARGV or die "exec: $!""#]
+        return try await BuiltCLI.run(
+            ["-L", server] + arguments, in: directory, timeout: 20, wrapper: onlyStandardDescriptors, executable: tmux)
+    }
+
+    /// What the terminal shows, line by line.
+    func pane() async throws -> [String] {
+        try await run("capture-pane", "-p", "-t", "top").stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+    }
+
+    /// A tmux format of the pane: `#{alternate_on}`, `#{cursor_flag}`.
+    func show(_ format: String) async throws -> String {
+        try await run("display", "-p", "-t", "top", format).stdout.trimmingCharacters(in: .newlines)
+    }
+
+    /// Types a key (tmux's key names: `q`, `Up`, `Enter`).
+    func send(_ key: String) async throws {
+        let sent = try await run("send-keys", "-t", "top", key)
+        #expect(sent.status == 0, "\(sent)")
+    }
+
+    /// Out of the alternate screen, the cursor shown, the line discipline back (canonical, echo).
+    func expectRestored(sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let text = try await pane().joined(separator: "\n")
+        #expect(try await show("#{alternate_on}") == "0", sourceLocation: sourceLocation)
+        #expect(try await show("#{cursor_flag}") == "1", sourceLocation: sourceLocation)
+        #expect(text.contains(" icanon ") && text.contains(" echo ") && !text.contains("-icanon"), "\(text)", sourceLocation: sourceLocation)
+        #expect(!text.contains("qballoon top  "), "the alternate screen is gone: \(text)", sourceLocation: sourceLocation)
+    }
+
+    func close() {
+        _ = try? Process.run(URL(fileURLWithPath: tmux), arguments: ["-L", server, "kill-server"]).waitUntilExit()
     }
 }

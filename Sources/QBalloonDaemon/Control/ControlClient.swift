@@ -87,7 +87,7 @@ public struct ControlClient: Sendable {
         defer { timeout.cancel() }
         let maxBodyBytes = options.maxBodyBytes
         let socketPath = socketPath
-        let request = Self.head(method, path, hasBody: body != nil, socketPath: socketPath)
+        let request = Self.head(method, path, hasBody: body != nil)
         do {
             return try await channel.executeThenClose { inbound, outbound in
                 try await Self.send(request, body: body, to: outbound)
@@ -152,7 +152,7 @@ public struct ControlClient: Sendable {
         let socketPath = socketPath
         var lines = ControlLineSplitter(maxLineBytes: options.maxLineBytes)
         let maxBodyBytes = options.maxBodyBytes
-        let request = Self.head(.GET, "/v1/events", hasBody: false, socketPath: socketPath)
+        let request = Self.head(.GET, "/v1/events", hasBody: false)
         try await channel.executeThenClose { inbound, outbound in
             try await Self.send(request, body: nil, to: outbound)
             var head: HTTPResponseHead?
@@ -241,7 +241,7 @@ public struct ControlClient: Sendable {
         }
     }
 
-    private static func head(_ method: HTTPMethod, _ path: String, hasBody: Bool, socketPath: String) -> HTTPRequestHead {
+    private static func head(_ method: HTTPMethod, _ path: String, hasBody: Bool) -> HTTPRequestHead {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: "localhost")
         headers.add(name: "Accept", value: path == "/v1/events" ? "application/x-ndjson" : "application/json")

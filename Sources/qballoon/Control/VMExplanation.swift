@@ -60,7 +60,6 @@ enum VMExplanation {
                 field(index == 0 ? "adjusted" : "", adjustment)
             }
             if decision.pressured { field("pressure", "the guest was under memory pressure") }
-            if let text = decision.text { field("in a line", text) }
         } else {
             lines.append("last decision: none yet (the engine decides once the VM reports statistics)")
         }

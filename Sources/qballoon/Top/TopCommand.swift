@@ -80,7 +80,9 @@ struct TopSession {
             group.addTask {
                 do {
                     try await client.events { continuation.yield(.event($0)) }
-                    if !Task.isCancelled { continuation.yield(.lost("the daemon at \(client.socketPath) ended its event stream (it stopped?)")) }
+                    if !Task.isCancelled { continuation.yield(.lost("lost the daemon at \(client.socketPath): it ended the event stream (did it stop?)")) }
+                } catch let error as ControlClientError where error.code == .connectionClosed {
+                    continuation.yield(.lost("lost the daemon at \(client.socketPath): it closed the connection (did it stop?)"))
                 } catch {
                     continuation.yield(.lost("lost the daemon: \(error)"))
                 }

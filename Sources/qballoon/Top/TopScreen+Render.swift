@@ -75,7 +75,7 @@ extension TopScreen {
         func size(_ bytes: UInt64?) -> String { bytes.map(MemorySize.format) ?? "-" }
         var text = "host  total \(size(host.total))  available \(size(host.available))  reserve \(size(host.reserve))"
         text += "  returned \(size(host.returned))"
-        if let psi = host.psiSome10 { text += "  psi \(psi)%" }
+        if let psi = host.psiSome10 { text += "  psi \((psi * 10).rounded() / 10)%" }
         return text
     }
 
