@@ -442,6 +442,24 @@ struct ControlCLITests {
         #expect(byDefault.stderr.contains(" at /run/qballoon/control.sock ") || byDefault.status == 0, "\(byDefault)")
     }
 
+    /// A user who may not use the socket (mode 0600, root's) is told so, and how to get in.
+    @Test func permissionDenied() async throws {
+        guard getuid() == 0, let setpriv = TestEnvironment.executable(named: "setpriv") else { return }
+        let server = try CannedControlServer(replies: [])
+        defer { server.stop() }
+        let directory = (server.path as NSString).deletingLastPathComponent
+        chmod(directory, 0o755)
+        chmod(server.path, 0o600)
+        // A copy nobody can run (the build folder may not be open to others).
+        let copy = directory + "/qballoon"
+        try FileManager.default.copyItem(atPath: TestEnvironment.qballoon, toPath: copy)
+        let result = try await BuiltCLI.run(
+            ["vms", "--control", server.path], in: directory, timeout: 30,
+            wrapper: [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"], executable: copy)
+        #expect(result.status == 1, "\(result)")
+        #expect(result.stderr == "qballoon: permission denied on \(server.path) (run as root or a member of the control group)\n", "\(result)")
+    }
+
     @Test func topWithoutATerminalPrintsOneScreen() async throws {
         try await Self.withDaemon(vms: ["alpha", "bravo"]) { fleet, _, socket in
             let result = try await BuiltCLI.run(["top", "--control", socket], in: fleet.directory, timeout: 30)
