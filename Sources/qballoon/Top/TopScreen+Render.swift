@@ -38,7 +38,7 @@ extension TopScreen {
     func render(width: Int, height: Int) -> [String] {
         let width = max(1, width)
         let columns = Columns(width: width)
-        var lines = [titleLine(width: width), hostLine(), statesLine(), columnHeader(columns)]
+        var lines = [titleLine(width: width), hostLine(width: width), statesLine(), columnHeader(columns)]
         let vms = sortedVMs
         if interactive {
             let room = max(0, height - Self.headerLines - Self.footerLines)
@@ -70,13 +70,17 @@ extension TopScreen {
         return styled(left, .bold) + String(repeating: " ", count: gap) + right
     }
 
-    private func hostLine() -> String {
+    /// Sizes as every message writes them, or shorter (`23.5G`) when that would not fit.
+    private func hostLine(width: Int) -> String {
         let host = round.host
-        func size(_ bytes: UInt64?) -> String { bytes.map(MemorySize.format) ?? "-" }
-        var text = "host  total \(size(host.total))  available \(size(host.available))  reserve \(size(host.reserve))"
-        text += "  returned \(size(host.returned))"
-        if let psi = host.psiSome10 { text += "  psi \((psi * 10).rounded() / 10)%" }
-        return text
+        func line(_ size: (UInt64?) -> String) -> String {
+            var text = "host  total \(size(host.total))  available \(size(host.available))  reserve \(size(host.reserve))"
+            text += "  returned \(size(host.returned))"
+            if let psi = host.psiSome10 { text += "  psi \((psi * 10).rounded() / 10)%" }
+            return text
+        }
+        let long = line { $0.map(MemorySize.format) ?? "-" }
+        return ScreenText.width(long) <= width ? long : line(ScreenText.shortSize)
     }
 
     private func statesLine() -> String {
