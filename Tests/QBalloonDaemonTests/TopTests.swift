@@ -159,9 +159,11 @@ enum SampleRounds {
         #expect(screen.selectedVM?.name == "alpha")
         let plain = screen.render(width: 80, height: 24).map(ScreenText.plain)
         #expect(plain[5].hasPrefix(">alpha"), "alpha is second by actual, and still selected")
-        // A VM that goes away hands the selection to the first.
+        // A VM that goes away hands the selection to the first, and a pin being typed for it is dropped.
+        _ = screen.handle(.character("i"))
         screen.apply(round: SampleRounds.round(vms: [SampleRounds.vm("echo", actual: SampleRounds.gib, available: nil)]))
         #expect(screen.selectedVM?.name == "echo")
+        #expect(screen.prompt == nil)
     }
 
     @Test func keysAskTheDaemon() {

@@ -24,21 +24,7 @@ enum ScreenText {
     /// The columns `text` takes on a terminal: escapes take none, wide (East Asian) characters two, combining
     /// marks none.
     static func width(_ text: String) -> Int {
-        var columns = 0
-        var inEscape = false
-        for scalar in text.unicodeScalars {
-            if inEscape {
-                // CSI: parameters, then one final byte in @...~.
-                if scalar != "[", (0x40...0x7E).contains(scalar.value) { inEscape = false }
-                continue
-            }
-            if scalar == "\u{1B}" {
-                inEscape = true
-                continue
-            }
-            columns += width(of: scalar)
-        }
-        return columns
+        plain(text).unicodeScalars.reduce(0) { $0 + width(of: $1) }
     }
 
     static func width(of scalar: Unicode.Scalar) -> Int {

@@ -92,9 +92,10 @@ struct TopScreen: Sendable {
         }
         history = kept
         if selected.map({ name in !round.vms.contains { $0.name == name } }) ?? true {
+            // The selected VM went away: a pin typed for it is not for the next one.
+            if selected != nil { prompt = nil }
             selected = sortedVMs.first?.name
         }
-        if let vm = prompt.flatMap({ _ in selected }), !round.vms.contains(where: { $0.name == vm }) { prompt = nil }
     }
 
     /// An `operator` event: someone's act (maybe this screen's own), shown on the status line.
