@@ -543,8 +543,9 @@ struct ControlCLITests {
 /// `echo exited with $?` and `stty -a`, so a test sees how it ended and what it left the terminal like.
 struct TerminalSession {
     let tmux: String
-    let server = "qbtop-\(UInt32.random(in: 0...UInt32.max))"
     let directory: String
+    /// The tmux server's socket, in the test's folder (removed with it).
+    var server: String { directory + "/tmux.sock" }
 
     /// tmux, or nil when it is missing (a failure under CI=true: scripts/install-deps.sh installs it).
     static var tmux: String? {
@@ -561,14 +562,18 @@ struct TerminalSession {
         return session
     }
 
-    /// Runs a tmux command. The tmux server outlives the `tmux` that starts it and inherits its descriptors,
-    /// Foundation's watch on that process among them (it would seem to run as long as the server): so tmux runs
-    /// with only 0-2 open.
+    /// Runs tmux as a shell would. The tmux server outlives the `tmux` that starts it and inherits what this
+    /// process gives its children: its descriptors, Foundation's watch on that process among them (the process
+    /// would seem to run as long as the server), and its blocked signals (with SIGCHLD blocked the server never
+    /// sees its panes end, and kill-server does not end it). So tmux starts with only 0-2 open and no signal blocked.
+    static let asFromAShell = [
+        "/usr/bin/perl", "-e",
+        #"use POSIX; sigprocmask(SIG_SETMASK, POSIX::SigSet->new); POSIX::close($_) for 3..1023; exec { $ARGV[0] } @ARGV or die "exec: $!""#,
+    ]
+
     @discardableResult
     func run(_ arguments: String...) async throws -> BuiltCLI.Result {
-        let onlyStandardDescriptors = ["/usr/bin/perl", "-e", #"use POSIX; POSIX::close($_) for 3..1023; exec { $ARGV[0] } @ARGV or die "exec: $!""#]
-        return try await BuiltCLI.run(
-            ["-L", server] + arguments, in: directory, timeout: 20, wrapper: onlyStandardDescriptors, executable: tmux)
+        try await BuiltCLI.run(["-S", server] + arguments, in: directory, timeout: 20, wrapper: Self.asFromAShell, executable: tmux)
     }
 
     /// What the terminal shows, line by line.
@@ -596,7 +601,12 @@ struct TerminalSession {
         #expect(!text.contains("qballoon top  "), "the alternate screen is gone: \(text)", sourceLocation: sourceLocation)
     }
 
+    /// Ends the tmux server and whatever still runs in it.
     func close() {
-        _ = try? Process.run(URL(fileURLWithPath: tmux), arguments: ["-L", server, "kill-server"]).waitUntilExit()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.asFromAShell[0])
+        process.arguments = Array(Self.asFromAShell.dropFirst()) + [tmux, "-S", server, "kill-server"]
+        try? process.run()
+        process.waitUntilExit()
     }
 }
