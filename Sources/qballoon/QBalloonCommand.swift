@@ -20,8 +20,9 @@ struct QBalloonCommand: AsyncParsableCommand {
             qballoon attaches to running QEMU VMs through their QMP monitor sockets, reads each guest's memory \
             statistics from its virtio balloon, and moves memory from guests that hold it idle to guests that \
             need it, by the rules of a config file: never below a guest's floor, never away from a guest that is \
-            short of memory. 'run' is the daemon; 'status', 'stats' and 'set' act on one VM; 'check' validates a \
-            config; 'demo' shows it at work on simulated VMs, no QEMU needed.
+            short of memory. 'run' is the daemon; 'vms', 'explain', 'top', 'pin', 'unpin', 'pause', 'resume' and \
+            'reload' ask a running daemon over its control socket; 'status', 'stats' and 'set' act on one VM \
+            directly over QMP; 'check' validates a config; 'demo' shows it at work on simulated VMs, no QEMU needed.
 
             Files: /etc/qballoon/qballoon.toml is the config 'run' reads (as installed, it watches and changes \
             nothing until a rule says so); share/qballoon/configs/ beside the binary's prefix holds example \
@@ -34,6 +35,8 @@ struct QBalloonCommand: AsyncParsableCommand {
         subcommands: [
             StatusCommand.self, StatsCommand.self, SetCommand.self, CheckCommand.self, RunCommand.self, DemoCommand.self,
             FakeQMPCommand.self,
+            VMsCommand.self, ExplainCommand.self, TopCommand.self, PinCommand.self, UnpinCommand.self, PauseCommand.self,
+            ResumeCommand.self, ReloadCommand.self,
         ]
     )
 

@@ -4,7 +4,10 @@ import Testing
 /// The help of every subcommand reads well at 80, 100 and 120 columns (the man pages are made from it): paragraphs are
 /// wrapped by the parser, not broken by hand, so no word is left alone on a line and no line overflows.
 @Suite struct HelpTextTests {
-    static let subcommands = ["status", "stats", "set", "check", "run", "demo", "fake-qmp"]
+    static let subcommands = [
+        "status", "stats", "set", "check", "run", "demo", "fake-qmp", "vms", "explain", "top", "pin", "unpin", "pause",
+        "resume", "reload",
+    ]
 
     @Test(arguments: HelpTextTests.subcommands, [80, 100, 120])
     func helpWraps(subcommand: String, columns: Int) async throws {

@@ -1,0 +1,1 @@
+../../../Sources/qballoon/Top/TopScreen.swift

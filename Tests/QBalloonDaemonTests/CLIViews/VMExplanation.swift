@@ -1,0 +1,1 @@
+../../../Sources/qballoon/Control/VMExplanation.swift
