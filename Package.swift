@@ -156,6 +156,8 @@ let package = Package(
         .testTarget(
             name: "QBalloonDaemonTests",
             dependencies: [
+                // The command line too: `qballoon top`'s screen and the vms/explain text are tested as plain values.
+                "qballoon",
                 "QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonFakeQMP", "QBalloonJSON",
                 "QBalloonCore", "QBalloonTestSupport", .product(name: "Logging", package: "swift-log")]
         ),

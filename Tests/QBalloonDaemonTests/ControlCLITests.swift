@@ -5,6 +5,8 @@ import QBalloonJSON
 import QBalloonTestSupport
 import Testing
 
+@testable import qballoon
+
 /// The client side of the control socket: ``ControlClient`` against a stand-in server that answers with scripted
 /// bytes (how HTTP is cut into pieces, what goes wrong), and the text `vms` and `explain` make of the API's JSON.
 @Suite struct ControlClientTests {

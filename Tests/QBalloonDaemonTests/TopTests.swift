@@ -2,10 +2,9 @@ import QBalloonCore
 import QBalloonJSON
 import Testing
 
-// `qballoon top`'s screen, keys and sparklines as plain values: no terminal, no daemon, no clock. The files
-// under test are the CLI's own (Sources/qballoon/Top, Control/...), compiled into this target through the
-// symbolic links in CLIViews/: an executable target cannot be imported by a test target that does not
-// depend on it (Package.swift, not this branch's to change).
+@testable import qballoon
+
+// `qballoon top`'s screen, keys and sparklines as plain values: no terminal, no daemon, no clock.
 
 /// Rounds as the control API sends them.
 enum SampleRounds {

@@ -1,1 +1,0 @@
-../../../Sources/qballoon/Control/ControlViews.swift

@@ -1,1 +1,0 @@
-../../../Sources/qballoon/Top/TerminalKeys.swift

@@ -1,1 +1,0 @@
-../../../Sources/qballoon/Control/VMExplanation.swift
