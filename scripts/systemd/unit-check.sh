@@ -42,6 +42,18 @@ fi
 check "no complaint from the Swift runtime's thread pool" bash -c '! journalctl -b -u qballoon.service --no-pager | grep -q "Failed to set thread priority"' 
 check "metrics served on 127.0.0.1:9464" bash -c 'exec 3<>/dev/tcp/127.0.0.1/9464 && printf "GET /metrics HTTP/1.0\r\n\r\n" >&3 && grep -q qballoon_vm_actual_bytes <&3'
 
+# The control socket: root's only, and what an operator asks of it.
+check "the control socket /run/qballoon/control.sock, mode 600: $(stat -c %a /run/qballoon/control.sock 2>&1)" \
+    test "$(stat -c %a /run/qballoon/control.sock 2>/dev/null)" = 600
+check "qballoon vms lists the VM" waitfor 10 bash -c 'qballoon vms | grep -q "^vm1 "'
+qballoon vms
+check "qballoon pin vm1 1GiB" qballoon pin vm1 1GiB
+check "qballoon vms shows it pinned" waitfor 5 bash -c 'qballoon vms | grep -q "^vm1 *pinned"'
+check "the pin is kept in /var/lib/qballoon" grep -q '"vm1"' /var/lib/qballoon/holds.json
+check "qballoon reload answers" bash -c 'qballoon reload | grep -q "reloaded /etc/qballoon/qballoon.toml"'
+check "another user may not use it" bash -c '! setpriv --reuid=65534 --regid=65534 --clear-groups qballoon vms 2>/root/nobody.err && grep -q "permission denied" /root/nobody.err'
+cat /root/nobody.err
+
 # A reload: RELOADING=1 then READY=1; systemctl reload returns after them.
 pid="$(show MainPID)"
 check "systemctl reload qballoon" systemctl reload qballoon.service
@@ -68,6 +80,8 @@ check "a stopped loop is restarted by the watchdog" waitfor 30 bash -c \
     "[ \"\$(systemctl show qballoon.service -p NRestarts --value)\" -gt $restarts ] && systemctl is-active --quiet qballoon.service"
 check "the restarted daemon is a new process" test "$(show MainPID)" != "$pid"
 check "the journal says watchdog" bash -c 'journalctl -b -u qballoon.service --no-pager | grep -qi watchdog'
+check "the pin survived the restart" waitfor 10 bash -c 'qballoon vms | grep -q "^vm1 *pinned"'
+check "qballoon unpin vm1" qballoon unpin vm1
 rm -rf /run/systemd/system/qballoon.service.d
 systemctl daemon-reload
 systemctl restart qballoon.service

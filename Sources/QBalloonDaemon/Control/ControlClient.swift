@@ -77,6 +77,18 @@ public struct ControlClient: Sendable {
     ///   reply; its description is the daemon's `error` text), `connectionClosed`, `badReply`, `tooLarge`,
     ///   `timeout`.
     public func request(_ method: HTTPMethod, _ path: String, body: JSON? = nil) async throws -> ControlReply {
+        // A daemon that has just started answers 503 until its first round (a second at most): wait for it.
+        for _ in 0..<25 {
+            do {
+                return try await requestOnce(method, path, body: body)
+            } catch let error as ControlClientError where error.status == 503 {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        return try await requestOnce(method, path, body: body)
+    }
+
+    private func requestOnce(_ method: HTTPMethod, _ path: String, body: JSON?) async throws -> ControlReply {
         let channel = try await connect()
         let timedOut = Atomic<Bool>(false)
         let timeout = channel.channel.eventLoop.scheduleTask(in: TimeAmount(options.timeout)) {

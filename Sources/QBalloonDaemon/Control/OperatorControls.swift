@@ -178,9 +178,11 @@ package final class OperatorControls: Sendable {
     // MARK: Helpers
 
     private func known(_ vm: String) throws(ControlFailure) -> ControlSnapshot.VM {
-        let snapshot = self.snapshot
-        if let entry = snapshot?.vm(vm) { return entry }
-        let names = snapshot?.names ?? []
+        guard let snapshot = self.snapshot else {
+            throw ControlFailure(.unavailable, "the daemon has not made its first round yet: try again in a moment")
+        }
+        if let entry = snapshot.vm(vm) { return entry }
+        let names = snapshot.names
         throw ControlFailure(
             .notFound, "no VM named '\(PeerText.excerpt(vm, limit: 100))' (known: \(names.isEmpty ? "none" : names.joined(separator: ", ")))",
             known: names)

@@ -308,26 +308,9 @@ extension DecisionEngine {
                 plan.figures = figures([.actual, .used, .available, .max], frame)
                 var target = pinTarget
                 if pin > limits.max { plan.adjustments.append(.clampedToMax(limits.max)) }
-                if target < actual, let shrinkBlock {
-                    target = actual
-                    plan.adjustments.append(shrinkBlock)
-                }
-                if target < actual, let shrinkFloor, target < shrinkFloor {
-                    target = Swift.min(shrinkFloor, actual)
-                    if let needFloor, shrinkFloor > needFloor {
-                        plan.adjustments.append(.keptPeak(shrinkFloor, window: limits.peakWindow))
-                    } else {
-                        plan.adjustments.append(.keptHeadroom(shrinkFloor))
-                    }
-                }
-                if target < actual {
-                    let safe = lowestTargetOutOfPressure(
-                        from: actual, toward: target, frame: frame, program: program, pressureIndex: pressureIndex)
-                    if safe > target {
-                        target = safe
-                        plan.adjustments.append(.keptOutOfPressure(safe))
-                    }
-                }
+                keepShrinkSafe(
+                    &target, plan: &plan, block: shrinkBlock, floor: shrinkFloor, frame: frame, program: program,
+                    pressureIndex: pressureIndex)
                 if let floor, target < floor {
                     target = floor
                     plan.adjustments.append(.stallFloor(vm.stallFloor ?? floor))
@@ -359,26 +342,9 @@ extension DecisionEngine {
             target = actual + growStep
             plan.adjustments.append(.limitedByStep(growStep))
         }
-        if target < actual, let shrinkBlock {
-            target = actual
-            plan.adjustments.append(shrinkBlock)
-        }
-        if target < actual, let shrinkFloor, target < shrinkFloor {
-            target = Swift.min(shrinkFloor, actual)
-            if let needFloor, shrinkFloor > needFloor {
-                plan.adjustments.append(.keptPeak(shrinkFloor, window: limits.peakWindow))
-            } else {
-                plan.adjustments.append(.keptHeadroom(shrinkFloor))
-            }
-        }
-        if target < actual {
-            let safe = lowestTargetOutOfPressure(
-                from: actual, toward: target, frame: frame, program: program, pressureIndex: pressureIndex)
-            if safe > target {
-                target = safe
-                plan.adjustments.append(.keptOutOfPressure(safe))
-            }
-        }
+        keepShrinkSafe(
+            &target, plan: &plan, block: shrinkBlock, floor: shrinkFloor, frame: frame, program: program,
+            pressureIndex: pressureIndex)
         if let moving = plan.movingTo, pendingInflation, target < moving {
             target = moving
             plan.adjustments.append(.waitingForInflation(target: moving))
@@ -397,6 +363,36 @@ extension DecisionEngine {
         }
         plan.target = Swift.min(Swift.max(target, low), high)
         return plan
+    }
+
+    /// The guest's own safety for a `target` below where it is, for a rule's target and a pin alike: no shrink at all
+    /// while something blocks it (stale statistics, pressure, a rising need...), none below its use (or recent peak)
+    /// plus headroom, none into its pressure condition. Each limit that changed the target is recorded.
+    private func keepShrinkSafe(
+        _ target: inout UInt64, plan: inout Plan, block: Adjustment?, floor: UInt64?,
+        frame: UnsafeMutableBufferPointer<Double>, program: Program, pressureIndex: Int
+    ) {
+        let actual = plan.actual
+        if target < actual, let block {
+            target = actual
+            plan.adjustments.append(block)
+        }
+        if target < actual, let floor, target < floor {
+            target = Swift.min(floor, actual)
+            if let needFloor = plan.needFloor, floor > needFloor {
+                plan.adjustments.append(.keptPeak(floor, window: plan.limits.peakWindow))
+            } else {
+                plan.adjustments.append(.keptHeadroom(floor))
+            }
+        }
+        if target < actual {
+            let safe = lowestTargetOutOfPressure(
+                from: actual, toward: target, frame: frame, program: program, pressureIndex: pressureIndex)
+            if safe > target {
+                target = safe
+                plan.adjustments.append(.keptOutOfPressure(safe))
+            }
+        }
     }
 
     /// The lowest target between `target` and `actual` at which the VM's pressure condition would not hold, were
