@@ -1,4 +1,5 @@
 import Foundation
+import QBalloonDaemon
 import QBalloonFakeQMP
 import QBalloonJSON
 import QBalloonTestSupport
@@ -168,11 +169,18 @@ struct ControlAPITests {
         try await TestFleet.run(.sockets) { fleet in
             try await fleet.startVM("first")
             try await fleet.startVM("second")
-            try await fleet.startDaemon(config: Self.config(fleet))
+            let metrics = DaemonMetrics()
+            try await fleet.startDaemon(config: Self.config(fleet), metrics: metrics)
             let http = ControlHTTP(socket: fleet.controlSocket)
             try await ready(http)
             #expect(try await http.call("POST", "/v1/vms/first/pin", body: #"{"size": "1.5GiB"}"#).status == 200)
             #expect(try await http.call("POST", "/v1/pause", body: #"{"vm": "second"}"#).status == 200)
+            try await eventually("the holds in the metrics") {
+                let text = String(decoding: metrics.exposition(), as: UTF8.self)
+                return text.contains(#"qballoon_vm_pinned{vm="first"} 1"#) && text.contains(#"qballoon_vm_paused{vm="second"} 1"#)
+                    && text.contains(#"qballoon_vm_paused{vm="first"} 0"#)
+                    && text.contains(#"qballoon_operator_acts_total{act="pause"} 1"#)
+            }
             let saved = try String(contentsOfFile: fleet.directory + "/control.state/holds.json", encoding: .utf8)
             #expect(saved.contains(#""paused":["second"]"#), "\(saved)")
 

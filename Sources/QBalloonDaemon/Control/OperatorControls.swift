@@ -13,6 +13,7 @@ package final class OperatorControls: Sendable {
     private let store: OperatorStateFile?
     private let logger: Logger
     private let decisionLog: DecisionLog?
+    private let metrics: DaemonMetrics?
     private let wallClock: WallClock
     private let holds: Mutex<OperatorHolds>
     private let latest = Mutex<ControlSnapshot?>(nil)
@@ -22,10 +23,13 @@ package final class OperatorControls: Sendable {
 
     /// Loads the holds kept in `stateDirectory` (nil: kept in memory only); a file that cannot be read is set aside
     /// and reported in the log.
-    package init(stateDirectory: String?, logger: Logger, decisionLog: DecisionLog?, wallClock: WallClock) {
+    package init(
+        stateDirectory: String?, logger: Logger, decisionLog: DecisionLog?, metrics: DaemonMetrics? = nil, wallClock: WallClock
+    ) {
         self.store = stateDirectory.map { OperatorStateFile(directory: $0) }
         self.logger = logger
         self.decisionLog = decisionLog
+        self.metrics = metrics
         self.wallClock = wallClock
         var initial = OperatorHolds()
         if let store {
@@ -221,6 +225,7 @@ package final class OperatorControls: Sendable {
         if let vm { metadata["vm.name"] = "\(vm)" }
         logger.notice("\(message)", metadata: metadata)
         decisionLog?.appendOperatorAct(act, vm: vm, message: message, size: size, at: now)
+        metrics?.countOperatorAct(act)
         events.publish([
             "type": "operator", "time": .double(ControlSnapshot.rounded(now)), "act": .string(act),
             "vm": vm.map(JSON.string) ?? .null, "message": .string(message),

@@ -7,8 +7,9 @@ import Synchronization
 ///
 /// Per VM (label `vm`): `qballoon_vm_actual_bytes`, `qballoon_vm_target_bytes`, `qballoon_vm_max_bytes`,
 /// `qballoon_vm_available_bytes`, `qballoon_vm_stats_age_seconds`, `qballoon_vm_pressure` (0/1),
-/// `qballoon_vm_healthy` (0/1), `qballoon_vm_quarantined` (0/1), `qballoon_vm_changes_total`, `qballoon_qmp_errors_total`,
-/// `qballoon_qmp_reconnects_total`. Host: `qballoon_host_available_bytes`, `qballoon_host_total_bytes`,
+/// `qballoon_vm_healthy` (0/1), `qballoon_vm_quarantined` (0/1), `qballoon_vm_pinned` (0/1), `qballoon_vm_paused` (0/1),
+/// `qballoon_vm_changes_total`, `qballoon_qmp_errors_total`, `qballoon_qmp_reconnects_total`. The operator's acts
+/// through the control socket: `qballoon_operator_acts_total` (label `act`). Host: `qballoon_host_available_bytes`, `qballoon_host_total_bytes`,
 /// `qballoon_host_reserve_bytes` (the reserve in bytes, as the last round resolved it),
 /// `qballoon_host_memory_psi_some_avg10`, `qballoon_host_memory_psi_full_avg10`.
 ///
@@ -26,7 +27,7 @@ public final class DaemonMetrics: Sendable {
     private let host: HostGauges
 
     struct VMGauges {
-        var actual, target, max, available, statsAge, pressure, healthy, quarantined: CoreMetrics.Gauge
+        var actual, target, max, available, statsAge, pressure, healthy, quarantined, pinned, paused: CoreMetrics.Gauge
         var changes: CoreMetrics.Counter
         var errors, reconnects: CoreMetrics.Counter
         var lastErrors = 0
@@ -59,7 +60,8 @@ public final class DaemonMetrics: Sendable {
             actual: gauge("qballoon_vm_actual_bytes"), target: gauge("qballoon_vm_target_bytes"),
             max: gauge("qballoon_vm_max_bytes"), available: gauge("qballoon_vm_available_bytes"),
             statsAge: gauge("qballoon_vm_stats_age_seconds"), pressure: gauge("qballoon_vm_pressure"),
-            healthy: gauge("qballoon_vm_healthy"), quarantined: gauge("qballoon_vm_quarantined"), changes: counter("qballoon_vm_changes_total"),
+            healthy: gauge("qballoon_vm_healthy"), quarantined: gauge("qballoon_vm_quarantined"),
+            pinned: gauge("qballoon_vm_pinned"), paused: gauge("qballoon_vm_paused"), changes: counter("qballoon_vm_changes_total"),
             errors: counter("qballoon_qmp_errors_total"), reconnects: counter("qballoon_qmp_reconnects_total"))
         state[vm] = created
         return created
@@ -70,7 +72,11 @@ public final class DaemonMetrics: Sendable {
     ///   - status: the VM's state, from the same facts and verdict (`qballoon_vm_healthy` is 1 only when `.ok`).
     ///   - verdict: the engine's verdict, when it had a sample of the VM.
     ///   - changed: whether a balloon change was decided for it this round.
-    package func record(_ facts: VMFacts, status: VMStatus, verdict: VMVerdict?, changed: Bool, now: Double) {
+    ///   - pinned, paused: the operator's holds on it (control socket).
+    package func record(
+        _ facts: VMFacts, status: VMStatus, verdict: VMVerdict?, changed: Bool, pinned: Bool = false, paused: Bool = false,
+        now: Double
+    ) {
         perVM.withLock { state in
             var vm = gauges(facts.name, &state)
             if let actual = facts.actual { vm.actual.record(Double(actual)) }
@@ -81,6 +87,8 @@ public final class DaemonMetrics: Sendable {
             vm.healthy.record(status == .ok ? 1 : 0)
             if case .quarantined = status { vm.quarantined.record(1) } else { vm.quarantined.record(0) }
             if let verdict { vm.pressure.record(verdict.pressured ? 1 : 0) }
+            vm.pinned.record(pinned ? 1 : 0)
+            vm.paused.record(paused ? 1 : 0)
             if changed { vm.changes.increment() }
             if facts.errors > vm.lastErrors {
                 vm.errors.increment(by: facts.errors - vm.lastErrors)
@@ -105,11 +113,18 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
+    /// Counts an operator's act (pin, unpin, pause, resume, reload, expire).
+    package func countOperatorAct(_ act: String) {
+        CoreMetrics.Counter(label: "qballoon_operator_acts_total", dimensions: [("act", act)], factory: factory).increment()
+    }
+
     /// Drops a VM's series when it is detached.
     package func forget(vm name: String) {
         perVM.withLock { state in
             guard let vm = state.removeValue(forKey: name) else { return }
-            for gauge in [vm.actual, vm.target, vm.max, vm.available, vm.statsAge, vm.pressure, vm.healthy, vm.quarantined] { gauge.destroy() }
+            for gauge in [vm.actual, vm.target, vm.max, vm.available, vm.statsAge, vm.pressure, vm.healthy, vm.quarantined, vm.pinned, vm.paused] {
+                gauge.destroy()
+            }
             for counter in [vm.changes, vm.errors, vm.reconnects] { counter.destroy() }
         }
     }

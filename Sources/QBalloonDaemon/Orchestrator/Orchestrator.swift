@@ -254,7 +254,7 @@ package final class Orchestrator: Service, Sendable {
             for (fact, status) in zip(facts, statuses) {
                 metrics.record(
                     fact, status: status, verdict: verdicts[fact.name], changed: decided[fact.name]?.changes ?? false,
-                    now: now)
+                    pinned: holds?.pins[fact.name] != nil, paused: holds?.isPaused(fact.name) ?? false, now: now)
             }
         }
         if let notifier = options.notifier { tell(notifier, &loop, facts: facts, statuses: statuses) }

@@ -96,7 +96,7 @@ public final class Daemon: Sendable {
         }
         let controls = config.daemon.controlSocket.map { _ in
             OperatorControls(
-                stateDirectory: config.daemon.stateDirectory, logger: logger, decisionLog: decisionLog,
+                stateDirectory: config.daemon.stateDirectory, logger: logger, decisionLog: decisionLog, metrics: metrics,
                 wallClock: options.wallClock)
         }
         let orchestrator = Orchestrator(
