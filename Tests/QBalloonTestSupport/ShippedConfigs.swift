@@ -25,7 +25,7 @@ package enum ShippedConfigs {
         }
     }
 
-    /// The config `name` with its sockets in `world.sockets`, no metrics listener, the world's decision log and
+    /// The config `name` with its sockets in `world.sockets`, no metrics listener or control socket of the host's, the world's decision log and
     /// host figures, and a `[host]` reserve given in bytes (sized for a real host) turned into 10% of the test's
     /// host (a percentage stays the config's; `hard_reserve` in bytes goes with it).
     package static func adapted(_ name: String, in world: World) throws -> String {
@@ -74,7 +74,10 @@ package enum ShippedConfigs {
                 }
                 continue
             }
-            if ["metrics_listen", "decision_log"].contains(where: { trimmed.hasPrefix($0) }) { continue }
+            // The host's own endpoints and files are never a test's: each test daemon gets its own (TestDaemonFiles).
+            if ["metrics_listen", "decision_log", "control_socket", "control_group", "state_dir"].contains(where: { trimmed.hasPrefix($0) }) {
+                continue
+            }
             if section == "[host]", ["meminfo", "pressure"].contains(where: { trimmed.hasPrefix($0) }) { continue }
             if section == "[host]", trimmed.hasPrefix("reserve"), !value.contains("%"), !value.contains("\"0\"") {
                 lines.append(#"reserve = "10%""#)
