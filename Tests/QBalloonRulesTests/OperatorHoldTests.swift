@@ -104,6 +104,29 @@ struct OperatorHoldTests {
         #expect(pressured.adjustments.contains(.pinSetAsideForNeed(2 * GiB)), "\(pressured)")
     }
 
+    @Test("a pinned shrink the guest cannot complete stalls like any other: room given back, held, tried again after stall_hold")
+    func pinnedShrinkStalls() throws {
+        let config = try makeConfig(defaults: "stall_after = \"4s\"\nstall_hold = \"20s\"")
+        var world = World(config, [Guest(hold: .pinned(4 * GiB))])
+        var sent: Decision?
+        for _ in 0..<10 where sent == nil { sent = world.round()["web"].flatMap { $0.changes ? $0 : nil } }
+        #expect(sent?.to == 4 * GiB)
+        // The guest gives 1 GiB, then nothing more.
+        world.guests[0].actual = 7 * GiB
+        world.guests[0].follows = true
+        var recovery: Decision?
+        for _ in 0..<6 where recovery == nil { recovery = world.round()["web"].flatMap { $0.reason == .stallRecovery ? $0 : nil } }
+        let stalled = try #require(recovery, "the stall is noticed")
+        #expect(stalled.to == 7 * GiB + 512 * MiB, "room given back: give_back (6.25% of 8 GiB)")
+        // Within stall_hold the pin waits at the stall's floor rather than pushing the balloon again.
+        let held = world.rounds(5)
+        #expect(held.allSatisfy { !$0.changes && $0.reason == .pinned }, "\(held)")
+        #expect(held.last?.adjustments.contains(.stallFloor(7 * GiB + 512 * MiB)) == true, "\(held.last.map(\.description) ?? "")")
+        // After it, the pin is tried again.
+        let later = world.rounds(8)
+        #expect(later.contains { $0.changes && $0.to == 4 * GiB && $0.reason == .pinned }, "\(later.map(\.description))")
+    }
+
     @Test("a pin above max holds the guest at max")
     func pinAboveMax() throws {
         let config = try makeConfig(defaults: #"max = "75%""#)

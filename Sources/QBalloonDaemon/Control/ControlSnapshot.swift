@@ -28,6 +28,9 @@ package struct ControlSnapshot: Sendable {
         package var paused: Bool
         package var lastDecision: Stamped?
         package var lastChange: Stamped?
+        /// Since an inflation stalled: the engine takes it no lower than this, until then (`stall_hold`).
+        package var stallFloor: UInt64?
+        package var stallFloorUntil: Double?
 
         /// The state shown: a problem first, then the operator's holds, else ok.
         package var state: String {
@@ -107,21 +110,30 @@ extension ControlSnapshot.VM {
             "ram": ControlSnapshot.bytes(facts.ramBytes), "max": ControlSnapshot.bytes(limits?.max),
             "min": ControlSnapshot.bytes(limits?.min), "available": ControlSnapshot.bytes(stats?.available),
             "used": ControlSnapshot.bytes(stats?.used), "stats_age": age,
-            "pressured": .bool(verdict?.pressured ?? false), "stalled": .bool(verdict?.inflationStalled ?? false),
+            "pressured": .bool(verdict?.pressured ?? false),
+            "stalled": .bool(verdict?.inflationStalled == true || stallFloor != nil),
+            "stall_floor": ControlSnapshot.bytes(stallFloor),
+            "stall_until": stallFloorUntil.map { .double(ControlSnapshot.rounded($0)) } ?? .null,
             "paused": .bool(paused), "pin": pinJSON,
             "last_decision": lastDecision.map(\.json) ?? .null, "last_change": lastChange.map(\.json) ?? .null,
         ]
     }
 
-    /// The state in words: the problem, the hold, or "ok".
+    /// The state in words: the problem, the hold, or "ok"; and a stall the engine is holding for.
     package var statusText: String {
         if status != .ok { return status.description }
-        if paused { return "paused: nothing is sent to it" }
-        if let pin {
+        var text = "ok"
+        if paused {
+            text = "paused: nothing is sent to it"
+        } else if let pin {
             let size = limits.map { MemorySize.format(pin.bytes(max: $0.max)) } ?? pin.size.description
-            return "pinned to \(size)" + (pin.until.map { " until \(ClockText.utc($0))" } ?? "")
+            text = "pinned to \(size)" + (pin.until.map { " until \(ClockText.utc($0))" } ?? "")
         }
-        return "ok"
+        if let stallFloor {
+            text += "; its last inflation stalled: not below \(MemorySize.format(stallFloor))"
+                + (stallFloorUntil.map { " until \(ClockText.utc($0))" } ?? "")
+        }
+        return text
     }
 }
 

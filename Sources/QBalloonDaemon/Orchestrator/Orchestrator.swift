@@ -263,13 +263,17 @@ package final class Orchestrator: Service, Sendable {
             vms.reserveCapacity(facts.count)
             for (fact, status) in zip(facts, statuses) {
                 let member = loop.running[fact.name]?.member
+                let memory = loop.state.memory(of: fact.name)
+                let stallHolds = (memory?.stallFloorUntil ?? -.infinity) > now
                 vms.append(
                     ControlSnapshot.VM(
                         name: fact.name, socket: member.map { $0.address.unixPath ?? "\($0.address)" } ?? fact.link,
                         facts: fact, status: status, verdict: verdicts[fact.name],
                         limits: fact.ramBytes.flatMap { ram in member?.settings.resolve(ramBytes: ram) },
                         pin: holds.pins[fact.name], paused: holds.isPaused(fact.name),
-                        lastDecision: loop.lastDecision[fact.name], lastChange: loop.lastChange[fact.name]))
+                        lastDecision: loop.lastDecision[fact.name], lastChange: loop.lastChange[fact.name],
+                        stallFloor: stallHolds ? memory?.stallFloor : nil,
+                        stallFloorUntil: stallHolds ? memory?.stallFloorUntil : nil))
             }
             control.publish(
                 ControlSnapshot(
