@@ -5,7 +5,7 @@ import Testing
 /// wrapped by the parser, not broken by hand, so no word is left alone on a line and no line overflows.
 @Suite struct HelpTextTests {
     static let subcommands = [
-        "status", "stats", "set", "check", "run", "demo", "fake-qmp", "vms", "explain", "top", "pin", "unpin", "pause",
+        "status", "stats", "set", "record", "check", "run", "demo", "fake-qmp", "vms", "explain", "top", "pin", "unpin", "pause",
         "resume", "reload",
     ]
 

@@ -1,4 +1,5 @@
 import Foundation
+import QBalloon
 import QBalloonJSON
 import Testing
 
@@ -118,6 +119,26 @@ struct GuestEndToEndTests {
                 }
                 s.note("stats \(phase): " + line.joined(separator: ", "))
             }
+        }
+    }
+
+    /// `qballoon record` from a real guest: a trace that reads back, whose figures are the guest's own (MemTotal
+    /// exactly, as `stats` reports it), one sample per second.
+    @Test func recordWritesARealGuestsTrace() async throws {
+        try await endToEnd("record") { s in
+            let guest = s.guest("vm", ramMiB: 256)
+            try await s.boot([guest])
+            let out = s.directory + "/vm.trace"
+            let result = try await s.qballoon("record", "--qmp", guest.qmpPath, "--out", out, "--duration", "4s", timeout: 60)
+            #expect(result.status == 0, s.report("\(result)"))
+            let meminfo = try await guest.meminfo()
+            let trace = try Trace(parsing: try String(contentsOfFile: out, encoding: .utf8), file: out)
+            #expect(trace.header.vm == "vm" && trace.header.ramBytes == guest.ramBytes, s.report(trace.header.line))
+            #expect(trace.samples.count == 4, s.report(trace.text))
+            let reported = trace.samples.filter { $0.stats.total != nil }
+            #expect(reported.count >= 2, s.report("the guest reported in at most one sample:\n\(trace.text)"))
+            #expect(reported.allSatisfy { $0.stats.total == meminfo["MemTotal"] && $0.actual == guest.ramBytes }, s.report(trace.text))
+            s.note("recorded \(trace.samples.count) samples from QEMU \(trace.header.qemu); MemTotal \(mib(meminfo["MemTotal"] ?? 0)) in \(reported.count) of them")
         }
     }
 
