@@ -43,6 +43,8 @@ package final class Orchestrator: Service, Sendable {
         package var notifier: SystemdNotifier?
         /// The operator's holds and the control socket's view of each round.
         package var control: OperatorControls?
+        /// Records every VM each round (`record_dir`).
+        package var recorder: TraceRecorder?
     }
 
     private enum Wake: Sendable {
@@ -211,6 +213,12 @@ package final class Orchestrator: Service, Sendable {
                 reachable: fact.problem == nil, connection: fact.connections)
             if let holds, !holds.isEmpty { sample.hold = holds.hold(for: fact.name, max: sample.limits.max) }
             samples.append(sample)
+        }
+        if let recorder = options.recorder {
+            for fact in facts {
+                guard let actual = fact.actual, let ram = fact.ramBytes, fact.problem == nil else { continue }
+                recorder.record(vm: fact.name, ramBytes: ram, actual: actual, stats: fact.stats, at: now)
+            }
         }
         let host = options.readHost(config.host)
         let round = loop.engine.decide(&loop.state, samples: samples, host: host, now: now)
@@ -407,8 +415,10 @@ package final class Orchestrator: Service, Sendable {
         if config.daemon.controlSocket != loop.config.daemon.controlSocket
             || config.daemon.controlGroup != loop.config.daemon.controlGroup
             || config.daemon.stateDirectory != loop.config.daemon.stateDirectory
+            || config.daemon.recordDirectory != loop.config.daemon.recordDirectory
+            || config.daemon.recordMaxBytes != loop.config.daemon.recordMaxBytes
         {
-            logger.warning("control_socket, control_group and state_dir change only when the daemon restarts")
+            logger.warning("control_socket, control_group, state_dir, record_dir and record_max_bytes change only when the daemon restarts")
         }
         logger.info("reloaded \(options.configPath)")
         loop.config = config

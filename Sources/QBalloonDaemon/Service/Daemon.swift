@@ -87,12 +87,18 @@ public final class Daemon: Sendable {
     private let group: ServiceGroup
 
     /// Builds the daemon for a loaded config; nothing runs until ``run()``.
-    /// - Throws: ``DecisionLogError`` when the decision log cannot be opened.
+    /// - Throws: ``DecisionLogError`` when the decision log cannot be opened, ``TraceRecorderError`` when `record_dir`
+    ///   cannot be made or read.
     public init(config: QBalloonConfig, options: Options) throws {
         let logger = options.logger
         let metrics = options.metrics ?? config.daemon.metricsListen.map { _ in DaemonMetrics() }
         let decisionLog = try config.daemon.decisionLog.map {
             try DecisionLog(path: $0 == "-" ? "/dev/stdout" : $0, maxBytes: config.daemon.decisionLogMax)
+        }
+        let recorder = try config.daemon.recordDirectory.map { directory throws(TraceRecorderError) in
+            try TraceRecorder(
+                directory: directory, maxBytes: config.daemon.recordMaxBytes, interval: config.daemon.interval.seconds,
+                logger: logger)
         }
         let controls = config.daemon.controlSocket.map { _ in
             OperatorControls(
@@ -105,7 +111,7 @@ public final class Daemon: Sendable {
                 configPath: options.configPath, dryRun: options.dryRun, clock: DaemonClock(options.clock),
                 wallClock: options.wallClock, readHost: options.readHost, link: options.link,
                 scanSockets: options.scanSockets, onRound: options.onRound, metrics: metrics, decisionLog: decisionLog,
-                strictModes: options.strictModes, notifier: options.notifier, control: controls),
+                strictModes: options.strictModes, notifier: options.notifier, control: controls, recorder: recorder),
             logger: logger)
         var services: [any Service] = [orchestrator]
         if let listen = config.daemon.metricsListen, let metrics {

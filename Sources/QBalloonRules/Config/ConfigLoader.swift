@@ -193,7 +193,7 @@ struct ConfigLoader {
             section,
             allowed: [
                 "interval", "dry_run", "metrics_listen", "decision_log", "decision_log_max", "restore_on_exit",
-                "stats_interval", "stale_after", "command_timeout", "control_socket", "control_group", "state_dir",
+                "stats_interval", "stale_after", "command_timeout", "control_socket", "control_group", "state_dir", "record_dir", "record_max_bytes",
             ])
         if let interval = duration(section, "interval") {
             if interval < .milliseconds(100) || interval > .seconds(3600) {
@@ -271,6 +271,20 @@ struct ConfigLoader {
                 fail("must be the name of a group, like \"qballoon\"", in: section, key: "control_group")
             } else {
                 daemon.controlGroup = group
+            }
+        }
+        if let directory = string(section, "record_dir") {
+            if !directory.hasPrefix("/") {
+                fail("must be an absolute path to a directory", in: section, key: "record_dir")
+            } else {
+                daemon.recordDirectory = directory
+            }
+        }
+        if let max = size(section, "record_max_bytes") {
+            if case .bytes(let bytes) = max, bytes >= 1 << 20 {
+                daemon.recordMaxBytes = bytes
+            } else {
+                fail("must be a size of at least 1MiB, like \"1GiB\" (not a percentage)", in: section, key: "record_max_bytes")
             }
         }
         if let directory = string(section, "state_dir") {

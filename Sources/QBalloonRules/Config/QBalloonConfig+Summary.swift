@@ -15,6 +15,9 @@ extension QBalloonConfig {
         lines.append(
             "        control socket \(daemon.controlSocket.map { "\($0) (\(daemon.controlGroup.map { "group \($0), 0660" } ?? "0600"))" } ?? "off")"
                 + ", pins and pauses kept in \(daemon.stateDirectory)")
+        if let record = daemon.recordDirectory {
+            lines.append("        every VM recorded into \(record) (at most \(MemorySize.format(daemon.recordMaxBytes)) of traces)")
+        }
         let reserveText: String
         if case .percentOfMax = host.reserve {
             reserveText = "\(host.reserve) of host memory"

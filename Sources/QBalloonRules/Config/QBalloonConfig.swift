@@ -51,6 +51,10 @@ public struct DaemonSettings: Sendable, Hashable {
     public var controlGroup: String?
     /// Where pins and pauses are kept across restarts.
     public var stateDirectory = DaemonSettings.defaultStateDirectory
+    /// Record every VM into a trace per day here (`record_dir`); nil: no recording.
+    public var recordDirectory: String?
+    /// The most bytes of traces `record_dir` holds: past it, the oldest days' files are dropped.
+    public var recordMaxBytes: UInt64 = 1 << 30
 
     public static let defaultControlSocket = "/run/qballoon/control.sock"
     public static let defaultStateDirectory = "/var/lib/qballoon"
