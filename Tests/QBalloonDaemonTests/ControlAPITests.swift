@@ -35,9 +35,16 @@ struct ControlAPITests {
         }
     }
 
+    /// The VM's state; on a machine loaded enough (a sanitizer build) for its statistics to go stale for a moment,
+    /// that problem is shown before a hold, so the hold is read from its own fields then.
     func state(_ http: ControlHTTP, _ vm: String) async throws -> String {
         let json = try await http.get("/v1/vms/\(vm)")
         let state = json["state"]?.stringValue ?? "?"
+        if state == "stale_stats" {
+            if json["paused"] == true { return "paused" }
+            if json["pin"]?.isNull == false { return "pinned" }
+            return "ok"
+        }
         return state == "paused" || state == "ok" || state == "pinned" ? state : "\(state): \(json["status"]?.stringValue ?? "")"
     }
 

@@ -29,7 +29,7 @@ struct RecordCLITests {
                 #expect(sample.stats.total != nil && sample.stats.available != nil, "\(sample)")
                 #expect(sample.time >= trace.header.start)
             }
-            #expect(zip(trace.samples, trace.samples.dropFirst()).allSatisfy { $1.time - $0.time > 0.5 }, "one sample per interval")
+            #expect(zip(trace.samples, trace.samples.dropFirst()).allSatisfy { $1.time > $0.time }, "in time order")
 
             let again = try await BuiltCLI.run(["record", "--qmp", socket, "--out", out, "--duration", "1s"], timeout: 30)
             #expect(again.status == 1)
