@@ -332,7 +332,10 @@ struct ControlCLITests {
             let lines = table.stdout.split(separator: "\n").map(String.init)
             #expect(lines.first?.hasPrefix("NAME") == true && lines.first?.contains("LAST RULE") == true, "\(table)")
             #expect(lines.count == 3, "\(table)")
-            #expect(lines[1].hasPrefix("first ") && lines[1].contains(" ok ") && lines[1].contains("2 GiB / 2 GiB"), "\(table)")
+            // ok, or on a loaded machine (a sanitizer build) statistics a moment stale: either way not held.
+            #expect(
+                lines[1].hasPrefix("first ") && (lines[1].contains(" ok ") || lines[1].contains(" stale_stats "))
+                    && lines[1].contains("2 GiB / 2 GiB"), "\(table)")
             #expect(lines[2].hasPrefix("second "), "\(table)")
             let json = try await cli("vms", "--json")
             #expect(json.status == 0, "\(json)")
