@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "QBalloonFakeQMP", targets: ["QBalloonFakeQMP"]),
         .library(name: "QBalloonRules", targets: ["QBalloonRules"]),
         .library(name: "QBalloonDaemon", targets: ["QBalloonDaemon"]),
+        .library(name: "QBalloonSimulator", targets: ["QBalloonSimulator"]),
         // For the libFuzzer entry points in Fuzz/ (a package of their own), not for users.
         .library(name: "QBalloonFuzzTargets", targets: ["QBalloonFuzzTargets"]),
     ],
@@ -86,6 +87,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `qballoon simulate`: traces replayed through the daemon's own engine (QBalloonRules) in virtual time, with
+        // the fake QEMU's guest model answering; the figures, the HTML report, and fleets drawn from traces.
+        .target(
+            name: "QBalloonSimulator",
+            dependencies: ["QBalloonCore", "QBalloonJSON", "QBalloon", "QBalloonRules", "QBalloonFakeQMP"]
+        ),
         .target(
             name: "QBalloonFakeQMP",
             dependencies: [
@@ -105,6 +112,7 @@ let package = Package(
                 "QBalloonFakeQMP",
                 "QBalloonRules",
                 "QBalloonDaemon",
+                "QBalloonSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -169,6 +177,13 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "QBalloonSimulatorTests",
+            dependencies: [
+                "QBalloonSimulator", "QBalloonRules", "QBalloon", "QBalloonFakeQMP", "QBalloonJSON", "QBalloonCore",
+                "QBalloonTestSupport",
             ]
         ),
         .testTarget(name: "QBalloonTests", dependencies: ["QBalloon", "QBalloonCore", "QBalloonJSON"]),
