@@ -166,6 +166,8 @@ let package = Package(
             dependencies: [
                 // The command line too: `qballoon top`'s screen and the vms/explain text are tested as plain values.
                 "qballoon",
+                // The simulator too: it must decide as the daemon does.
+                "QBalloonSimulator",
                 "QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonFakeQMP", "QBalloonJSON",
                 "QBalloonCore", "QBalloonTestSupport", .product(name: "Logging", package: "swift-log")]
         ),

@@ -33,7 +33,8 @@ struct QBalloonCommand: AsyncParsableCommand {
             """,
         version: QBalloonCommand.version,
         subcommands: [
-            StatusCommand.self, StatsCommand.self, SetCommand.self, RecordCommand.self, CheckCommand.self, RunCommand.self,
+            StatusCommand.self, StatsCommand.self, SetCommand.self, RecordCommand.self, SimulateCommand.self, CheckCommand.self,
+            RunCommand.self,
             DemoCommand.self, FakeQMPCommand.self,
             VMsCommand.self, ExplainCommand.self, TopCommand.self, PinCommand.self, UnpinCommand.self, PauseCommand.self,
             ResumeCommand.self, ReloadCommand.self,

@@ -80,16 +80,18 @@ public struct FakeWorkload: Sendable, Hashable {
         }
         if time <= first.at { return Double(first.used) }
         if time >= last.at { return Double(last.used) }
-        var lower = first
-        for point in points.dropFirst() {
-            if time <= point.at {
-                let span = point.at - lower.at
-                guard span > 0 else { return Double(point.used) }
-                let fraction = (time - lower.at) / span
-                return Double(lower.used) + (Double(point.used) - Double(lower.used)) * fraction
-            }
-            lower = point
+        // The first point at or after `time` (a workload replayed from a trace has a point per second: search).
+        var low = 1
+        var high = points.count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if points[middle].at < time { low = middle + 1 } else { high = middle }
         }
-        return Double(last.used)
+        let upper = points[low]
+        let lower = points[low - 1]
+        let span = upper.at - lower.at
+        guard span > 0 else { return Double(upper.used) }
+        let fraction = (time - lower.at) / span
+        return Double(lower.used) + (Double(upper.used) - Double(lower.used)) * fraction
     }
 }

@@ -1,0 +1,74 @@
+import QBalloon
+import QBalloonCore
+import QBalloonDaemon
+import QBalloonFakeQMP
+import QBalloonRules
+import QBalloonSimulator
+import QBalloonTestSupport
+import Testing
+
+/// `qballoon simulate` decides as `qballoon run` does: the daemon (assembled as `qballoon run` assembles it, in
+/// virtual time) against simulated VMs that replay two traces, and the simulator on the same traces, with every
+/// shipped config, make the same balloon changes, decision for decision: same time, VM, from, to and reason.
+@Suite(.timeLimit(.minutes(3)))
+struct SimulatorAgreementTests {
+    static let mib: UInt64 = 1 << 20
+    static let gib: UInt64 = 1 << 30
+
+    /// A trace of a 1 GiB VM like the test guest (63 MiB outside MemTotal, 64 MiB of page cache), sampled every
+    /// second from the virtual clock's start, its use following `workload`.
+    static func trace(_ name: String, epoch: Double, seconds: Int, workload: FakeWorkload) -> Trace {
+        let samples = (0..<seconds).map { second -> TraceSample in
+            let total = gib - 63 * mib
+            let used = UInt64(workload.used(at: Double(second)))
+            let available = total - used
+            return TraceSample(
+                time: epoch + Double(second), actual: gib,
+                stats: GuestStats(
+                    swapIn: 0, swapOut: 0, majorFaults: 0, minorFaults: UInt64(second) * 500, free: available - min(available, 64 * mib),
+                    total: total, available: available, diskCaches: min(available, 64 * mib),
+                    lastUpdate: Int64(epoch) + Int64(second)))
+        }
+        return Trace(header: TraceHeader(vm: name, ramBytes: gib, interval: 1, qemu: "test", start: epoch), samples: samples)
+    }
+
+    static let seconds = 360
+
+    @Test(arguments: ShippedConfigs.names)
+    func theDaemonAndTheSimulatorMakeTheSameDecisions(config name: String) async throws {
+        try await TestFleet.run { fleet in
+            let epoch = fleet.clock.wallClock.now()
+            let guests = try [
+                Self.trace("batch", epoch: epoch, seconds: Self.seconds, workload: ReferenceWorkloadTests.trialBatch),
+                Self.trace("idle", epoch: epoch, seconds: Self.seconds, workload: ReferenceWorkloadTests.trialIdle),
+            ].map { try TraceGuest(trace: $0) }
+            let hostTotal = 2 * Self.gib + 256 * Self.mib
+            for guest in guests { try await fleet.startVM(guest.name, scenario: guest.scenario) }
+            fleet.host.synthetic(total: hostTotal, hostUse: 256 * Self.mib)
+            let text = try ShippedConfigs.adapted(name, in: .init(sockets: fleet.directory))
+            try await fleet.startDaemon(config: text)
+            // A look at every guest every second, as the simulator takes: the guests are simulated in the same steps.
+            try await fleet.advance(by: .seconds(Self.seconds - 1)) {
+                for guest in guests { _ = try await fleet.guest(guest.name) }
+            }
+            let daemon = fleet.history.flatMap { round in
+                round.changes.map { "t=\(round.time - epoch) \($0.vm) \($0.from) -> \($0.to ?? 0) \($0.reason)" }
+            }
+
+            let config = try QBalloonConfig.parse(text, file: name)
+            let run = Simulation(
+                config: config, name: name, guests: guests,
+                options: .init(hostMemory: hostTotal, hostUse: 256 * Self.mib, duration: Double(Self.seconds - 1), keepDecisions: true)
+            ).run()
+            let simulated = run.decisions.map { "t=\($0.time - epoch) \($0.vm) \($0.from) -> \($0.to) \($0.reason)" }
+            print("\(name): \(daemon.count) changes from the daemon, \(simulated.count) from the simulator; first \(daemon.prefix(2))")
+            #expect(daemon.count >= 5, "too few changes to compare: \(daemon)")
+            #expect(simulated == daemon)
+            if simulated != daemon {
+                let first = zip(simulated, daemon).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(simulated.count, daemon.count)
+                Issue.record(
+                    "first difference at change \(first): simulator \(simulated.dropFirst(first).prefix(3)) daemon \(daemon.dropFirst(first).prefix(3))")
+            }
+        }
+    }
+}
