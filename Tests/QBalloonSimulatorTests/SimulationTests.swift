@@ -2,7 +2,7 @@ import QBalloon
 import QBalloonCore
 import QBalloonFakeQMP
 import QBalloonRules
-import QBalloonSimulator
+@testable import QBalloonSimulator
 import Testing
 
 /// The simulator on small traces whose figures can be worked out by hand.
@@ -137,5 +137,61 @@ struct SimulationTests {
         #expect(run.figures.memoryBackP50 == 3)
         #expect(run.figures.memoryBackP99 == 3)
         #expect(run.figures.outOfMemoryEvents == 0)
+    }
+
+    /// Two configs on the same day, where the better one is known for each figure: one keeps every guest whole (it
+    /// returns nothing, and nobody is ever short), the other squeezes each guest to its use plus 64 MiB (it returns
+    /// the most, and the guest whose need jumps by 1.2 GiB at once is short and out of memory until it is given
+    /// memory back).
+    @Test func compareMarksTheBetterConfigInEachRow() throws {
+        let guests = try [
+            Self.trace("idle", seconds: 600) { _ in 300 * Self.mib },
+            Self.trace("spike", seconds: 600) { second in (300..<400).contains(second) ? 1500 * Self.mib : 300 * Self.mib },
+        ].map { try TraceGuest(trace: $0) }
+        let keep = try Self.config(
+            """
+            [defaults]
+            min = "100%"
+            """)
+        let squeeze = try Self.config(
+            """
+            [defaults]
+            min = "256MiB"
+            step = "2GiB"
+            cooldown = "0s"
+            headroom = "64MiB"
+            growth_allowance = "0B/s"
+            peak_window = "10s"
+            pressure_hold = "10s"
+
+            [[rule]]
+            name = "squeeze"
+            when = "true"
+            set = "used + 64MiB"
+            """)
+        let runs = [keep, squeeze].enumerated().map { index, config in
+            Simulation(config: config, name: index == 0 ? "keep.toml" : "squeeze.toml", guests: guests).run()
+        }
+        #expect(runs[0].figures.returnedMean == 0)
+        #expect(runs[0].figures.shortSeconds == 0 && runs[0].figures.outOfMemoryEvents == 0)
+        #expect(runs[1].figures.returnedMean > Double(2 * Self.gib))
+        #expect(runs[1].figures.outOfMemoryEvents >= 1)
+        let rows = Dictionary(uniqueKeysWithValues: FigureTable.rows(runs).map { ($0.label, $0) })
+        #expect(rows["returned to the host, mean"]?.better == 1)
+        #expect(rows["time short (all VMs)"]?.better == 0)
+        #expect(rows["would-be OOM events"]?.better == 0)
+        #expect(rows["time out of memory (all VMs)"]?.better == 0)
+        #expect(rows["balloon changes per VM-hour"]?.better == 0)
+        #expect(rows["would-be OOM events"]?.values.first == "0")
+        // The guest that kept everything was never short: no delay to compare.
+        #expect(rows["short to memory back, p50"]?.better == nil)
+    }
+
+    @Test func aTieMarksNothing() {
+        #expect(FigureTable.better([1, 1], .less) == nil)
+        #expect(FigureTable.better([2, 1], .less) == 1)
+        #expect(FigureTable.better([2, 1], .more) == 0)
+        #expect(FigureTable.better([2, nil], .more) == nil)
+        #expect(FigureTable.better([2], .more) == nil)
     }
 }
