@@ -141,12 +141,7 @@ package struct ControlRouter: Sendable {
 
     private func vm(_ name: String) throws(ControlFailure) -> ControlSnapshot.VM {
         let snapshot = try snapshot()
-        guard let vm = snapshot.vm(name) else {
-            let names = snapshot.names
-            throw ControlFailure(
-                .notFound, "no VM named '\(PeerText.excerpt(name, limit: 100))' (known: \(names.isEmpty ? "none" : names.joined(separator: ", ")))",
-                known: names)
-        }
+        guard let vm = snapshot.vm(name) else { throw ControlFailure.unknownVM(name, known: snapshot.names) }
         return vm
     }
 

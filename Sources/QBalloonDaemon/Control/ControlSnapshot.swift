@@ -140,18 +140,12 @@ extension ControlSnapshot.VM {
 extension ControlSnapshot.Stamped {
     package var json: JSON {
         let decision = self.decision
-        var figures: [String: JSON] = [:]
-        for figure in decision.figures {
-            figures[figure.variable.name] = figure.value.map { value in
-                value == value.rounded() && abs(value) < 9e15 ? JSON.int(Int64(value)) : JSON.double(value)
-            } ?? .null
-        }
         return [
             "time": .double(ControlSnapshot.rounded(time)),
             "from": .unsigned(decision.from), "to": ControlSnapshot.bytes(decision.to),
             "wanted": ControlSnapshot.bytes(decision.wanted),
             "reason": .string("\(decision.reason)"), "rule": decision.reason.ruleName.map(JSON.string) ?? .null,
-            "figures": .object(figures), "figures_text": .array(decision.figures.map { .string($0.description) }),
+            "figures": DecisionLog.figures(of: decision), "figures_text": .array(decision.figures.map { .string($0.description) }),
             "adjustments": .array(decision.adjustments.map { .string($0.description) }),
             "pressured": .bool(decision.pressured), "text": .string(decision.description),
         ]
@@ -171,15 +165,25 @@ extension String {
     var replacingSpaces: String { String(filter { $0 != " " }) }
 }
 
-/// Times of day for messages, in UTC (a daemon's journal and its operator may be in different zones).
+/// Times of day for messages and file names, in UTC (a daemon's journal and its operator may be in different zones).
 package enum ClockText {
     /// `2026-12-02 12:30:00 UTC`
     package static func utc(_ time: Double) -> String {
+        let parts = Self.parts(time)
+        return "\(day(parts)) \(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) UTC"
+    }
+
+    /// `2026-12-02`: the UTC day of `time`.
+    package static func utcDay(_ time: Double) -> String { day(parts(time)) }
+
+    private static func parts(_ time: Double) -> tm {
         var seconds = time_t(time.rounded(.down))
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)) "
-            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) UTC"
+        return parts
     }
+
+    private static func day(_ parts: tm) -> String { "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))" }
+
+    private static func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
 }

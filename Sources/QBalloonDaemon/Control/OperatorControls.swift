@@ -186,10 +186,7 @@ package final class OperatorControls: Sendable {
             throw ControlFailure(.unavailable, "the daemon has not made its first round yet: try again in a moment")
         }
         if let entry = snapshot.vm(vm) { return entry }
-        let names = snapshot.names
-        throw ControlFailure(
-            .notFound, "no VM named '\(PeerText.excerpt(vm, limit: 100))' (known: \(names.isEmpty ? "none" : names.joined(separator: ", ")))",
-            known: names)
+        throw ControlFailure.unknownVM(vm, known: snapshot.names)
     }
 
     /// Changes the holds and writes them down; if they cannot be written, nothing changes.
@@ -268,6 +265,13 @@ package struct ControlFailure: Error, Sendable, CustomStringConvertible {
         self.kind = kind
         self.message = message
         self.known = known
+    }
+
+    /// `no VM named 'x' (known: a, b)`, with the names there are.
+    package static func unknownVM(_ name: String, known names: [String]) -> ControlFailure {
+        ControlFailure(
+            .notFound, "no VM named '\(PeerText.excerpt(name, limit: 100))' (known: \(names.isEmpty ? "none" : names.joined(separator: ", ")))",
+            known: names)
     }
 
     package var description: String { message }

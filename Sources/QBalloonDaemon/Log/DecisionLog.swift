@@ -55,12 +55,6 @@ package final class DecisionLog: Sendable {
 
     /// The JSON line for one decision.
     package static func line(for decision: Decision, at time: Double, dryRun: Bool) -> JSON {
-        var figures: [String: JSON] = [:]
-        for figure in decision.figures {
-            figures[figure.variable.name] = figure.value.map { value in
-                value == value.rounded() && abs(value) < 9e15 ? JSON.int(Int64(value)) : JSON.double(value)
-            } ?? .null
-        }
         let rule = decision.reason.ruleName.map(JSON.string) ?? .null
         return [
             "time": .double((time * 1000).rounded() / 1000),
@@ -70,11 +64,23 @@ package final class DecisionLog: Sendable {
             "wanted": decision.wanted.map(JSON.unsigned) ?? .null,
             "reason": .string("\(decision.reason)"),
             "rule": rule,
-            "figures": .object(figures),
+            "figures": figures(of: decision),
             "adjustments": .array(decision.adjustments.map { .string($0.description) }),
             "pressured": .bool(decision.pressured),
             "dry_run": .bool(dryRun),
         ]
+    }
+
+    /// The figures a decision saw, by variable name: whole numbers as integers, unknown ones null (the decision log's
+    /// and the control API's `figures`).
+    package static func figures(of decision: Decision) -> JSON {
+        var figures: [String: JSON] = [:]
+        for figure in decision.figures {
+            figures[figure.variable.name] = figure.value.map { value in
+                value == value.rounded() && abs(value) < 9e15 ? JSON.int(Int64(value)) : JSON.double(value)
+            } ?? .null
+        }
+        return .object(figures)
     }
 
     /// The JSON line for an operator's act (pin, unpin, pause, resume, reload, a pin that ran out): the fields of a

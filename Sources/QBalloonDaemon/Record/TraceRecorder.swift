@@ -61,11 +61,7 @@ package final class TraceRecorder: Sendable {
     package static func fileName(vm: String, time: Double) -> String {
         var safe = vm.map { $0 == "/" ? "_" : $0 }
         if safe.first == "." { safe[0] = "_" }
-        var seconds = time_t(time.rounded(.down))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(String(safe)).\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday)).trace"
+        return "\(String(safe)).\(ClockText.utcDay(time)).trace"
     }
 
     /// Appends one sample of `vm` (a new day's file starts with its header), then keeps the folder within its budget.
