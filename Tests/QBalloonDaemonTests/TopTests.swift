@@ -219,7 +219,7 @@ enum SampleRounds {
     }
 
     @Test func neverWiderOrTallerThanTheTerminal() {
-        var generator = SeededGenerator(seed: 12)
+        var generator = SeededRandom(seed: 12)
         let states = ["ok", "connecting", "unreachable", "no_balloon", "quarantined", "no_stats", "stale_stats", "paused", "pinned"]
         for _ in 0..<200 {
             let count = Int.random(in: 0...30, using: &generator)
@@ -296,20 +296,5 @@ enum SampleRounds {
         #expect(ScreenText.shortSize(3 << 30 + 768 << 20) == "3.75G")
         #expect(ScreenText.shortSize(768 << 20) == "768M")
         #expect(ScreenText.shortSize(nil) == "-")
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for the randomized screens.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -13,21 +13,6 @@ func fuzzRegressions(_ target: String) -> String {
     repositoryRoot + "/Fixtures/fuzz/regressions/" + target
 }
 
-/// SplitMix64: a small seeded generator, so a failing property test names its seed and replays exactly.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A config with one glob VM entry, `defaults` lines and the given rules (name, when, set).
 func makeConfig(defaults: String = "", host: String = "", rules: [(String, String, String)] = []) throws -> QBalloonConfig {
     var text = "[daemon]\ninterval = \"2s\"\n[host]\n\(host)\n[defaults]\n\(defaults)\n[[vm]]\nqmp = \"/run/qemu/*.qmp\"\n"

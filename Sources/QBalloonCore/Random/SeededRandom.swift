@@ -1,0 +1,20 @@
+/// A small seeded random number generator (SplitMix64): the same seed gives the same numbers on every machine, so
+/// a synthetic fleet is made again from its seed, and a failing property test names its seed and replays exactly.
+///
+/// ```swift
+/// var random = SeededRandom(seed: 42)
+/// let ram = [1, 2, 4, 8].randomElement(using: &random)!
+/// ```
+public struct SeededRandom: RandomNumberGenerator, Sendable {
+    public private(set) var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
