@@ -9,9 +9,13 @@ import QBalloonFakeQMP
 ///   without swap meets its OOM killer). Its worst is the most that did not fit.
 /// - Memory back: from the first look at which a short episode was seen to the first at which the guest had more
 ///   than at that start.
+/// - The least returned: every guest starts with all its RAM, as when the daemon starts, so the least is taken after
+///   a warm-up (``warmUp(duration:)``).
 struct VMObserver {
     let ram: UInt64
     let bucketSeconds: Double
+    /// From when the least returned counts.
+    let leastFrom: Double
     private(set) var timeline = Timeline()
     private(set) var short: [Episode] = []
     private(set) var outOfMemory: [Episode] = []
@@ -29,11 +33,15 @@ struct VMObserver {
     private var openShort: (start: Double, worst: UInt64, actual: UInt64, back: Bool)?
     private var openOutOfMemory: (start: Double, worst: UInt64)?
 
-    init(ram: UInt64, start: Double, bucketSeconds: Double) {
+    init(ram: UInt64, start: Double, bucketSeconds: Double, leastFrom: Double) {
         self.ram = ram
         self.bucketSeconds = bucketSeconds
         self.bucketEnd = start + bucketSeconds
+        self.leastFrom = leastFrom
     }
+
+    /// The warm-up before the least returned counts: five minutes, or a tenth of a shorter run.
+    static func warmUp(duration: Double) -> Double { min(300, duration / 10) }
 
     mutating func countChange() { changes += 1 }
 
@@ -42,7 +50,7 @@ struct VMObserver {
         let returned = ram > guest.actual ? ram - guest.actual : 0
         returnedSum += Double(returned) * seconds
         observedSeconds += seconds
-        returnedLeast = min(returnedLeast, returned)
+        if time >= leastFrom { returnedLeast = min(returnedLeast, returned) }
 
         let isShort = guest.available < guest.actual / 10
         if isShort {
@@ -120,6 +128,7 @@ struct VMObserver {
 /// The host's side of the same looks: its available memory and what the balloons returned, in buckets.
 struct HostObserver {
     let bucketSeconds: Double
+    let leastFrom: Double
     private(set) var timeline = HostTimeline()
     private var bucketEnd: Double
     private var bucketAvailable: UInt64 = .max
@@ -127,15 +136,16 @@ struct HostObserver {
     private var observedSeconds = 0.0
     private(set) var returnedLeast: UInt64 = .max
 
-    init(start: Double, bucketSeconds: Double) {
+    init(start: Double, bucketSeconds: Double, leastFrom: Double) {
         self.bucketSeconds = bucketSeconds
         self.bucketEnd = start + bucketSeconds
+        self.leastFrom = leastFrom
     }
 
     mutating func observe(available: UInt64, returned: UInt64, at time: Double, seconds: Double) {
         returnedSum += Double(returned) * seconds
         observedSeconds += seconds
-        returnedLeast = min(returnedLeast, returned)
+        if time >= leastFrom { returnedLeast = min(returnedLeast, returned) }
         bucketAvailable = min(bucketAvailable, available)
         if time >= bucketEnd - 1e-9 {
             timeline.times.append(time)

@@ -93,8 +93,9 @@ public struct Simulation: Sendable {
         var index: [String: Int] = [:]
         for (position, guest) in guests.enumerated() { index[guest.name] = position }
         let bucket = max(step, duration / Double(Timeline.maxPoints))
-        var observers = guests.map { VMObserver(ram: $0.scenario.ram, start: start, bucketSeconds: bucket) }
-        var hostObserver = HostObserver(start: start, bucketSeconds: bucket)
+        let leastFrom = start + VMObserver.warmUp(duration: duration)
+        var observers = guests.map { VMObserver(ram: $0.scenario.ram, start: start, bucketSeconds: bucket, leastFrom: leastFrom) }
+        var hostObserver = HostObserver(start: start, bucketSeconds: bucket, leastFrom: leastFrom)
         var state = EngineState()
         var readings: [VMSample] = []
         readings.reserveCapacity(guests.count)

@@ -126,7 +126,7 @@ public struct HostTimeline: Sendable, Hashable {
 
 /// One VM's summary figures.
 public struct VMFigures: Sendable, Hashable {
-    /// RAM minus `actual`, averaged over the run, and the least of it.
+    /// RAM minus `actual`, averaged over the run, and the least of it after the warm-up.
     public var returnedMean: Double
     public var returnedLeast: UInt64
     public var shortSeconds: Double
@@ -151,7 +151,8 @@ public struct VMFigures: Sendable, Hashable {
 public struct SimulationFigures: Sendable, Hashable {
     /// The memory returned to the host (the VMs' RAM minus their `actual`, summed), averaged over the run.
     public var returnedMean: Double
-    /// The least returned at any moment of the run.
+    /// The least returned at any moment of the run after its warm-up (five minutes, or a tenth of a shorter run:
+    /// every guest starts with all its RAM, as when the daemon starts).
     public var returnedLeast: UInt64
     /// The time the guests spent short, summed over the VMs.
     public var shortSeconds: Double
