@@ -6,6 +6,7 @@
 #   prometheus                  promtool, to check contrib/prometheus/alerts.yml
 #   systemd                     systemd-analyze, to verify contrib/systemd/qballoon.service
 #   tmux                        a terminal for the tests that drive `qballoon top` as a user would
+#   chromium                    headless, to render the simulator's HTML report to a PNG (scripts/report-screenshot.sh)
 # With --package (make deb, make package-test): dpkg-dev (dpkg-deb, dpkg-shlibdeps), binutils (strip), man-db (man
 # -l checks the man pages), debootstrap (the fresh Debian 12 root the package is tried in), systemd-container
 # (systemd-nspawn boots that root to run the unit under a real systemd).
@@ -14,7 +15,7 @@ packages=(libjansson-dev pkg-config)
 case "${1:-}" in
 --build-only) ;;
 --package) packages+=(dpkg-dev binutils man-db debootstrap systemd-container) ;;
-*) packages+=(qemu-system-x86 time prometheus systemd tmux) ;;
+*) packages+=(qemu-system-x86 time prometheus systemd tmux chromium) ;;
 esac
 missing=()
 for package in "${packages[@]}"; do

@@ -13,3 +13,14 @@ package func expectQEMUUnderCI(sourceLocation: SourceLocation = #_sourceLocation
             "CI=true but qemu-system-x86_64 is missing: the real-QEMU tests cannot run", sourceLocation: sourceLocation)
     }
 }
+
+/// The trait for tests that need a program other than QEMU (`chromium`): like ``requiresQEMU``, it skips them
+/// (with the reason) only outside CI; under `CI=true` they run, and fail when the program is missing.
+/// - Parameters:
+///   - name: the program, found on `PATH`.
+///   - debianPackage: the package that has it (scripts/install-deps.sh installs it).
+package func requiresProgram(_ name: String, from debianPackage: String) -> ConditionTrait {
+    .enabled(
+        if: TestEnvironment.executable(named: name) != nil || TestEnvironment.isCI,
+        "\(name) is not installed (Debian package \(debianPackage); scripts/install-deps.sh installs it)")
+}
