@@ -55,6 +55,12 @@ struct SimulateCommand: ParsableCommand {
         help: ArgumentHelp("How fast a simulated balloon moves, per second.", valueName: "SIZE"))
     var balloonSpeed: String = "256MiB"
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write an HTML report: the figures, the host and every VM over time (one self-contained page).",
+            valueName: "FILE.html"))
+    var report: String?
+
     @Flag(help: "Print the figures as JSON (one object per config, per VM figures and episodes).")
     var json = false
 
@@ -111,12 +117,36 @@ struct SimulateCommand: ParsableCommand {
             let loaded = try Self.loadConfig(path)
             runs.append(Simulation(config: loaded, name: path, guests: guests, options: options).run())
         }
+        if let report {
+            let page = SimulationReport.html(runs, title: "qballoon simulate: " + runs.map(\.config).joined(separator: " vs "))
+            guard Self.write(page, to: report) else {
+                printError("qballoon: cannot write the report \(report): \(String(cString: strerror(errno)))")
+                throw ExitCode(ExitStatus.failure)
+            }
+            printError("qballoon: report written to \(report) (\(MemorySize.format(UInt64(page.utf8.count))))")
+        }
         if json {
             let objects = runs.map(\.json)
             print((compare == nil ? objects[0] : ["runs": .array(objects)]).encodedString(sortedKeys: true))
         } else {
             print(Self.text(runs, guests: guests), terminator: "")
         }
+    }
+
+    /// Writes `text` to a temporary file beside `path`, then renames it over `path`: a reader never sees half a page.
+    static func write(_ text: String, to path: String) -> Bool {
+        let temporary = path + ".tmp-\(getpid())"
+        guard let file = fopen(temporary, "wx") else { return false }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { fwrite($0.baseAddress, 1, $0.count, file) }
+        let closed = fclose(file) == 0
+        guard written == bytes.count, closed, rename(temporary, path) == 0 else {
+            let saved = errno
+            unlink(temporary)
+            errno = saved
+            return false
+        }
+        return true
     }
 
     // MARK: Inputs

@@ -44,13 +44,13 @@ struct SimulateCLITests {
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "2 VMs (idle, batch) over 10m; host 6 GiB, 0 B of its own", "\(result.stdout)")
         for label in [
-            "returned to the host, mean", "returned to the host, least", "time short (all VMs)", "would-be OOM events",
-            "time out of memory (all VMs)", "balloon changes per VM-hour", "short to memory back, p50", "short to memory back, p99",
+            "memory returned, mean", "memory returned, least", "time short", "would-be OOM events",
+            "would-be OOM time", "balloon changes per VM-hour", "memory back, median", "memory back, 99th percentile",
         ] {
             #expect(lines.contains { $0.hasPrefix(label) }, "no row \(label):\n\(result.stdout)")
         }
         // The aggressive config returns more: its column is marked in the first row.
-        let returned = try #require(lines.first { $0.hasPrefix("returned to the host, mean") })
+        let returned = try #require(lines.first { $0.hasPrefix("memory returned, mean") })
         #expect(returned.hasSuffix(" *"), "\(returned)")
         #expect(result.stdout.contains("(* the better figure)"))
         #expect(result.stdout.contains("\(conservative), per VM:") && result.stdout.contains("\(aggressive), per VM:"))
