@@ -55,6 +55,16 @@ struct SimulateCLITests {
         #expect(result.stdout.contains("(* the better figure)"))
         #expect(result.stdout.contains("\(conservative), per VM:") && result.stdout.contains("\(aggressive), per VM:"))
 
+        let page = directory + "/report.html"
+        let reported = try await BuiltCLI.run(
+            ["simulate", "--config", conservative, "--compare", aggressive, idle, batch, "--report", page])
+        #expect(reported.status == 0 && reported.stderr.contains("report written to \(page)"), "\(reported)")
+        let html = try String(contentsOfFile: page, encoding: .utf8)
+        #expect(html.hasPrefix("<!DOCTYPE html>") && html.contains("<svg") && !html.contains("<script"))
+        #expect(html.contains("<h3>idle<") && html.contains("<h3>batch<"), "a panel per VM")
+        let unwritable = try await BuiltCLI.run(["simulate", "--config", conservative, idle, "--report", directory + "/no/such/dir.html"])
+        #expect(unwritable.status == 1 && unwritable.stderr.contains("cannot write the report \(directory)/no/such/dir.html"), "\(unwritable)")
+
         let json = try await BuiltCLI.run(["simulate", "--config", conservative, idle, batch, "--json"])
         #expect(json.status == 0, "\(json)")
         let object = try JSON.decode(json.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
