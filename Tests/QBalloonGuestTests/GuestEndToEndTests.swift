@@ -1,6 +1,7 @@
 import Foundation
 import QBalloon
 import QBalloonJSON
+import QBalloonTestSupport
 import Testing
 
 /// End to end with real guests: Linux (Debian's kernel, busybox, the virtio_balloon driver; built by
@@ -123,22 +124,33 @@ struct GuestEndToEndTests {
     }
 
     /// `qballoon record` from a real guest: a trace that reads back, whose figures are the guest's own (MemTotal
-    /// exactly, as `stats` reports it), one sample per second.
+    /// exactly, as `stats` reports it), one sample per second; then `qballoon simulate` on what it recorded: the guest
+    /// as the trace shows it (its RAM, what its kernel keeps outside MemTotal), shrunk by the config, never short.
     @Test func recordWritesARealGuestsTrace() async throws {
         try await endToEnd("record") { s in
             let guest = s.guest("vm", ramMiB: 256)
             try await s.boot([guest])
             let out = s.directory + "/vm.trace"
-            let result = try await s.qballoon("record", "--qmp", guest.qmpPath, "--out", out, "--duration", "4s", timeout: 60)
+            let result = try await s.qballoon("record", "--qmp", guest.qmpPath, "--out", out, "--duration", "10s", timeout: 60)
             #expect(result.status == 0, s.report("\(result)"))
             let meminfo = try await guest.meminfo()
             let trace = try Trace(parsing: try String(contentsOfFile: out, encoding: .utf8), file: out)
             #expect(trace.header.vm == "vm" && trace.header.ramBytes == guest.ramBytes, s.report(trace.header.line))
-            #expect(trace.samples.count == 4, s.report(trace.text))
+            #expect(trace.samples.count == 10, s.report(trace.text))
             let reported = trace.samples.filter { $0.stats.total != nil }
             #expect(reported.count >= 2, s.report("the guest reported in at most one sample:\n\(trace.text)"))
             #expect(reported.allSatisfy { $0.stats.total == meminfo["MemTotal"] && $0.actual == guest.ramBytes }, s.report(trace.text))
             s.note("recorded \(trace.samples.count) samples from QEMU \(trace.header.qemu); MemTotal \(mib(meminfo["MemTotal"] ?? 0)) in \(reported.count) of them")
+
+            let config = TestEnvironment.repositoryRoot + "/Configs/aggressive-reclaim.toml"
+            let simulated = try await s.qballoon("simulate", "--config", config, out, "--json", timeout: 60)
+            #expect(simulated.status == 0, s.report("\(simulated)"))
+            let run = try JSON.decode(simulated.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            let vm = try #require(run["vms"]?.arrayValue?.first, s.report(simulated.stdout))
+            #expect(vm["name"]?.stringValue == "vm" && vm["ram"]?.uint64Value == guest.ramBytes, s.report(simulated.stdout))
+            #expect(vm["out_of_memory_events"]?.int64Value == 0 && vm["short_seconds"]?.doubleValue == 0, s.report(simulated.stdout))
+            #expect((vm["changes"]?.int64Value ?? 0) >= 1, s.report("the config did not shrink the idle guest: \(simulated.stdout)"))
+            s.note("simulated what it recorded: \(vm["changes"]?.int64Value ?? 0) changes, \(mib(vm["returned_mean"]?.doubleValue ?? 0)) returned on average, never short")
         }
     }
 
