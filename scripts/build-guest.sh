@@ -139,8 +139,9 @@ visit() { # depth-first: dependencies first
     order+=("$name")
 }
 # virtio_pci: the PCI transport; virtio_balloon: the driver; virtio_mmio is harmless and
-# covers microvm-style machines; virtio_console (hvc) for anyone who wants a second channel.
-for m in virtio_pci virtio_balloon virtio_mmio virtio_console; do visit "$m"; done
+# covers microvm-style machines; virtio_console (hvc) for anyone who wants a second channel; virtio_blk for a
+# disk whose reads fill the page cache (the bursty-cache trace of scripts/record-traces.sh).
+for m in virtio_pci virtio_balloon virtio_mmio virtio_console virtio_blk; do visit "$m"; done
 printf '%s\n' "${order[@]}" >"$root/etc/qballoon-modules"
 log "modules (load order): ${order[*]}"
 
