@@ -125,6 +125,7 @@ let package = Package(
                 "QBalloonQMP",
                 "QBalloon",
                 "QBalloonRules",
+                "QBalloonSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -20,6 +20,10 @@ struct BenchOptions {
     var payloadPath: String?
     /// Write the captured replies (guest-stats, realistic variant, schema) here.
     var savePayloads: String?
+    /// Run only the simulator's benchmark (no QEMU): this many VMs over this many hours.
+    var simulate = false
+    var simulateVMs = 100
+    var simulateHours = 24.0
 
     enum ProfileTarget: String {
         case client, minimal, decode, foundation
@@ -36,6 +40,7 @@ struct BenchOptions {
                               [--schema-iterations N] [--quick] [--save-payloads DIR]
                qballoon-bench --profile client|client-on-loop|minimal --qmp PATH [--count N]
                qballoon-bench --profile decode|foundation --payload FILE [--count N]
+               qballoon-bench --simulate [--vms N] [--hours H]
         """
 
     init(arguments: [String]) throws {
@@ -86,6 +91,14 @@ struct BenchOptions {
             case "--qmp": qmpPath = try value(flag)
             case "--payload": payloadPath = try value(flag)
             case "--save-payloads": savePayloads = try value(flag)
+            case "--simulate": simulate = true
+            case "--vms": simulateVMs = try integer(flag)
+            case "--hours":
+                let text = try value(flag)
+                guard let hours = Double(text), hours > 0, hours <= 168 else {
+                    throw UsageError(description: "\(flag): '\(text)' is not a number of hours from 0 to 168")
+                }
+                simulateHours = hours
             case "-h", "--help": throw UsageError(description: Self.usage)
             default: throw UsageError(description: "unknown option '\(flag)'\n\(Self.usage)")
             }

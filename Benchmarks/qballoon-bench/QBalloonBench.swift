@@ -30,6 +30,10 @@ struct QBalloonBench {
     }
 
     static func run(_ options: BenchOptions) async throws {
+        if options.simulate {
+            try simulate(options)
+            return
+        }
         if let target = options.profile {
             try await profile(target, options: options)
             return

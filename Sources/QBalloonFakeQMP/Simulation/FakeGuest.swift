@@ -1,3 +1,5 @@
+import QBalloonCore
+
 /// The simulated guest behind a fake balloon device, as a plain value: no clock, no I/O. Every call takes
 /// the time it happens at (seconds since the Unix epoch) and the guest catches up to it, so nothing ticks
 /// while nobody looks.
@@ -48,7 +50,21 @@ public struct FakeGuest: Sendable {
     private var majorFaults: Double = 0
     private var minorFaults: Double = 0
     private var pollingSince: Double = 0
-    private var report: FakeGuestStats = .none
+    /// The last report's figures (nil before the first): kept as plain numbers, made into QEMU's names only when
+    /// asked (`qom-get`), so a simulation that reads millions of reports builds no dictionaries.
+    private var report: Report?
+
+    private struct Report {
+        var lastUpdate: Int64
+        var swapIn: UInt64
+        var swapOut: UInt64
+        var majorFaults: UInt64
+        var minorFaults: UInt64
+        var free: UInt64
+        var total: UInt64
+        var available: UInt64
+        var diskCaches: UInt64
+    }
 
     /// A guest that starts at `startTime` with all its RAM (no balloon inflated).
     /// - Parameters:
@@ -75,7 +91,41 @@ public struct FakeGuest: Sendable {
     public var actual: UInt64 { Self.roundToBalloonPages(memory, ram: scenario.ram) }
 
     /// The last statistics report (all-ones with `last-update` 0 before the first).
-    public var stats: FakeGuestStats { report }
+    public var stats: FakeGuestStats {
+        guard let report else { return .none }
+        var values: [String: UInt64] = [
+            "stat-swap-in": report.swapIn,
+            "stat-swap-out": report.swapOut,
+            "stat-major-faults": report.majorFaults,
+            "stat-minor-faults": report.minorFaults,
+            "stat-free-memory": report.free,
+            "stat-total-memory": report.total,
+            "stat-available-memory": report.available,
+            "stat-disk-caches": report.diskCaches,
+            "stat-htlb-pgalloc": 0,
+            "stat-htlb-pgfail": 0,
+        ]
+        for name in scenario.guest.unreportedStats { values[name] = FakeGuestStats.unreported }
+        return FakeGuestStats(lastUpdate: report.lastUpdate, values: values)
+    }
+
+    /// The last report as the daemon reads it: `GuestStats(qemuNames: stats.values, lastUpdate: stats.lastUpdate)`
+    /// with every figure the same, but no `all` (the map of every statistic by its QEMU name, which nothing decides
+    /// on): what the simulator passes the engine, made without a dictionary.
+    public var guestStats: GuestStats {
+        guard let report else { return GuestStats() }
+        let unreported = scenario.guest.unreportedStats
+        func figure(_ name: String, _ value: UInt64) -> UInt64? {
+            unreported.isEmpty || !unreported.contains(name) ? value : nil
+        }
+        return GuestStats(
+            swapIn: figure("stat-swap-in", report.swapIn), swapOut: figure("stat-swap-out", report.swapOut),
+            majorFaults: figure("stat-major-faults", report.majorFaults),
+            minorFaults: figure("stat-minor-faults", report.minorFaults), free: figure("stat-free-memory", report.free),
+            total: figure("stat-total-memory", report.total), available: figure("stat-available-memory", report.available),
+            diskCaches: figure("stat-disk-caches", report.diskCaches), hugetlbAllocations: figure("stat-htlb-pgalloc", 0),
+            hugetlbFailures: figure("stat-htlb-pgfail", 0), lastUpdate: report.lastUpdate > 0 ? report.lastUpdate : nil)
+    }
 
     /// True when the balloon has nothing left to do: it reached the target, or the guest cannot move it.
     public var isBalloonSettled: Bool {
@@ -210,20 +260,11 @@ public struct FakeGuest: Sendable {
         let breakdown = self.breakdown()
         let page = Self.pageSize
         func pages(_ bytes: Double) -> UInt64 { UInt64(max(0, bytes)) / page * page }
-        var values: [String: UInt64] = [
-            "stat-swap-in": pages(swapIn),
-            "stat-swap-out": pages(swapOut),
-            "stat-major-faults": UInt64(max(0, majorFaults)),
-            "stat-minor-faults": UInt64(max(0, minorFaults)),
-            "stat-free-memory": pages(breakdown.free),
-            "stat-total-memory": actual > scenario.guest.kernelReserved ? actual - scenario.guest.kernelReserved : 0,
-            "stat-available-memory": pages(breakdown.available),
-            "stat-disk-caches": pages(breakdown.cache + Double(scenario.guest.shmem)),
-            "stat-htlb-pgalloc": 0,
-            "stat-htlb-pgfail": 0,
-        ]
-        for name in scenario.guest.unreportedStats { values[name] = FakeGuestStats.unreported }
-        report = FakeGuestStats(lastUpdate: Int64(moment.rounded(.down)), values: values)
+        report = Report(
+            lastUpdate: Int64(moment.rounded(.down)), swapIn: pages(swapIn), swapOut: pages(swapOut),
+            majorFaults: UInt64(max(0, majorFaults)), minorFaults: UInt64(max(0, minorFaults)), free: pages(breakdown.free),
+            total: actual > scenario.guest.kernelReserved ? actual - scenario.guest.kernelReserved : 0,
+            available: pages(breakdown.available), diskCaches: pages(breakdown.cache + Double(scenario.guest.shmem)))
     }
 
     static func roundToBalloonPages(_ memory: Double, ram: UInt64) -> UInt64 {

@@ -136,12 +136,10 @@ public struct Simulation: Sendable {
                 readings.removeAll(keepingCapacity: true)
                 for position in simulated.indices {
                     if rounds == 0 { simulated[position].setPollingInterval(statsInterval, at: now) }
-                    let report = simulated[position].stats
                     readings.append(
                         VMSample(
                             name: guests[position].name, limits: limits[position], actual: simulated[position].actual,
-                            ram: guests[position].scenario.ram,
-                            stats: GuestStats(qemuNames: report.values, lastUpdate: report.lastUpdate)))
+                            ram: guests[position].scenario.ram, stats: simulated[position].guestStats))
                 }
                 rounds += 1
             }

@@ -127,3 +127,15 @@ public struct TraceGuestError: Error, Sendable, Hashable, CustomStringConvertibl
 
     public var description: String { "trace of \(vm): \(reason)" }
 }
+
+extension TraceGuest {
+    /// A VM of a synthetic fleet (``FleetGenerator``), played from `start` for `duration` seconds.
+    public init(generated vm: GeneratedVM, start: Double, duration: Double, balloonSpeed: UInt64 = TraceGuest.defaultBalloonSpeed) {
+        let guest = FakeGuestScenario.Guest(
+            unfreeable: vm.unfreeable, shmem: 0, cache: vm.cache, kernelReserved: vm.kernelReserved)
+        self.init(
+            name: vm.name, start: start, duration: duration,
+            scenario: FakeGuestScenario(
+                name: vm.name, ram: vm.ram, balloon: .init(speed: balloonSpeed), guest: guest, workload: vm.workload))
+    }
+}
