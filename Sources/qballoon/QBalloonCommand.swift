@@ -36,7 +36,7 @@ struct QBalloonCommand: AsyncParsableCommand {
             StatusCommand.self, StatsCommand.self, SetCommand.self, RecordCommand.self, CheckCommand.self, RunCommand.self,
             DemoCommand.self, FakeQMPCommand.self,
             VMsCommand.self, ExplainCommand.self, TopCommand.self, PinCommand.self, UnpinCommand.self, PauseCommand.self,
-            ResumeCommand.self, ReloadCommand.self,
+            ResumeCommand.self, ReloadCommand.self, FleetCommand.self,
         ]
     )
 
