@@ -83,11 +83,13 @@ fi
 # Where the default config's decision log goes (systemd's LogsDirectory= makes it too; `qballoon run` by hand needs it).
 install -d -m 0750 "$root/var/log/qballoon"
 
-# Shared files: the policies, the demo's scenarios, dashboards and alerts, the default config for reference.
-install -d "$root$SHARE/qballoon/configs" "$root$SHARE/qballoon/scenarios" \
+# Shared files: the policies, the demo's scenarios, the recorded shape traces (`qballoon fleet` draws from them),
+# dashboards and alerts, the default config for reference.
+install -d "$root$SHARE/qballoon/configs" "$root$SHARE/qballoon/scenarios" "$root$SHARE/qballoon/traces" \
     "$root$SHARE/qballoon/grafana" "$root$SHARE/qballoon/prometheus"
 install -m 0644 Configs/*.toml "$root$SHARE/qballoon/configs/"
 install -m 0644 Fixtures/scenarios/*.json Fixtures/scenarios/README.md "$root$SHARE/qballoon/scenarios/"
+install -m 0644 Fixtures/traces/*.trace Fixtures/traces/README.md "$root$SHARE/qballoon/traces/"
 install -m 0644 contrib/grafana/qballoon.json "$root$SHARE/qballoon/grafana/"
 install -m 0644 contrib/prometheus/alerts.yml "$root$SHARE/qballoon/prometheus/"
 install -m 0644 contrib/qballoon.toml "$root$SHARE/qballoon/qballoon.toml"

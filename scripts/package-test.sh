@@ -84,7 +84,8 @@ check_installed() {
 
     log "systemd unit and shared files"
     for file in "$unitdir/qballoon.service" $share/qballoon/grafana/qballoon.json \
-        $share/qballoon/prometheus/alerts.yml $share/qballoon/configs/example.toml $share/doc/qballoon/README.md; do
+        $share/qballoon/prometheus/alerts.yml $share/qballoon/configs/example.toml $share/doc/qballoon/README.md \
+        $share/qballoon/traces/nightly-batch.trace; do
         [ -f "$root$file" ] || fail "$file is missing"
     done
     grep -q "^ExecStart=$prefix/bin/qballoon run" "$root$unitdir/qballoon.service" || fail "the unit does not run $prefix/bin/qballoon"

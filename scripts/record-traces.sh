@@ -59,11 +59,13 @@ record_one() {
     sleep 10
     python3 scripts/guest-console.py "$dir/console" "memload shape $shape >/tmp/shape.log 2>&1 &"
     log "$shape: recording $seconds s"
-    "$qballoon" record --qmp "unix:$dir/qmp" --out "$out/$shape.trace" --interval 1s --duration "${seconds}s" --name "$shape"
+    # Into the work folder first (record never writes over a file), then over the old trace.
+    "$qballoon" record --qmp "unix:$dir/qmp" --out "$dir/$shape.trace" --interval 1s --duration "${seconds}s" --name "$shape"
     log "$shape: what the guest did (seconds since the shape began):"
     python3 scripts/guest-console.py --timeout 20 "$dir/console" "cat /tmp/shape.log" | sed "s/^/  $shape: /" >&2
     kill "$qemu_pid" 2>/dev/null || true
     wait "$qemu_pid" 2>/dev/null || true
+    mv -f "$dir/$shape.trace" "$out/$shape.trace"
     log "$shape: wrote $out/$shape.trace ($(wc -l <"$out/$shape.trace") lines, $(du -k "$out/$shape.trace" | cut -f1) KiB)"
 }
 

@@ -37,7 +37,7 @@ struct QBalloonCommand: AsyncParsableCommand {
             RunCommand.self,
             DemoCommand.self, FakeQMPCommand.self,
             VMsCommand.self, ExplainCommand.self, TopCommand.self, PinCommand.self, UnpinCommand.self, PauseCommand.self,
-            ResumeCommand.self, ReloadCommand.self,
+            ResumeCommand.self, ReloadCommand.self, FleetCommand.self,
         ]
     )
 

@@ -6,7 +6,7 @@ import Musl
 import Darwin
 #endif
 
-/// The files qballoon ships with (the demo's config and scenarios, the example configs): installed beside the
+/// The files qballoon ships with (the demo's config and scenarios, the example configs, the recorded shape traces): installed beside the
 /// binary (`PREFIX/bin/qballoon` finds them in `PREFIX/share/qballoon/`, as `make install` and the .deb put them),
 /// or, run from a checkout, in the repository's own folders relative to the current directory.
 struct ShippedFiles {
@@ -18,6 +18,8 @@ struct ShippedFiles {
         let configs: String
         /// The folder of the fake-QMP scenarios.
         let scenarios: String
+        /// The folder of the recorded shape traces (`qballoon fleet` draws from them).
+        var traces: String = ""
     }
 
     /// The share folder of the installation this binary belongs to, when it can be told.
@@ -31,9 +33,9 @@ struct ShippedFiles {
     init(executable: String? = ShippedFiles.executablePath()) {
         var places: [Place] = []
         if let share = Self.installedShare(executable: executable) {
-            places.append(Place(configs: share + "/configs", scenarios: share + "/scenarios"))
+            places.append(Place(configs: share + "/configs", scenarios: share + "/scenarios", traces: share + "/traces"))
         }
-        places.append(Place(configs: "Configs", scenarios: "Fixtures/scenarios"))
+        places.append(Place(configs: "Configs", scenarios: "Fixtures/scenarios", traces: "Fixtures/traces"))
         self.places = places
     }
 
@@ -43,6 +45,21 @@ struct ShippedFiles {
             Self.isFile(place.configs + "/" + name)
                 && scenarios.allSatisfy { Self.isFile(place.scenarios + "/" + $0 + ".json") }
         }
+    }
+
+    /// The `.trace` files of the first place that has any, sorted by name; empty if none has.
+    func shapeTraces() -> [String] {
+        for place in places where !place.traces.isEmpty {
+            guard let folder = opendir(place.traces) else { continue }
+            defer { closedir(folder) }
+            var found: [String] = []
+            while let entry = readdir(folder) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                if name.hasSuffix(".trace"), Self.isFile(place.traces + "/" + name) { found.append(place.traces + "/" + name) }
+            }
+            if !found.isEmpty { return found.sorted() }
+        }
+        return []
     }
 
     /// The running binary, from `/proc/self/exe` (Linux); nil where that cannot be read.

@@ -47,6 +47,20 @@ struct InstalledTreeTests {
         #expect(result.stderr.contains("--scenarios"), "\(result)")
     }
 
+    /// `qballoon fleet` draws from the shape traces installed in share/qballoon/traces, from any directory.
+    @Test func theFleetDrawsFromTheInstalledShapes() async throws {
+        let prefix = try Self.prefix(share: true)
+        defer { try? FileManager.default.removeItem(atPath: prefix) }
+        try FileManager.default.createDirectory(atPath: prefix + "/share/qballoon/traces", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(
+            atPath: TestEnvironment.repositoryRoot + "/Fixtures/traces/slow-leak.trace",
+            toPath: prefix + "/share/qballoon/traces/slow-leak.trace")
+        let result = try await BuiltCLI.run(
+            ["fleet", "--vms", "3", "--duration", "10m", "--out", prefix + "/fleet"], executable: prefix + "/bin/qballoon",
+            workingDirectory: "/")
+        #expect(result.status == 0 && result.stdout.contains("3 slow-leak"), "\(result)")
+    }
+
     @Test func inACheckoutItUsesTheRepositorysFiles() async throws {
         let result = try await BuiltCLI.run(
             ["demo", "--duration", "1s"], workingDirectory: TestEnvironment.repositoryRoot)

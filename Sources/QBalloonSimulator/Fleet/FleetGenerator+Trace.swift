@@ -30,8 +30,9 @@ extension FleetGenerator {
             // Pages touched: a steady trickle, plus every page the workload takes.
             faults += 200 * interval + max(0, running - (previous ?? running)) / 4096
             previous = running
-            let used = min(total, vm.unfreeable + UInt64(running))
-            let caches = min(UInt64(cache.value(at: at)), total - used)
+            // Whole pages, as a guest reports.
+            let used = min(total, (vm.unfreeable + UInt64(running)) / 4096 * 4096)
+            let caches = min(UInt64(cache.value(at: at)) / 4096 * 4096, total - used)
             let stats = GuestStats(
                 swapIn: 0, swapOut: 0, majorFaults: 0, minorFaults: UInt64(faults), free: total - used - caches, total: total,
                 available: total - used, diskCaches: caches, lastUpdate: Int64(time.rounded(.down)))

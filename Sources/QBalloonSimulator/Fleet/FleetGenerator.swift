@@ -101,10 +101,10 @@ public struct FleetGenerator: Sendable {
             pageCache: FakeWorkload(points: pageCache))
     }
 
-    /// Idle: a new level each minute, between none and twice the shape's noise (at least 1 MiB).
+    /// Idle: a new level each minute, anywhere within the shape's recorded spread (at least 1 MiB).
     static func noise(shape: FleetShape, total: Double, duration: Double, random: inout SplitMix64) -> [(Double, Double)] {
         let level = max(shape.noise * total, mebibyte)
-        return stride(from: 0.0, through: duration + 60, by: 60).map { ($0, random.double(in: 0...(2 * level))) }
+        return stride(from: 0.0, through: duration + 60, by: 60).map { ($0, random.double(in: 0...level)) }
     }
 
     /// A batch once or twice a day at its own hours (±10 minutes from day to day): grows at the recorded pace slowed

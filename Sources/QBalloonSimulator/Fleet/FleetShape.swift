@@ -40,7 +40,7 @@ struct FleetShape: Sendable {
     var baseUsed: Double
     /// The most in use above `baseUsed`, a share of MemTotal.
     var peakExtra: Double
-    /// How much use moves around `baseUsed` when idle (the spread of its lower half), a share of MemTotal.
+    /// How much use moves around `baseUsed` when idle (the spread of its lower quarter), a share of MemTotal.
     var noise: Double
     /// The fastest rise of use over 10 s, a share of MemTotal per second.
     var riseRate: Double
@@ -68,10 +68,13 @@ struct FleetShape: Sendable {
         reservedShare = max(0, first.actual - first.total) / max(first.actual, 1)
         let used = reported.map(\.used).sorted()
         func quantile(_ sorted: [Double], _ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))] }
-        let base = quantile(used, 0.1)
+        // A leak's lowest tenth is already some way along: its first sample is where it started.
+        let base = min(quantile(used, 0.1), first.used)
         baseUsed = base / total
         peakExtra = max(0, (used.last ?? base) - base) / total
-        noise = max(0, quantile(used, 0.5) - quantile(used, 0.05)) / total
+        // Its lower quarter only: a guest holding page cache shows less available for it (Linux keeps the low
+        // watermark out of MemAvailable), which is not use moving.
+        noise = max(0, quantile(used, 0.25) - quantile(used, 0.05)) / total
         func fastestRise(_ values: [(t: Double, v: Double)]) -> Double {
             var best = 0.0
             var lower = 0
