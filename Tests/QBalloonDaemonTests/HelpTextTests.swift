@@ -6,7 +6,7 @@ import Testing
 @Suite struct HelpTextTests {
     static let subcommands = [
         "status", "stats", "set", "record", "check", "run", "demo", "fake-qmp", "vms", "explain", "top", "pin", "unpin", "pause",
-        "resume", "reload", "fleet",
+        "resume", "reload", "fleet", "simulate",
     ]
 
     @Test(arguments: HelpTextTests.subcommands, [80, 100, 120])

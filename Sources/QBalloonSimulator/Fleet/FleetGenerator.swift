@@ -1,4 +1,5 @@
 import QBalloon
+import QBalloonCore
 import QBalloonFakeQMP
 
 /// Draws synthetic fleets from recorded shape traces (`Fixtures/traces/`): each VM picks a shape, a RAM size and
@@ -45,7 +46,7 @@ public struct FleetGenerator: Sendable {
         let duration = min(duration, maxDuration)
         let width = max(3, String(count).count)
         return (0..<count).map { index in
-            var random = SplitMix64.forVM(index, seed: seed)
+            var random = SeededRandom.forVM(index, seed: seed)
             let number = String(index + 1)
             let name = "vm" + String(repeating: "0", count: width - number.count) + number
             return draw(name: name, from: figures, duration: duration, random: &random)
@@ -68,7 +69,7 @@ public struct FleetGenerator: Sendable {
     static let mebibyte = 1_048_576.0
     static let day = 86_400.0
 
-    static func draw(name: String, from shapes: [FleetShape], duration: Double, random: inout SplitMix64) -> GeneratedVM {
+    static func draw(name: String, from shapes: [FleetShape], duration: Double, random: inout SeededRandom) -> GeneratedVM {
         let shape = shapes[random.index(below: shapes.count)]
         let ram = ramChoices[random.index(below: ramChoices.count)]
         let reserved = min(ram / 2, UInt64(shape.reservedShare * Double(ram)) / 4096 * 4096)
@@ -102,7 +103,7 @@ public struct FleetGenerator: Sendable {
     }
 
     /// Idle: a new level each minute, anywhere within the shape's recorded spread (at least 1 MiB).
-    static func noise(shape: FleetShape, total: Double, duration: Double, random: inout SplitMix64) -> [(Double, Double)] {
+    static func noise(shape: FleetShape, total: Double, duration: Double, random: inout SeededRandom) -> [(Double, Double)] {
         let level = max(shape.noise * total, mebibyte)
         return stride(from: 0.0, through: duration + 60, by: 60).map { ($0, random.double(in: 0...level)) }
     }
@@ -110,7 +111,7 @@ public struct FleetGenerator: Sendable {
     /// A batch once or twice a day at its own hours (±10 minutes from day to day): grows at the recorded pace slowed
     /// 10 to 40 times, holds 20 to 120 minutes, frees all at once.
     static func batches(
-        shape: FleetShape, total: Double, size: Double, room: Double, duration: Double, random: inout SplitMix64
+        shape: FleetShape, total: Double, size: Double, room: Double, duration: Double, random: inout SeededRandom
     ) -> [(Double, Double)] {
         var hours = [random.double(in: 0...day)]
         if random.next() % 2 == 0 { hours.append(hours[0] + random.double(in: 8 * 3600...16 * 3600)) }
@@ -133,7 +134,7 @@ public struct FleetGenerator: Sendable {
     /// A leak at the recorded rate slowed 20 to 120 times, already some way along at the start; when it nears the
     /// VM's RAM the guest reboots and it starts again from nothing.
     static func leak(
-        shape: FleetShape, total: Double, size: Double, room: Double, duration: Double, random: inout SplitMix64
+        shape: FleetShape, total: Double, size: Double, room: Double, duration: Double, random: inout SeededRandom
     ) -> [(Double, Double)] {
         guard room > mebibyte else { return [(0, 0), (duration, 0)] }
         let stretch = random.double(in: 20...120)
@@ -158,7 +159,7 @@ public struct FleetGenerator: Sendable {
     /// times, held 2 to 40 minutes, dropped at once.
     static func bursts(
         shape: FleetShape, total: Double, size: Double, base: Double, room: Double, duration: Double,
-        random: inout SplitMix64
+        random: inout SeededRandom
     ) -> [(Double, Double)] {
         var points: [(Double, Double)] = [(-3600, base)]
         var time = random.double(in: -3600...0)
@@ -178,7 +179,7 @@ public struct FleetGenerator: Sendable {
     /// Any other shape: its recorded use, a point a minute, over and over from a random place in it.
     static func repeated(
         shape: FleetShape, total: Double, size: Double, unfreeable: Double, room: Double, duration: Double,
-        random: inout SplitMix64
+        random: inout SeededRandom
     ) -> [(Double, Double)] {
         guard let last = shape.curve.last, last.at > 0 else { return [(0, 0), (duration, 0)] }
         let period = last.at + 60
