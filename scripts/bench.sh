@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds qballoon-bench in release mode and runs it against a QEMU it starts itself.
-# Usage: scripts/bench.sh [qballoon-bench options]   (e.g. --quick, --rounds 5 --per-round 600)
+# Usage: scripts/bench.sh [qballoon-bench options]   (e.g. --quick, --rounds 5 --per-round 600, --simulate --vms 10)
+# With no options it runs the simulator's benchmark too (section 5), before the QEMU run.
 # The last line of stdout is one JSON object with every figure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,4 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs" >&2
+# The simulator first (no QEMU: 100 VMs x 24 h drawn from Fixtures/traces), unless options ask for something else;
+# the QEMU run's JSON stays the last line.
+if (($# == 0)); then .build-release/release/qballoon-bench --simulate; fi
 .build-release/release/qballoon-bench --workdir "$workdir" "$@"

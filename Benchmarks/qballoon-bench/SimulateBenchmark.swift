@@ -11,7 +11,7 @@ struct SimulateBenchmark {
     var duration = 86_400.0
     var seed: UInt64 = 1
     var config = "Configs/aggressive-reclaim.toml"
-    var traces = ProcessInfo.processInfo.environment["QBALLOON_SHAPES"] ?? "Fixtures/traces"
+    var traces = "Fixtures/traces"
 
     struct Result {
         var seconds: Double
