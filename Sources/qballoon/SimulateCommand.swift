@@ -61,6 +61,12 @@ struct SimulateCommand: ParsableCommand {
             valueName: "FILE.html"))
     var report: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Also write every balloon change of the (first) config, one JSON line each (time from the start, VM, from, to, reason, rule, the decision as the daemon logs it).",
+            valueName: "FILE"))
+    var decisions: String?
+
     @Flag(help: "Print the figures as JSON (one object per config, per VM figures and episodes).")
     var json = false
 
@@ -101,7 +107,7 @@ struct SimulateCommand: ParsableCommand {
         let options = Simulation.Options(
             hostMemory: try hostMemory.map { try Self.size($0, option: "--host-memory") },
             hostUse: try Self.size(hostUse, option: "--host-use", allowZero: true),
-            duration: try duration.map { try DurationText.parse($0).seconds })
+            duration: try duration.map { try DurationText.parse($0).seconds }, keepDecisions: decisions != nil)
         if let total = options.hostMemory {
             let ram = guests.reduce(UInt64(0)) { $0 &+ $1.scenario.ram }
             guard total > options.hostUse else {
@@ -116,6 +122,14 @@ struct SimulateCommand: ParsableCommand {
         for path in [config] + (compare.map { [$0] } ?? []) {
             let loaded = try Self.loadConfig(path)
             runs.append(Simulation(config: loaded, name: path, guests: guests, options: options).run())
+        }
+        if let decisions, let first = runs.first {
+            let lines = first.decisions.map { $0.json(start: first.start).encodedString(sortedKeys: true) + "\n" }.joined()
+            guard Self.write(lines, to: decisions) else {
+                printError("qballoon: cannot write the decisions \(decisions): \(String(cString: strerror(errno)))")
+                throw ExitCode(ExitStatus.failure)
+            }
+            printError("qballoon: \(first.decisions.count) balloon change\(first.decisions.count == 1 ? "" : "s") of \(first.config) written to \(decisions)")
         }
         if let report {
             let page = SimulationReport.html(runs, title: "qballoon simulate: " + runs.map(\.config).joined(separator: " vs "))

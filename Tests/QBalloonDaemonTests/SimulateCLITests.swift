@@ -65,6 +65,17 @@ struct SimulateCLITests {
         let unwritable = try await BuiltCLI.run(["simulate", "--config", conservative, idle, "--report", directory + "/no/such/dir.html"])
         #expect(unwritable.status == 1 && unwritable.stderr.contains("cannot write the report \(directory)/no/such/dir.html"), "\(unwritable)")
 
+        let log = directory + "/decisions.jsonl"
+        let logged = try await BuiltCLI.run(["simulate", "--config", aggressive, idle, batch, "--decisions", log])
+        #expect(logged.status == 0, "\(logged)")
+        let changes = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").map { try JSON.decode(String($0)) }
+        #expect(!changes.isEmpty && logged.stderr.contains("\(changes.count) balloon changes of \(aggressive) written to \(log)"), "\(logged)")
+        for change in changes {
+            #expect(change["vm"]?.stringValue == "idle" || change["vm"]?.stringValue == "batch", "\(change)")
+            #expect((change["time"]?.doubleValue ?? -1) >= 0 && change["to"]?.uint64Value != nil && change["reason"]?.stringValue != nil)
+            #expect(change["text"]?.stringValue?.hasPrefix("\(change["vm"]?.stringValue ?? ""): ") == true, "\(change)")
+        }
+
         let json = try await BuiltCLI.run(["simulate", "--config", conservative, idle, batch, "--json"])
         #expect(json.status == 0, "\(json)")
         let object = try JSON.decode(json.stdout.trimmingCharacters(in: .whitespacesAndNewlines))

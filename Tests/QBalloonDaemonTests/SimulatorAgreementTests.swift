@@ -1,3 +1,4 @@
+import Foundation
 import QBalloon
 import QBalloonCore
 import QBalloonDaemon
@@ -9,7 +10,8 @@ import Testing
 
 /// `qballoon simulate` decides as `qballoon run` does: the daemon (assembled as `qballoon run` assembles it, in
 /// virtual time) against simulated VMs that replay two traces, and the simulator on the same traces, with every
-/// shipped config, make the same balloon changes, decision for decision: same time, VM, from, to and reason.
+/// shipped config, make the same balloon changes, decision for decision: same time, VM, from, to and reason, and the
+/// same figures and adjustments in the line the daemon logs.
 @Suite(.timeLimit(.minutes(3)))
 struct SimulatorAgreementTests {
     static let mib: UInt64 = 1 << 20
@@ -52,7 +54,7 @@ struct SimulatorAgreementTests {
                 for guest in guests { _ = try await fleet.guest(guest.name) }
             }
             let daemon = fleet.history.flatMap { round in
-                round.changes.map { "t=\(round.time - epoch) \($0.vm) \($0.from) -> \($0.to ?? 0) \($0.reason)" }
+                round.changes.map { "t=\(round.time - epoch) \($0.vm) \($0.from) -> \($0.to ?? 0) \($0.reason): \($0)" }
             }
 
             let config = try QBalloonConfig.parse(text, file: name)
@@ -60,8 +62,52 @@ struct SimulatorAgreementTests {
                 config: config, name: name, guests: guests,
                 options: .init(hostMemory: hostTotal, hostUse: 256 * Self.mib, duration: Double(Self.seconds - 1), keepDecisions: true)
             ).run()
-            let simulated = run.decisions.map { "t=\($0.time - epoch) \($0.vm) \($0.from) -> \($0.to) \($0.reason)" }
+            let simulated = run.decisions.map { "t=\($0.time - epoch) \($0.vm) \($0.from) -> \($0.to) \($0.reason): \($0.text)" }
             print("\(name): \(daemon.count) changes from the daemon, \(simulated.count) from the simulator; first \(daemon.prefix(2))")
+            #expect(daemon.count >= 5, "too few changes to compare: \(daemon)")
+            #expect(simulated == daemon)
+            if simulated != daemon {
+                let first = zip(simulated, daemon).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(simulated.count, daemon.count)
+                Issue.record(
+                    "first difference at change \(first): simulator \(simulated.dropFirst(first).prefix(3)) daemon \(daemon.dropFirst(first).prefix(3))")
+            }
+        }
+    }
+
+    /// The same with the real traces of the test guest (Fixtures/traces/: idle, nightly-batch, slow-leak,
+    /// bursty-cache), four 1 GiB VMs on a host of 3 GiB that keeps 256 MiB for itself.
+    @Test(arguments: ShippedConfigs.names)
+    func theSameDecisionsOnTheRecordedTraces(config name: String) async throws {
+        let folder = TestEnvironment.repositoryRoot + "/Fixtures/traces"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".trace") }.sorted()
+        #expect(files.count >= 4, "\(files)")
+        try await TestFleet.run { fleet in
+            let epoch = fleet.clock.wallClock.now()
+            let guests = try files.map { file -> TraceGuest in
+                var guest = try TraceGuest(
+                    trace: try Trace(parsing: try String(contentsOfFile: folder + "/" + file, encoding: .utf8), file: file))
+                guest.start = epoch
+                return guest
+            }
+            let seconds = Int(guests.map(\.duration).min() ?? 0)
+            #expect(seconds >= 300)
+            let hostTotal = 3 * Self.gib
+            for guest in guests { try await fleet.startVM(guest.name, scenario: guest.scenario) }
+            fleet.host.synthetic(total: hostTotal, hostUse: 256 * Self.mib)
+            let text = try ShippedConfigs.adapted(name, in: .init(sockets: fleet.directory))
+            try await fleet.startDaemon(config: text)
+            try await fleet.advance(by: .seconds(seconds)) {
+                for guest in guests { _ = try await fleet.guest(guest.name) }
+            }
+            let daemon = fleet.history.flatMap { round in
+                round.changes.map { "t=\(round.time - epoch) \($0.vm) \($0.from) -> \($0.to ?? 0): \($0)" }
+            }
+            let run = Simulation(
+                config: try QBalloonConfig.parse(text, file: name), name: name, guests: guests,
+                options: .init(hostMemory: hostTotal, hostUse: 256 * Self.mib, duration: Double(seconds), keepDecisions: true)
+            ).run()
+            let simulated = run.decisions.map { "t=\($0.time - epoch) \($0.vm) \($0.from) -> \($0.to): \($0.text)" }
+            print("\(name) on the recorded traces: \(daemon.count) changes from the daemon, \(simulated.count) from the simulator")
             #expect(daemon.count >= 5, "too few changes to compare: \(daemon)")
             #expect(simulated == daemon)
             if simulated != daemon {

@@ -36,4 +36,16 @@ extension SimulationRun {
             "vms": .array(vms),
         ]
     }
+
+}
+
+extension SimulatedDecision {
+    /// One line of `qballoon simulate --decisions`: `{"time", "vm", "from", "to", "reason", "rule", "text"}` (`time`
+    /// in seconds from the run's start).
+    public func json(start: Double) -> JSON {
+        [
+            "time": .double(((time - start) * 1000).rounded() / 1000), "vm": .string(vm), "from": .unsigned(from),
+            "to": .unsigned(to), "reason": .string(reason), "rule": rule.map(JSON.string) ?? .null, "text": .string(text),
+        ]
+    }
 }

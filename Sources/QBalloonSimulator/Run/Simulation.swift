@@ -128,7 +128,7 @@ public struct Simulation: Sendable {
                         decisions.append(
                             SimulatedDecision(
                                 time: now, vm: decision.vm, from: decision.from, to: target,
-                                reason: "\(decision.reason)", rule: decision.reason.ruleName))
+                                reason: "\(decision.reason)", rule: decision.reason.ruleName, text: decision.description))
                     }
                     if sendsTargets { simulated[position].setTarget(Int64(clamping: target), at: now) }
                 }

@@ -196,13 +196,16 @@ public struct SimulatedDecision: Sendable, Hashable {
     /// The reason as the decision log writes it.
     public var reason: String
     public var rule: String?
+    /// The decision in one line, as the daemon logs it (`db: 4 GiB -> 3.75 GiB, rule "idle" wanted ...; step: ...`).
+    public var text: String
 
-    public init(time: Double, vm: String, from: UInt64, to: UInt64, reason: String, rule: String?) {
+    public init(time: Double, vm: String, from: UInt64, to: UInt64, reason: String, rule: String?, text: String = "") {
         self.time = time
         self.vm = vm
         self.from = from
         self.to = to
         self.reason = reason
         self.rule = rule
+        self.text = text
     }
 }
