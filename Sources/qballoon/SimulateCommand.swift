@@ -121,7 +121,9 @@ struct SimulateCommand: ParsableCommand {
         var runs: [SimulationRun] = []
         for path in [config] + (compare.map { [$0] } ?? []) {
             let loaded = try Self.loadConfig(path)
-            runs.append(Simulation(config: loaded, name: path, guests: guests, options: options).run())
+            let run = Simulation(config: loaded, name: path, guests: guests, options: options).run()
+            for warning in run.warnings { printError("qballoon: warning: \(path): \(warning)") }
+            runs.append(run)
         }
         if let decisions, let first = runs.first {
             let lines = first.decisions.map { $0.json(start: first.start).encodedString(sortedKeys: true) + "\n" }.joined()

@@ -112,10 +112,7 @@ public struct DecisionEngine: Sendable {
     public func decide(
         _ state: inout EngineState, samples: [VMSample], host: HostSample, now: Double
     ) -> DecisionRound {
-        // A reserve in bytes may be written larger than the host (up to UInt64.max, past the arbiter's signed sums):
-        // it keeps all of the host's memory.
-        let reserveBytes = Swift.min(reserve.bytes(ofMax: host.total ?? 0), host.total ?? .max)
-        let hardReserveBytes = Swift.min(hardReserve?.bytes(ofMax: host.total ?? 0) ?? reserveBytes / 2, reserveBytes)
+        let (reserveBytes, hardReserveBytes) = reserves(hostTotal: host.total)
         var plans: [Plan] = []
         plans.reserveCapacity(samples.count)
         let program = self.program
@@ -152,6 +149,14 @@ public struct DecisionEngine: Sendable {
         }
         if state.slots.count > samples.count { state.forget(notSeenSince: now - Self.forgetAfter) }
         return DecisionRound(decisions: decisions, verdicts: verdicts, host: budget)
+    }
+
+    /// The host reserve and the hard reserve in bytes on a host of `hostTotal` bytes (nil: unknown). A reserve in
+    /// bytes may be written larger than the host (up to UInt64.max, past the arbiter's signed sums): it keeps all of
+    /// the host's memory.
+    public func reserves(hostTotal: UInt64?) -> (reserve: UInt64, hard: UInt64) {
+        let reserveBytes = Swift.min(reserve.bytes(ofMax: hostTotal ?? 0), hostTotal ?? .max)
+        return (reserveBytes, Swift.min(hardReserve?.bytes(ofMax: hostTotal ?? 0) ?? reserveBytes / 2, reserveBytes))
     }
 
     private func fillHost(_ frame: UnsafeMutableBufferPointer<Double>, host: HostSample, reserve: UInt64) {

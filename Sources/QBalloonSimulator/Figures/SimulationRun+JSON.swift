@@ -34,6 +34,7 @@ extension SimulationRun {
                 "short_without_memory_back": .int(Int64(figures.shortWithoutMemoryBack)), "vm_hours": .double(figures.vmHours),
             ],
             "vms": .array(vms),
+            "warnings": .array(warnings.map(JSON.string)),
         ]
     }
 

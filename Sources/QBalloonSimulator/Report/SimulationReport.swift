@@ -34,6 +34,12 @@ public enum SimulationReport {
             return html + "<p class=\"what\">Nothing was simulated.</p>\n</body></html>\n"
         }
         html += simulated(runs, labels: labels)
+        for (run, label) in zip(runs, labels) {
+            for warning in run.warnings {
+                html += "<p class=\"what\" style=\"color:#8a3b00\"><b>Warning</b> (\(ReportText.escape(label)) "
+                html += "<code>\(ReportText.escape(run.config))</code>): \(ReportText.escape(warning))</p>\n"
+            }
+        }
         html += "<h2>Summary</h2>\n" + ReportSummary.table(runs, labels: labels) + "\n"
         let time = TimeAxis(start: runs.map(\.start).min() ?? first.start, end: runs.map(\.end).max() ?? first.end)
         html += hostPanel(runs, labels: labels, time: time)

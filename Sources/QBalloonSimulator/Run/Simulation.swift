@@ -73,6 +73,24 @@ public struct Simulation: Sendable {
         return config.defaults
     }
 
+    /// What the config cannot keep on the simulated host: when the VMs' min and the hard reserve (with the host's own
+    /// use) add up to more than the host has, the arbiter, which never grows a guest into the hard reserve, holds
+    /// back a guest that needs memory once the others are at their min.
+    public func warnings() -> [String] {
+        let ramTotal = guests.reduce(UInt64(0)) { $0 &+ $1.scenario.ram }
+        let hostTotal = options.hostMemory ?? ramTotal &+ options.hostUse
+        let hard = DecisionEngine(config: config).reserves(hostTotal: hostTotal).hard
+        let floors = guests.reduce(UInt64(0)) { $0 &+ Self.settings(for: $1.name, in: config).resolve(ramBytes: $1.scenario.ram).min }
+        let (needed, overflow) = floors.addingReportingOverflow(hard &+ options.hostUse)
+        guard overflow || needed > hostTotal else { return [] }
+        return [
+            "the VMs' min (\(MemorySize.format(floors)) together), the hard reserve (\(MemorySize.format(hard))) and the host's own use "
+                + "(\(MemorySize.format(options.hostUse))) add up to more than the host's \(MemorySize.format(hostTotal)): once the others "
+                + "are at their min, a guest that needs memory is held back (growth never takes the host into its hard reserve); "
+                + "lower min or the reserves, or give the host more memory"
+        ]
+    }
+
     /// Runs the simulation to its end.
     public func run() -> SimulationRun {
         let start = guests.map(\.start).min() ?? 0
@@ -165,6 +183,7 @@ public struct Simulation: Sendable {
         return SimulationRun(
             config: name, start: start, end: end, hostTotal: hostTotal, hostUse: options.hostUse, reserve: reserve,
             vms: vms, host: hostObserver.timeline,
-            figures: SimulationFigures(vms: observers, host: hostObserver, seconds: duration), decisions: decisions)
+            figures: SimulationFigures(vms: observers, host: hostObserver, seconds: duration), decisions: decisions,
+            warnings: warnings())
     }
 }

@@ -18,11 +18,14 @@ public struct SimulationRun: Sendable, Hashable {
     public var figures: SimulationFigures
     /// Every decision that changed a balloon, in order (kept only when asked: ``Simulation/Options/keepDecisions``).
     public var decisions: [SimulatedDecision]
+    /// What the config cannot keep on this host, said before the figures (``Simulation/warnings(config:guests:options:)``).
+    public var warnings: [String] = []
 
     public init(
         config: String, start: Double, end: Double, hostTotal: UInt64, hostUse: UInt64, reserve: UInt64, vms: [VMRun],
-        host: HostTimeline, figures: SimulationFigures, decisions: [SimulatedDecision] = []
+        host: HostTimeline, figures: SimulationFigures, decisions: [SimulatedDecision] = [], warnings: [String] = []
     ) {
+        self.warnings = warnings
         self.config = config
         self.start = start
         self.end = end
