@@ -197,4 +197,24 @@ struct SimulationTests {
         #expect(FigureTable.better([2], .more) == nil)
         #expect(FigureTable.better([2, 1], .neither) == nil)
     }
+
+    /// Two 2 GiB VMs that keep all their RAM on a host with 3 GiB for them: after the warm-up (a tenth of the minute,
+    /// from t = 6) the guests hold more than the host has at every look, 55 of them a second apart; the host's
+    /// MemAvailable reads 0 all along (the bucket of every second).
+    @Test func theTimeTheHostIsOutOfMemory() throws {
+        let guests = try ["a", "b"].map { name in try TraceGuest(trace: Self.trace(name, seconds: 61) { _ in 300 * Self.mib }) }
+        let config = try Self.config(
+            """
+            [defaults]
+            min = "100%"
+            """)
+        let run = Simulation(config: config, name: "keep.toml", guests: guests, options: .init(hostMemory: 3 * Self.gib)).run()
+        #expect(run.figures.hostOvercommittedSeconds == 55)
+        #expect(run.host.available.allSatisfy { $0 == 0 } && run.host.available.count == 60)
+        #expect(run.host.returned.allSatisfy { $0 == 0 })
+        #expect(run.warnings.count == 1, "4 GiB of min on a 3 GiB host")
+        let roomy = Simulation(config: config, name: "keep.toml", guests: guests, options: .init(hostMemory: 5 * Self.gib)).run()
+        #expect(roomy.figures.hostOvercommittedSeconds == 0 && roomy.warnings.isEmpty)
+        #expect(roomy.host.available.allSatisfy { $0 == Self.gib })
+    }
 }

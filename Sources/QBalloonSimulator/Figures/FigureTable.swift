@@ -60,6 +60,9 @@ public enum FigureTable {
                 { $0.memoryBackP50 }, duration),
             row("memory back, 99th percentile", "", .less, { $0.memoryBackP99 }, duration),
             row(
+                "host out of memory", "after the warm-up, the guests held more than the host has for them: a real host swaps, or its OOM killer acts",
+                .less, { $0.hostOvercommittedSeconds }, duration),
+            row(
                 "short with no memory back", "episodes that ended without it (at max, or the need fell)", .neither,
                 { Double($0.shortWithoutMemoryBack) }, count),
             row("VM-hours", "", .neither, { $0.vmHours }, { ReportText.decimal($0) }),

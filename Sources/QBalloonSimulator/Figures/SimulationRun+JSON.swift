@@ -32,6 +32,7 @@ extension SimulationRun {
                 "out_of_memory_seconds": .double(figures.outOfMemorySeconds), "changes_per_vm_hour": .double(figures.changesPerVMHour),
                 "memory_back_p50": optional(figures.memoryBackP50), "memory_back_p99": optional(figures.memoryBackP99),
                 "short_without_memory_back": .int(Int64(figures.shortWithoutMemoryBack)), "vm_hours": .double(figures.vmHours),
+                "host_overcommitted_seconds": .double(figures.hostOvercommittedSeconds),
             ],
             "vms": .array(vms),
             "warnings": .array(warnings.map(JSON.string)),

@@ -142,7 +142,12 @@ struct HostObserver {
         self.leastFrom = leastFrom
     }
 
-    mutating func observe(available: UInt64, returned: UInt64, at time: Double, seconds: Double) {
+    /// Seconds the guests held more than the host has for them (a real host swaps, or its OOM killer acts), after the
+    /// warm-up (every guest starts with all its RAM).
+    private(set) var overcommittedSeconds = 0.0
+
+    mutating func observe(available: UInt64, overcommitted: Bool, returned: UInt64, at time: Double, seconds: Double) {
+        if overcommitted, time >= leastFrom { overcommittedSeconds += seconds }
         returnedSum += Double(returned) * seconds
         observedSeconds += seconds
         if time >= leastFrom { returnedLeast = min(returnedLeast, returned) }
@@ -173,7 +178,8 @@ extension SimulationFigures {
             outOfMemorySeconds: vms.reduce(0) { $0 + $1.figures.outOfMemorySeconds },
             changesPerVMHour: vmHours > 0 ? Double(vms.reduce(0) { $0 + $1.changes }) / vmHours : 0,
             memoryBackP50: Self.percentile(back, 0.50), memoryBackP99: Self.percentile(back, 0.99),
-            shortWithoutMemoryBack: vms.reduce(0) { $0 + $1.shortWithoutMemoryBack }, vmHours: vmHours)
+            shortWithoutMemoryBack: vms.reduce(0) { $0 + $1.shortWithoutMemoryBack }, vmHours: vmHours,
+            hostOvercommittedSeconds: host.overcommittedSeconds)
     }
 
     /// The nearest-rank percentile of sorted values (nil for none).

@@ -169,7 +169,11 @@ public struct Simulation: Sendable {
                     observers[position].observe(guest, at: now, seconds: step)
                     returned &+= observers[position].ram > guest.actual ? observers[position].ram - guest.actual : 0
                 }
-                hostObserver.observe(available: hostAvailable(), returned: returned, at: now, seconds: step)
+                var held: UInt64 = 0
+                for position in simulated.indices { held &+= simulated[position].actual }
+                hostObserver.observe(
+                    available: capacity > held ? capacity - held : 0, overcommitted: held > capacity, returned: returned,
+                    at: now, seconds: step)
                 looks += 1
             }
         }

@@ -171,12 +171,16 @@ public struct SimulationFigures: Sendable, Hashable {
     /// Short episodes that ended with no memory given back (the guest was at its max, or its need fell by itself).
     public var shortWithoutMemoryBack: Int
     public var vmHours: Double
+    /// The time the guests held more than the host has for them (its memory less its own use), after the warm-up: a
+    /// real host swaps then, or its OOM killer acts. The simulated host's MemAvailable reads 0 meanwhile.
+    public var hostOvercommittedSeconds: Double
 
     public init(
         returnedMean: Double, returnedLeast: UInt64, shortSeconds: Double, outOfMemoryEvents: Int,
         outOfMemorySeconds: Double, changesPerVMHour: Double, memoryBackP50: Double?, memoryBackP99: Double?,
-        shortWithoutMemoryBack: Int, vmHours: Double
+        shortWithoutMemoryBack: Int, vmHours: Double, hostOvercommittedSeconds: Double = 0
     ) {
+        self.hostOvercommittedSeconds = hostOvercommittedSeconds
         self.returnedMean = returnedMean
         self.returnedLeast = returnedLeast
         self.shortSeconds = shortSeconds
