@@ -136,7 +136,7 @@ let package = Package(
         .target(
             name: "QBalloonFuzzTargets",
             dependencies: [
-                "QBalloonCore", "QBalloonJSON", "QBalloonQMP", "QBalloonRules",
+                "QBalloonCore", "QBalloonJSON", "QBalloonQMP", "QBalloonRules", "QBalloon", "QBalloonSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

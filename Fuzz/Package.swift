@@ -21,7 +21,7 @@ let package = Package(
             dependencies: ["CLibFuzzer", .product(name: "QBalloonFuzzTargets", package: "qballoon")]
         ),
     ]
-        + ["qmp-stream", "json", "config", "rules"].map { name in
+        + ["qmp-stream", "json", "config", "rules", "trace"].map { name in
             .executableTarget(name: "fuzz-\(name)", dependencies: ["FuzzDriver"])
         }
 )

@@ -6,6 +6,7 @@
   json        each distinct message of the transcripts, the fake-server scenarios, and edge cases
   config      Configs/*.toml, and small configs with mistakes
   rules       every `when`, `set` and `pressure` expression in Configs/*.toml, and a few more
+  trace       the start of each recorded trace in Fixtures/traces/ (header and 40 samples), and traces with mistakes
 
 Run it after changing those fixtures: `python3 scripts/fuzz-seeds.py`. It replaces the seed folders only;
 Fixtures/fuzz/regressions/ (inputs that once crashed a target) is left alone.
@@ -31,7 +32,7 @@ def qemu(message):
     return json.dumps(message, separators=(", ", ": ")) + "\r\n"
 
 
-for target in ["qmp-stream", "json", "config", "rules"]:
+for target in ["qmp-stream", "json", "config", "rules", "trace"]:
     shutil.rmtree(os.path.join(out, target), ignore_errors=True)
     os.makedirs(os.path.join(out, target))
 
@@ -119,3 +120,26 @@ expressions += [
 ]
 for index, expression in enumerate(expressions):
     write("rules", f"expression-{index:02}", expression)
+
+# trace: the start of each recorded trace, and small traces with mistakes.
+for path in sorted(glob.glob(os.path.join(root, "Fixtures", "traces", "*.trace"))):
+    lines = open(path).read().split("\n")
+    write("trace", os.path.basename(path)[: -len(".trace")], "\n".join(lines[:41]) + "\n")
+header = '{"interval":1.0,"qballoon_trace":1,"qemu":"7.2.22","ram":1073741824,"start":1796222222.45,"vm":"db"}'
+sample = '{"actual":1073741824,"available":900096000,"caches":2457600,"free":968622080,"major_faults":0,"minor_faults":1712,"reported":1796222222,"swap_in":0,"swap_out":0,"t":1796222222.454,"total":1007353856}'
+broken = {
+    "no-header": sample + "\n",
+    "version-2": header.replace('"qballoon_trace":1', '"qballoon_trace":2') + "\n" + sample + "\n",
+    "time-back": header + "\n" + sample + "\n" + sample.replace("1796222222.454", "1796222200.0") + "\n",
+    "above-ram": header + "\n" + sample.replace('"actual":1073741824', '"actual":2147483648') + "\n",
+    "swapping": header + "\n" + "\n".join(
+        sample.replace('"swap_in":0', '"swap_in":%d' % (i * 40960000)).replace('"available":900096000', '"available":%d' % (1000000 if i % 2 else 50000000)).replace('"major_faults":0', '"major_faults":%d' % (i * 9000)).replace("1796222222.454", "%.3f" % (1796222222.454 + i))
+        for i in range(20)) + "\n",
+    "reboot": header + "\n" + sample.replace('"swap_in":0', '"swap_in":999999999') + "\n" + sample.replace("1796222222.454", "1796222223.454") + "\n",
+    "unreported": header + "\n" + '{"actual":1073741824,"t":1796222222.5}' + "\n" + '{"actual":1073741824,"t":1796222223.5,"total":1}' + "\n",
+    "huge-ram": header.replace('"ram":1073741824', '"ram":18446744073709551615') + "\n" + sample.replace('"total":1007353856', '"total":18446744073709551615').replace('"available":900096000', '"available":0') + "\n",
+    "not-json": header + "\n{\"t\": 1,\n",
+    "blank-lines": "\n\n" + header + "\n\n" + sample + "\n\n",
+}
+for name, text in broken.items():
+    write("trace", name, text)

@@ -4,7 +4,7 @@
 # one input, default 10) or runs out of memory; the input that did it is left in .build-fuzz/artifacts/ and
 # the command to replay it is printed.
 #
-#   scripts/fuzz.sh                 every target: qmp-stream json config rules
+#   scripts/fuzz.sh                 every target: qmp-stream json config rules trace
 #   scripts/fuzz.sh json rules      only these
 #   FUZZ_SECONDS=600 scripts/fuzz.sh config
 #
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds="${FUZZ_SECONDS:-60}"
 timeout="${FUZZ_TIMEOUT:-10}"
 scratch=.build-fuzz
-all=(qmp-stream json config rules)
+all=(qmp-stream json config rules trace)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 for target in "${targets[@]}"; do

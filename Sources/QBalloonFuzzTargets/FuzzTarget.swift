@@ -22,6 +22,8 @@ public enum FuzzTarget: String, Sendable, CaseIterable {
     /// Bytes as a rule expression (`when`, `set`, `pressure`): the parser and type checker, its error
     /// excerpts, and the compiled expression evaluated.
     case rules
+    /// Bytes as a trace file: `Trace(parsing:)`, the need model, and a short simulation of what reads.
+    case trace
 
     /// Runs the target on one input.
     public func run(_ input: UnsafeRawBufferPointer) {
@@ -30,6 +32,7 @@ public enum FuzzTarget: String, Sendable, CaseIterable {
         case .json: JSONFuzzing.run(input)
         case .config: ConfigFuzzing.run(input)
         case .rules: RuleExpressionFuzzing.run(input)
+        case .trace: TraceFuzzing.run(input)
         }
     }
 }

@@ -38,6 +38,17 @@ struct FakeGuestTests {
         #expect(silent.guestStats == GuestStats() && silent.stats == .none)
     }
 
+    @Test("a guest of absurd size (the largest RAM a number holds) is simulated without trapping")
+    func absurdSizesDoNotTrap() {
+        var guest = FakeGuest(scenario: FakeGuestScenario(ram: .max, workload: .constant(.max)), startTime: Self.start)
+        guest.setPollingInterval(1, at: Self.start)
+        guest.setTarget(1 << 30, at: Self.start)
+        guest.advance(to: Self.start + 3)
+        let state = guest.state
+        #expect(state.used == 18_446_744_073_709_549_568 && state.floor == 18_446_744_073_709_549_568)
+        #expect(guest.stats.values["stat-total-memory"] != nil && guest.guestStats.total != nil)
+    }
+
     @Test("a new guest has all its RAM and reports nothing")
     func initialState() {
         let guest = FakeGuest(scenario: Self.idle(), startTime: Self.start)

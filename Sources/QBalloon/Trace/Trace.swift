@@ -99,7 +99,9 @@ public struct TraceHeader: Sendable, Hashable {
         }
         guard version == Trace.version else { throw fail("version \(version); this qballoon reads version \(Trace.version)") }
         guard let vm = json["vm"]?.stringValue, !vm.isEmpty, vm.utf8.count <= 255 else { throw fail("\"vm\" must be the VM's name") }
-        guard let ram = json["ram"]?.uint64Value, ram >= 1 << 20 else { throw fail("\"ram\" must be the VM's RAM in bytes") }
+        guard let ram = json["ram"]?.uint64Value, ram >= 1 << 20, ram <= 1 << 50 else {
+            throw fail("\"ram\" must be the VM's RAM in bytes, from 1 MiB to 1 PiB")
+        }
         guard let interval = json["interval"]?.doubleValue, interval > 0, interval <= 3600 else {
             throw fail("\"interval\" must be seconds, more than 0 and at most 3600")
         }

@@ -137,9 +137,9 @@ public struct FakeGuest: Sendable {
         let breakdown = self.breakdown()
         let page = Double(Self.pageSize)
         return FakeGuestState(
-            time: time, actual: actual, target: target, used: UInt64(max(0, lastUsed)), swapped: UInt64(swapped),
-            cache: UInt64(breakdown.cache), free: UInt64(breakdown.free), available: UInt64(breakdown.available),
-            floor: UInt64(floorBytes(used: lastUsed)), isUnderPressure: swapped >= page,
+            time: time, actual: actual, target: target, used: Self.bytes(lastUsed), swapped: Self.bytes(swapped),
+            cache: Self.bytes(breakdown.cache), free: Self.bytes(breakdown.free), available: Self.bytes(breakdown.available),
+            floor: Self.bytes(floorBytes(used: lastUsed)), isUnderPressure: swapped >= page,
             isStalled: memory > Double(target) + page / 2 && memory <= floorBytes(used: lastUsed) + page)
     }
 
@@ -259,12 +259,19 @@ public struct FakeGuest: Sendable {
     private mutating func takeReport(at moment: Double) {
         let breakdown = self.breakdown()
         let page = Self.pageSize
-        func pages(_ bytes: Double) -> UInt64 { UInt64(max(0, bytes)) / page * page }
+        func pages(_ bytes: Double) -> UInt64 { Self.bytes(bytes) / page * page }
         report = Report(
             lastUpdate: Int64(moment.rounded(.down)), swapIn: pages(swapIn), swapOut: pages(swapOut),
-            majorFaults: UInt64(max(0, majorFaults)), minorFaults: UInt64(max(0, minorFaults)), free: pages(breakdown.free),
+            majorFaults: Self.bytes(majorFaults), minorFaults: Self.bytes(minorFaults), free: pages(breakdown.free),
             total: actual > scenario.guest.kernelReserved ? actual - scenario.guest.kernelReserved : 0,
             available: pages(breakdown.available), diskCaches: pages(breakdown.cache + Double(scenario.guest.shmem)))
+    }
+
+    /// A figure the simulation keeps as a `Double`, as a whole number: 0 below 0 (or NaN), the largest `UInt64` a
+    /// `Double` holds above it (a guest of 16 EiB of RAM sums past `UInt64.max` in `Double`s).
+    static func bytes(_ value: Double) -> UInt64 {
+        guard value > 0 else { return 0 }
+        return value < 18_446_744_073_709_549_568 ? UInt64(value) : 18_446_744_073_709_549_568
     }
 
     static func roundToBalloonPages(_ memory: Double, ram: UInt64) -> UInt64 {
