@@ -65,8 +65,19 @@ check_installed() {
     grep -q "$share/qballoon/configs/demo.toml" "$root/tmp/demo.out" || fail "the demo did not use the installed config"
     tail -4 "$root/tmp/demo.out" >&2
 
+    log "qballoon fleet from the installed traces, then qballoon simulate on it (run from /)"
+    in_root sh -c "rm -rf /tmp/fleet && cd / && $prefix/bin/qballoon fleet --vms 3 --duration 20m --interval 10s --out /tmp/fleet" \
+        >"$root/tmp/fleet.out" 2>&1 || fail "fleet failed: $(cat "$root/tmp/fleet.out")"
+    in_root sh -c "cd / && $prefix/bin/qballoon simulate --config $share/qballoon/configs/conservative.toml \
+        --compare $share/qballoon/configs/aggressive-reclaim.toml /tmp/fleet/vm001.trace /tmp/fleet/vm002.trace \
+        /tmp/fleet/vm003.trace --report /tmp/fleet.html" >"$root/tmp/simulate.out" 2>&1 ||
+        fail "simulate failed: $(cat "$root/tmp/simulate.out")"
+    grep -q "^3 VMs (vm001, vm002, vm003) over 20m" "$root/tmp/simulate.out" || fail "simulate said: $(cat "$root/tmp/simulate.out")"
+    grep -q "<svg" "$root/tmp/fleet.html" || fail "simulate wrote no report"
+    head -6 "$root/tmp/simulate.out" >&2
+
     log "man pages where man looks"
-    for page in qballoon qballoon.run qballoon.set qballoon.status qballoon.stats qballoon.check qballoon.demo; do
+    for page in qballoon qballoon.run qballoon.set qballoon.status qballoon.stats qballoon.check qballoon.demo qballoon.simulate qballoon.fleet; do
         in_root man -w "$page" >/dev/null || fail "man -w $page found nothing"
     done
     in_root sh -c 'MANWIDTH=80 man qballoon.run 2>&1' | grep -q "SIGHUP" || fail "man qballoon.run does not show the run command's text"
