@@ -53,11 +53,13 @@ struct CLIRunTests {
                 let guest = try await fleet.guest(vm)
                 return guest.target < limit && guest.actual == guest.target
             }
-            try await eventually("both guests reclaimed") {
+            // The second may stop on the way (its report made while its balloon moved shows less available), so
+            // wait for it at its min, not only below 1 GiB.
+            try await eventually("both guests reclaimed, the second to its min") {
                 #expect(process.isRunning, "qballoon run exited: \(stderr())")
                 let first = try await settled("first", below: Self.gib)
-                let second = try await settled("second", below: Self.gib)
-                return first && second
+                let second = try await fleet.guest("second")
+                return first && second.target == 768 << 20 && second.actual == second.target
             }
             #expect(try await fleet.guest("second").target == 768 << 20, "\(decisionLog())")
 
