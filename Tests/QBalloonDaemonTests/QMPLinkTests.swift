@@ -25,6 +25,7 @@ struct QMPLinkTests {
             #expect(link.description == server.boundAddress.description)
             let connection = try await link.connect(statsInterval: 1) { _ in }
             #expect(connection.ramBytes == 2 << 30)
+            #expect(connection.qemu.hasPrefix("7.2."), "QEMU's version from the greeting: \(connection.qemu)")
             #expect(connection.preferredExecutor != nil, "QMP connections run on their event loop")
             let first = try await connection.read(includingActual: true)
             #expect(first.actual == 2 << 30)

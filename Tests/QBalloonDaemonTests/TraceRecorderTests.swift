@@ -80,6 +80,7 @@ struct TraceRecorderTests {
                 #expect(files.count == 1, "\(files)")
                 let trace = try Trace(parsing: String(contentsOfFile: traces + "/" + files[0], encoding: .utf8))
                 #expect(trace.header.vm == vm && trace.header.ramBytes == 2 * TestFleet.gib)
+                #expect(trace.header.qemu == "simulated", "what the VM's connection said runs it")
                 #expect(trace.samples.count >= (actuals[vm]?.count ?? 0), "a sample per round it was read")
                 let recorded = Set(trace.samples.map(\.actual))
                 #expect(recorded.isSuperset(of: Set(actuals[vm] ?? [])), "the balloon's moves are in the trace")

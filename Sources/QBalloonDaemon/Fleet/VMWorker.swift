@@ -24,6 +24,8 @@ package struct VMFacts: Sendable {
     package var ramBytes: UInt64?
     /// Whether its balloon has `deflate-on-oom` (nil: not known).
     package var deflateOnOOM: Bool?
+    /// What runs the VM, as its connection said (QEMU's version); empty until attached, or when it does not say.
+    package var qemu = ""
     /// The guest's statistics as last read (their `lastUpdate` says how old they are).
     package var stats: GuestStats?
     /// The last target the VM accepted.
@@ -197,7 +199,10 @@ final class VMWorker: Sendable {
                     throw error
                 }
                 await connection.close()
-                state.withLock { $0.deflateOnOOM = connection.deflateOnOOM }
+                state.withLock { facts in
+                    facts.deflateOnOOM = connection.deflateOnOOM
+                    facts.qemu = connection.qemu
+                }
                 try checkPlausible(reading, ramBytes: connection.ramBytes)
                 record(reading, ramBytes: connection.ramBytes, session: &session)
             } catch {
@@ -248,6 +253,7 @@ final class VMWorker: Sendable {
             facts.connections += 1
             facts.ramBytes = connection.ramBytes
             facts.deflateOnOOM = connection.deflateOnOOM
+            facts.qemu = connection.qemu
             facts.actual = nil
             facts.implausibleActual = nil
         }

@@ -53,7 +53,8 @@ public struct QMPLink: VMLink {
             let ram = try await device.maxBytes()
             let features = try await device.features()
             logger.debug("balloon found", metadata: ["balloon.path": "\(device.path)"])
-            return QMPConnection(device: device, ramBytes: ram, deflateOnOOM: features.deflateOnOOM)
+            return QMPConnection(
+                device: device, ramBytes: ram, deflateOnOOM: features.deflateOnOOM, qemu: "\(client.greeting.version)")
         } catch {
             await client.close()
             throw Self.judge(error)
@@ -86,6 +87,7 @@ struct QMPConnection: VMConnection {
     let device: BalloonDevice
     let ramBytes: UInt64
     let deflateOnOOM: Bool?
+    let qemu: String
 
     var preferredExecutor: (any TaskExecutor)? { device.client.taskExecutor }
 

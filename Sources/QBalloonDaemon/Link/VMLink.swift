@@ -33,12 +33,19 @@ public protocol VMConnection: Sendable {
     var deflateOnOOM: Bool? { get }
     /// Where a task talking to this VM best runs (the connection's event loop), or nil for anywhere.
     var preferredExecutor: (any TaskExecutor)? { get }
+    /// What runs the VM, as it says (QEMU's version from its monitor's greeting: `7.2.22 (Debian ...)`); empty when
+    /// it does not say. The daemon's traces (`record_dir`) write it in their header.
+    var qemu: String { get }
     /// Reads the guest's last statistics and, when asked, the balloon's `actual`.
     func read(includingActual: Bool) async throws -> VMReading
     /// Asks the guest to give back or take memory until it has `bytes`; returns once the VM accepted it.
     func setTarget(_ bytes: UInt64) async throws
     /// Closes the connection; calls still waiting fail.
     func close() async
+}
+
+extension VMConnection {
+    public var qemu: String { "" }
 }
 
 /// One read of a VM.

@@ -217,7 +217,7 @@ package final class Orchestrator: Service, Sendable {
         if let recorder = options.recorder {
             for fact in facts {
                 guard let actual = fact.actual, let ram = fact.ramBytes, fact.problem == nil else { continue }
-                recorder.record(vm: fact.name, ramBytes: ram, actual: actual, stats: fact.stats, at: now)
+                recorder.record(vm: fact.name, ramBytes: ram, actual: actual, stats: fact.stats, qemu: fact.qemu, at: now)
             }
         }
         let host = options.readHost(config.host)

@@ -221,6 +221,7 @@ private struct SimulatedConnection: VMConnection {
     let ramBytes: UInt64
     let timeout: Duration
     var deflateOnOOM: Bool? { false }
+    var qemu: String { "simulated" }
 
     var preferredExecutor: (any TaskExecutor)? { nil }
 
