@@ -240,7 +240,9 @@ struct ControlAPITests {
             #expect(first["state"]?.stringValue == "pinned")
             #expect(first["pin"]?["bytes"]?.uint64Value == Self.gib)
             try await Task.sleep(for: .seconds(1))
-            #expect(try await fleet.guest("first").target == Self.gib)
+            let guest = try await fleet.guest("first")
+            let log = (try? String(contentsOfFile: fleet.directory + "/decisions.jsonl", encoding: .utf8)) ?? ""
+            #expect(guest.target == Self.gib, "\(guest)\n\(log.split(separator: "\n").suffix(6).joined(separator: "\n"))")
             #expect(await daemon.stop() == 0)
         }
     }
