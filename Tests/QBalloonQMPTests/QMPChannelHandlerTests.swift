@@ -31,14 +31,43 @@ private func value<Value>(_ future: EventLoopFuture<Value>) -> Value? {
     return value
 }
 
+/// A promise as the handler's waiter: the embedded loop completes it inline, so a test reads the outcome at once.
+/// (``QMPClient`` resumes a suspended task instead; QMPClientResumeTests cover that over a socket.) Each answer
+/// is counted: a promise would ignore a second one, a suspended task would not survive it.
+private struct PromiseWaiter: QMPReplyWaiter {
+    let promise: EventLoopPromise<JSON>
+    let answers: Answers
+
+    func succeed(_ value: JSON) {
+        answers.count += 1
+        promise.succeed(value)
+    }
+
+    func fail(_ error: QMPError) {
+        answers.count += 1
+        promise.fail(error)
+    }
+}
+
+/// How many times one waiter was answered.
+private final class Answers {
+    var count = 0
+}
+
 /// The handler behind the real frame decoder on an `EmbeddedChannel`, connected, so its greeting timer runs
 /// on the embedded loop's clock. Every test ends with ``finish()``, which closes the channel: the handler
 /// then fails whatever is still pending, so no promise is left behind.
 private struct Harness {
     let channel = EmbeddedChannel()
-    let handler: QMPChannelHandler
+    let handler: QMPChannelHandler<PromiseWaiter>
     let ready: EventLoopPromise<QMPGreeting>
     let events: AsyncStream<QMPEvent>
+    /// Every waiter given to the handler, by request id, to check in ``finish()`` that each was answered once.
+    private let waiters = Waiters()
+
+    private final class Waiters {
+        var answers: [(id: Int, answers: Answers)] = []
+    }
 
     init(greetingTimeout: TimeAmount = .seconds(5)) throws {
         ready = channel.eventLoop.makePromise()
@@ -79,7 +108,9 @@ private struct Harness {
     /// Runs `command` as request `id`; returns the reply's future.
     func execute(_ command: QMPCommand, id: Int, timeout: TimeAmount = .seconds(10)) -> EventLoopFuture<JSON> {
         let promise = channel.eventLoop.makePromise(of: JSON.self)
-        handler.send(command, id: id, timeout: timeout, promise: promise)
+        let answers = Answers()
+        waiters.answers.append((id, answers))
+        handler.send(command, id: id, timeout: timeout, waiter: PromiseWaiter(promise: promise, answers: answers))
         return promise.futureResult
     }
 
@@ -87,10 +118,14 @@ private struct Harness {
         channel.embeddedEventLoop.advanceTime(by: amount)
     }
 
-    /// Closes the channel (if still open) and checks nothing was left unread.
+    /// Closes the channel (if still open) and checks nothing was left unread and every waiter was answered
+    /// exactly once.
     func finish() throws {
         let leftOver = try channel.finish(acceptAlreadyClosed: true)
         #expect(leftOver.isClean, "left over: \(leftOver)")
+        for (id, answers) in waiters.answers {
+            #expect(answers.count == 1, "request \(id) was answered \(answers.count) times")
+        }
     }
 }
 
@@ -280,6 +315,46 @@ private struct Harness {
         // The timer is gone with the session: nothing fires later.
         harness.advanceTime(by: .seconds(2))
         #expect(failure(first)?.code == .connectionClosed)
+        try harness.finish()
+    }
+
+    @Test func everyWaiterIsAnsweredOnceWhicheverWayItsCommandEnds() throws {
+        let harness = try Harness.negotiated()
+        let answered = harness.execute(QMPCommand("query-balloon"), id: 1)
+        let refused = harness.execute(QMPCommand("balloon"), id: 2)
+        let timedOut = harness.execute(QMPCommand("query-status"), id: 3, timeout: .seconds(1))
+        let cancelled = harness.execute(QMPCommand("query-balloon"), id: 4)
+        let pending = harness.execute(QMPCommand("query-balloon"), id: 5)
+        for _ in 1...5 { _ = try harness.sent() }
+        // A cancel before its send (the caller's task was cancelled already) finds nothing; the one after does.
+        harness.handler.cancel(id: 6)
+        let cancelledFirst = harness.execute(QMPCommand("query-status"), id: 6)
+        _ = try harness.sent()
+        #expect(result(cancelledFirst) == nil)
+        harness.handler.cancel(id: 6)
+        harness.handler.cancel(id: 6)
+        #expect(failure(cancelledFirst)?.detail == "cancelled")
+        harness.handler.cancel(id: 4)
+        harness.handler.cancel(id: 4)
+        harness.advanceTime(by: .seconds(1))
+        #expect(failure(timedOut)?.code == .timeout)
+        try harness.receive(
+            #"{"return": {"actual": 1}, "id": 1}"# + "\r\n"
+                + #"{"error": {"class": "GenericError", "desc": "no"}, "id": 2}"# + "\r\n"
+                + #"{"return": {}, "id": 3}"# + "\r\n" + #"{"return": {}, "id": 4}"# + "\r\n"
+                + #"{"return": {}, "id": 6}"# + "\r\n")
+        // Too late for the timed-out and cancelled ones: their answers stay as they were.
+        harness.handler.cancel(id: 3)
+        harness.advanceTime(by: .seconds(5))
+        #expect(value(answered) == ["actual": 1])
+        #expect(failure(refused)?.code == .commandFailed)
+        #expect(failure(timedOut)?.code == .timeout)
+        #expect(failure(cancelled)?.detail == "cancelled")
+        #expect(result(pending) == nil)
+        harness.handler.close()
+        #expect(failure(pending)?.description == "unix:/x.qmp: the client closed the connection")
+        let afterClose = harness.execute(QMPCommand("query-status"), id: 7)
+        #expect(failure(afterClose)?.code == .connectionClosed)
         try harness.finish()
     }
 

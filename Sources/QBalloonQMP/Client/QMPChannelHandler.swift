@@ -4,13 +4,16 @@ import QBalloonCore
 import QBalloonJSON
 
 /// The only part of the client that does I/O: it feeds what arrives to ``QMPSessionStateMachine`` and
-/// carries out the actions it returns. The machine owns every pending command (its promise and deadline);
+/// carries out the actions it returns. The machine owns every pending command (its caller and deadline);
 /// the handler keeps only the one timer the machine asks for. Runs on its channel's event loop only.
-package final class QMPChannelHandler: ChannelInboundHandler {
+///
+/// `Waiter` is who waits for a reply: ``QMPClient``'s suspended task, resumed straight from here when the reply is
+/// read; a promise in the handler's tests.
+package final class QMPChannelHandler<Waiter: QMPReplyWaiter>: ChannelInboundHandler {
     package typealias InboundIn = QMPFrame
     package typealias OutboundOut = ByteBuffer
 
-    private var machine: QMPSessionStateMachine<EventLoopPromise<JSON>>
+    private var machine: QMPSessionStateMachine<Waiter>
     /// One timer serves every command, armed for the earliest deadline: a timer per command would be
     /// scheduled and cancelled on every round trip.
     private var timer: Scheduled<Void>?
@@ -95,16 +98,19 @@ package final class QMPChannelHandler: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
-    /// Sends `command` as request `id`, completing `promise` with its reply or failing it after `timeout`.
-    package func send(_ command: QMPCommand, id: Int, timeout: TimeAmount, promise: EventLoopPromise<JSON>) {
-        switch machine.send(command, id: id, context: promise, now: promise.futureResult.eventLoop.now, timeout: timeout) {
+    /// Sends `command` as request `id`, answering `waiter` with its reply or failing it after `timeout`.
+    package func send(_ command: QMPCommand, id: Int, timeout: TimeAmount, waiter: Waiter) {
+        // The loop's clock, on which the timer runs (an embedded loop's in tests); the handler is in a pipeline
+        // by the time anyone can send.
+        let now = context?.eventLoop.now ?? .now()
+        switch machine.send(command, id: id, context: waiter, now: now, timeout: timeout) {
         case .write(let bytes, let armTimer):
             write(bytes, flush: true)
             if let armTimer { self.armTimer(for: armTimer) }
         case .wait(let armTimer):
             if let armTimer { self.armTimer(for: armTimer) }
-        case .fail(let promise, let error):
-            promise.fail(error)
+        case .fail(let waiter, let error):
+            waiter.fail(error)
         }
     }
 
@@ -131,11 +137,11 @@ package final class QMPChannelHandler: ChannelInboundHandler {
         timer = nil
         guard let context else { return }
         let action = machine.timerFired(now: context.eventLoop.now)
-        for (promise, error) in action.expired { promise.fail(error) }
+        for (waiter, error) in action.expired { waiter.fail(error) }
         if let deadline = action.armTimer { armTimer(for: deadline) }
     }
 
-    private func run(_ action: QMPSessionStateMachine<EventLoopPromise<JSON>>.Action) {
+    private func run(_ action: QMPSessionStateMachine<Waiter>.Action) {
         switch action {
         case .none:
             break
@@ -147,10 +153,10 @@ package final class QMPChannelHandler: ChannelInboundHandler {
             context?.flush()
             readyDone = true
             ready.succeed(greeting)
-        case .succeed(let promise, let value):
-            promise.succeed(value)
-        case .fail(let promise, let error):
-            promise.fail(error)
+        case .succeed(let waiter, let value):
+            waiter.succeed(value)
+        case .fail(let waiter, let error):
+            waiter.fail(error)
         case .deliver(let event):
             let now = Double(NIODeadline.now().uptimeNanoseconds) / 1e9
             guard eventBudget.spend(1, at: now) else {
@@ -173,7 +179,7 @@ package final class QMPChannelHandler: ChannelInboundHandler {
                 readyDone = true
                 ready.fail(error)
             }
-            for promise in failing { promise.fail(error) }
+            for waiter in failing { waiter.fail(error) }
             events.finish()
             context?.close(promise: nil)
         }

@@ -80,12 +80,12 @@ public final class QMPClient: Sendable {
     public let events: AsyncStream<QMPEvent>
     private let options: Options
     private let channel: Channel
-    private let handler: NIOLoopBound<QMPChannelHandler>
+    private let handler: NIOLoopBound<QMPChannelHandler<SuspendedCaller>>
     private let nextID = Atomic<Int>(1)
 
     private init(
         address: Endpoint, greeting: QMPGreeting, events: AsyncStream<QMPEvent>, options: Options,
-        channel: Channel, handler: NIOLoopBound<QMPChannelHandler>
+        channel: Channel, handler: NIOLoopBound<QMPChannelHandler<SuspendedCaller>>
     ) {
         self.address = address
         self.greeting = greeting
@@ -127,12 +127,12 @@ public final class QMPClient: Sendable {
         let limits = options
         // The handler as made for this channel: a monitor may close the connection the moment the session opens
         // (an event flood right after negotiation), and then it is no longer in the pipeline to be looked up.
-        let made = Mutex<NIOLoopBound<QMPChannelHandler>?>(nil)
+        let made = Mutex<NIOLoopBound<QMPChannelHandler<SuspendedCaller>>?>(nil)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = QMPChannelHandler(
+                    let handler = QMPChannelHandler<SuspendedCaller>(
                         address: "\(address)", ready: ready, events: continuation, eventHandler: eventHandler,
                         greetingTimeout: connectTimeout, maxPendingCommands: limits.maxPendingCommands,
                         eventBudget: limits.eventBudget, logger: logger)
@@ -188,21 +188,39 @@ public final class QMPClient: Sendable {
     public func execute(_ name: String, arguments: [String: JSON]? = nil, timeout: Duration? = nil) async throws -> JSON {
         let id = nextID.add(1, ordering: .relaxed).oldValue
         let command = QMPCommand(name, arguments: arguments)
-        let promise = channel.eventLoop.makePromise(of: JSON.self)
         let timeAmount = TimeAmount(timeout ?? options.commandTimeout)
         let handler = self.handler
-        if channel.eventLoop.inEventLoop {
-            handler.value.send(command, id: id, timeout: timeAmount, promise: promise)
-        } else {
-            channel.eventLoop.execute {
-                handler.value.send(command, id: id, timeout: timeAmount, promise: promise)
-            }
-        }
+        let loop = channel.eventLoop
+        // The handler resumes this task itself when the reply is read (or the command times out, is cancelled or
+        // the session ends): exactly once, because the session state machine gives each caller back once.
         return try await withTaskCancellationHandler {
-            try await promise.futureResult.get()
+            try await Self.suspend { continuation in
+                let caller = SuspendedCaller(continuation: continuation)
+                if loop.inEventLoop {
+                    handler.value.send(command, id: id, timeout: timeAmount, waiter: caller)
+                } else {
+                    loop.execute { handler.value.send(command, id: id, timeout: timeAmount, waiter: caller) }
+                }
+                // A task cancelled before this call ran its cancellation handler at once, and that cancel reached
+                // the loop ahead of the send above, where it found nothing to cancel: cancel again, after the send.
+                // (The handler ignores a second cancel of the same id.)
+                if Task.isCancelled {
+                    loop.execute { handler.value.cancel(id: id) }
+                }
+            }
         } onCancel: {
-            channel.eventLoop.execute { handler.value.cancel(id: id) }
+            loop.execute { handler.value.cancel(id: id) }
         }
+    }
+
+    /// Suspends the calling task until the handler answers `SuspendedCaller`: checked in debug builds.
+    nonisolated(nonsending)
+    private static func suspend(_ body: (SuspendedCaller.Continuation) -> Void) async throws -> JSON {
+        #if DEBUG
+        try await withCheckedThrowingContinuation(body)
+        #else
+        try await withUnsafeThrowingContinuation(body)
+        #endif
     }
 
     /// Closes the connection; commands still waiting fail with `connectionClosed`.
