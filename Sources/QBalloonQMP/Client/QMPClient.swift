@@ -213,14 +213,10 @@ public final class QMPClient: Sendable {
         }
     }
 
-    /// Suspends the calling task until the handler answers `SuspendedCaller`: checked in debug builds.
+    /// Suspends the calling task until the handler answers `SuspendedCaller` (a checked continuation: see there).
     nonisolated(nonsending)
     private static func suspend(_ body: (SuspendedCaller.Continuation) -> Void) async throws -> JSON {
-        #if DEBUG
         try await withCheckedThrowingContinuation(body)
-        #else
-        try await withUnsafeThrowingContinuation(body)
-        #endif
     }
 
     /// Closes the connection; commands still waiting fail with `connectionClosed`.

@@ -16,15 +16,11 @@ package protocol QMPReplyWaiter {
 /// the event loop when the reply is read.
 ///
 /// Until issue 14 the caller waited on an `EventLoopPromise` whose future it awaited through a continuation of its
-/// own: a promise, a future and a callback more per command, on the path BENCHMARKS.md measured as a fifth of the
-/// daemon's CPU. Debug builds (the tests) use a checked continuation, which traps on a second resume and reports
-/// one never resumed; release builds an unchecked one, which costs nothing more than the resume.
+/// own: a promise, a future and a callback more per command. The continuation is a checked one in every build: it
+/// traps on a second resume and reports one never resumed, rather than leave a daemon running as root with
+/// undefined behaviour; the unchecked one measured no faster (BENCHMARKS.md, issue 14).
 struct SuspendedCaller: QMPReplyWaiter, Sendable {
-    #if DEBUG
     typealias Continuation = CheckedContinuation<JSON, any Error>
-    #else
-    typealias Continuation = UnsafeContinuation<JSON, any Error>
-    #endif
 
     let continuation: Continuation
 
