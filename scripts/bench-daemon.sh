@@ -5,8 +5,9 @@
 # their cost is not counted (one fleet per client: a monitor serves one client at a time).
 #
 # Usage: scripts/bench-daemon.sh [--quick] [--window SECONDS] [--window-10k SECONDS] [--only daemon|python]
-#   default: 1000 VMs every 1 s (30 s window), then 10,000 VMs every 10 s (60 s window), daemon then Python
-#   for each; --quick: 200 VMs every 1 s and 2000 every 10 s, 10 s and 20 s windows (a smoke test).
+#   default: 1000 VMs every 1 s (30 s window), then 10,000 VMs every 1 s (60 s window), daemon then Python
+#   for each; --quick: 200 VMs and 2000, every 1 s, 10 s and 20 s windows (a smoke test). Issue 14's targets are
+#   checked and printed as met or MISSED (none with --quick).
 # Prints a table; the last line of stdout is one JSON object with every figure. Takes about 5 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -163,7 +164,7 @@ EOF
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average: $load_before on $(nproc) CPUs" >&2
 for side in $sides; do run_case "$side" "$small" 1 "$window"; done
-for side in $sides; do run_case "$side" "$large" 10 "$window_large"; done
+for side in $sides; do run_case "$side" "$large" 1 "$window_large"; done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 $python "$root/scripts/bench_daemon_measure.py" report "$work/results.jsonl" \
     --load-before "$load_before" --load-after "$load_after"

@@ -10,7 +10,7 @@ import QBalloonQMP
 @main
 @MainActor
 struct QBalloonBench {
-    static let latencyTarget = 1.15
+    static let latencyTarget = 1.10
     static let decodeTarget = 1.5
 
     static func main() async {
@@ -112,19 +112,19 @@ struct QBalloonBench {
         let latencyRatio = latency.median(.client) / latency.median(.minimal)
         let latencyMet = latencyRatio <= latencyTarget
         let decodeMet = decode.stats.speedup >= decodeTarget && decode.realistic.speedup >= decodeTarget
-        let rulesMet = rules.median / 1e6 < 5
+        let rulesMet = rules.median / 1e6 < 2
         report.set(
             "targets_met",
             .object([
-                ("latency_ratio_le_1_15", .bool(latencyMet)), ("decode_speedup_ge_1_5", .bool(decodeMet)),
-                ("rules_round_lt_5ms", .bool(rulesMet)),
+                ("latency_ratio_le_1_10", .bool(latencyMet)), ("decode_speedup_ge_1_5", .bool(decodeMet)),
+                ("rules_round_lt_2ms", .bool(rulesMet)),
             ]))
         report.section("Targets")
         report.row("latency ratio <= \(latencyTarget)x", [format(latencyRatio, 3) + "x", latencyMet ? "met" : "MISSED"])
         report.row(
             "guest-stats decode speedup >= \(decodeTarget)x",
             [format(min(decode.stats.speedup, decode.realistic.speedup), 2) + "x", decodeMet ? "met" : "MISSED"])
-        report.row("rules round (1000 VMs x 10 rules) < 5 ms", [format(rules.median / 1e6, 3) + " ms", rulesMet ? "met" : "MISSED"])
+        report.row("rules round (1000 VMs x 10 rules) < 2 ms", [format(rules.median / 1e6, 3) + " ms", rulesMet ? "met" : "MISSED"])
         if !latencyMet { report.note("MISSED: latency ratio \(format(latencyRatio, 3))x is above \(latencyTarget)x") }
         if !decodeMet { report.note("MISSED: decode speedup is below \(decodeTarget)x") }
         report.note("load average (1 min): \(format(loadStart, 2)) at start, \(format(loadEnd, 2)) at end")
