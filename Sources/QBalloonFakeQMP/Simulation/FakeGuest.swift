@@ -195,6 +195,12 @@ public struct FakeGuest: Sendable {
         }
         while time < end {
             let next = min(end, time + Self.maxStep)
+            // Far from the epoch (a trace starting in the year 500 million) a tenth of a second is below a Double's
+            // precision: one step to the end rather than none forever.
+            guard next > time else {
+                step(to: end)
+                return
+            }
             step(to: next)
         }
     }
