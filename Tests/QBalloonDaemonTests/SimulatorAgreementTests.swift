@@ -44,33 +44,9 @@ struct SimulatorAgreementTests {
                 Self.trace("batch", epoch: epoch, seconds: Self.seconds, workload: ReferenceWorkloadTests.trialBatch),
                 Self.trace("idle", epoch: epoch, seconds: Self.seconds, workload: ReferenceWorkloadTests.trialIdle),
             ].map { try TraceGuest(trace: $0) }
-            let hostTotal = 2 * Self.gib + 256 * Self.mib
-            for guest in guests { try await fleet.startVM(guest.name, scenario: guest.scenario) }
-            fleet.host.synthetic(total: hostTotal, hostUse: 256 * Self.mib)
-            let text = try ShippedConfigs.adapted(name, in: .init(sockets: fleet.directory))
-            try await fleet.startDaemon(config: text)
-            // A look at every guest every second, as the simulator takes: the guests are simulated in the same steps.
-            try await fleet.advance(by: .seconds(Self.seconds - 1)) {
-                for guest in guests { _ = try await fleet.guest(guest.name) }
-            }
-            let daemon = fleet.history.flatMap { round in
-                round.changes.map { "t=\(round.time - epoch) \($0.vm) \($0.from) -> \($0.to ?? 0) \($0.reason): \($0)" }
-            }
-
-            let config = try QBalloonConfig.parse(text, file: name)
-            let run = Simulation(
-                config: config, name: name, guests: guests,
-                options: .init(hostMemory: hostTotal, hostUse: 256 * Self.mib, duration: Double(Self.seconds - 1), keepDecisions: true)
-            ).run()
-            let simulated = run.decisions.map { "t=\($0.time - epoch) \($0.vm) \($0.from) -> \($0.to) \($0.reason): \($0.text)" }
-            print("\(name): \(daemon.count) changes from the daemon, \(simulated.count) from the simulator; first \(daemon.prefix(2))")
-            #expect(daemon.count >= 5, "too few changes to compare: \(daemon)")
-            #expect(simulated == daemon)
-            if simulated != daemon {
-                let first = zip(simulated, daemon).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(simulated.count, daemon.count)
-                Issue.record(
-                    "first difference at change \(first): simulator \(simulated.dropFirst(first).prefix(3)) daemon \(daemon.dropFirst(first).prefix(3))")
-            }
+            try await Self.expectSameDecisions(
+                fleet, guests: guests, config: name, hostTotal: 2 * Self.gib + 256 * Self.mib, seconds: Self.seconds - 1,
+                simulatedSeconds: Double(Self.seconds - 1), epoch: epoch)
         }
     }
 
@@ -91,30 +67,40 @@ struct SimulatorAgreementTests {
             }
             let seconds = Int(guests.map(\.duration).min() ?? 0)
             #expect(seconds >= 300)
-            let hostTotal = 3 * Self.gib
-            for guest in guests { try await fleet.startVM(guest.name, scenario: guest.scenario) }
-            fleet.host.synthetic(total: hostTotal, hostUse: 256 * Self.mib)
-            let text = try ShippedConfigs.adapted(name, in: .init(sockets: fleet.directory))
-            try await fleet.startDaemon(config: text)
-            try await fleet.advance(by: .seconds(seconds)) {
-                for guest in guests { _ = try await fleet.guest(guest.name) }
-            }
-            let daemon = fleet.history.flatMap { round in
-                round.changes.map { "t=\(round.time - epoch) \($0.vm) \($0.from) -> \($0.to ?? 0): \($0)" }
-            }
-            let run = Simulation(
-                config: try QBalloonConfig.parse(text, file: name), name: name, guests: guests,
-                options: .init(hostMemory: hostTotal, hostUse: 256 * Self.mib, duration: Double(seconds), keepDecisions: true)
-            ).run()
-            let simulated = run.decisions.map { "t=\($0.time - epoch) \($0.vm) \($0.from) -> \($0.to): \($0.text)" }
-            print("\(name) on the recorded traces: \(daemon.count) changes from the daemon, \(simulated.count) from the simulator")
-            #expect(daemon.count >= 5, "too few changes to compare: \(daemon)")
-            #expect(simulated == daemon)
-            if simulated != daemon {
-                let first = zip(simulated, daemon).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(simulated.count, daemon.count)
-                Issue.record(
-                    "first difference at change \(first): simulator \(simulated.dropFirst(first).prefix(3)) daemon \(daemon.dropFirst(first).prefix(3))")
-            }
+            try await Self.expectSameDecisions(
+                fleet, guests: guests, config: name, hostTotal: 3 * Self.gib, seconds: seconds, simulatedSeconds: Double(seconds),
+                epoch: epoch)
+        }
+    }
+
+    /// Runs the daemon on `guests` in `fleet` (a look at every guest every second, as the simulator takes) and the
+    /// simulator on the same guests, host and config, and expects the same changes, decision for decision.
+    static func expectSameDecisions(
+        _ fleet: TestFleet, guests: [TraceGuest], config name: String, hostTotal: UInt64, seconds: Int, simulatedSeconds: Double,
+        epoch: Double
+    ) async throws {
+        for guest in guests { try await fleet.startVM(guest.name, scenario: guest.scenario) }
+        fleet.host.synthetic(total: hostTotal, hostUse: 256 * Self.mib)
+        let text = try ShippedConfigs.adapted(name, in: .init(sockets: fleet.directory))
+        try await fleet.startDaemon(config: text)
+        try await fleet.advance(by: .seconds(seconds)) {
+            for guest in guests { _ = try await fleet.guest(guest.name) }
+        }
+        let daemon = fleet.history.flatMap { round in
+            round.changes.map { "t=\(round.time - epoch) \($0.vm) \($0.from) -> \($0.to ?? 0) \($0.reason): \($0)" }
+        }
+        let run = Simulation(
+            config: try QBalloonConfig.parse(text, file: name), name: name, guests: guests,
+            options: .init(hostMemory: hostTotal, hostUse: 256 * Self.mib, duration: simulatedSeconds, keepDecisions: true)
+        ).run()
+        let simulated = run.decisions.map { "t=\($0.time - epoch) \($0.vm) \($0.from) -> \($0.to) \($0.reason): \($0.text)" }
+        print("\(name): \(daemon.count) changes from the daemon, \(simulated.count) from the simulator")
+        #expect(daemon.count >= 5, "too few changes to compare: \(daemon)")
+        #expect(simulated == daemon)
+        if simulated != daemon {
+            let first = zip(simulated, daemon).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(simulated.count, daemon.count)
+            Issue.record(
+                "first difference at change \(first): simulator \(simulated.dropFirst(first).prefix(3)) daemon \(daemon.dropFirst(first).prefix(3))")
         }
     }
 }
