@@ -36,6 +36,12 @@ struct TraceTests {
         (Self.header.line + "\n{\"t\": 5, \"actual\": 4294967296}\n", "trace:2: actual 4294967296 is above the VM's RAM (2147483648)"),
         (Self.header.line + "\n{\"t\": 5, \"actual\": 1, \"free\": -3}\n", "trace:2: \"free\" must be a whole number, not -3"),
         (Self.header.line + "\n{\"actual\": 1}\n", "trace:2: no \"t\" (Unix seconds)"),
+        (Self.header.line + "\n{\"t\": 1e20, \"actual\": 1}\n", "trace:2: \"t\" must be Unix seconds, from 0 to 10^11, not 1e+20"),
+        (Self.header.line + "\n{\"t\": -1, \"actual\": 1}\n", "trace:2: \"t\" must be Unix seconds, from 0 to 10^11, not -1.0"),
+        (
+            "{\"qballoon_trace\": 1, \"vm\": \"db\", \"ram\": 1073741824, \"interval\": 1, \"start\": 1.8e89}\n",
+            "trace:1: the header: \"start\" must be Unix seconds, from 0 to 10^11"
+        ),
     ])
     func badLinesAreNamed(text: String, expected: String) {
         #expect(throws: TraceError.self) { try Trace(parsing: text) }

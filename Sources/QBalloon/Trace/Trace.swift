@@ -22,6 +22,9 @@ public struct Trace: Sendable, Hashable {
     public static let version = 1
     /// At most this many samples are read from one trace (a week at one a second).
     public static let maxSamples = 7 * 86_400
+    /// The times a trace may name, in Unix seconds: from the epoch to 10^11 (the year 5138). Further than that is
+    /// not a recording, and a guest model stamping its reports in whole seconds could not count it.
+    public static let times: ClosedRange<Double> = 0...100_000_000_000
 
     /// Reads a trace's text; throws ``TraceError`` naming the line at fault.
     public init(parsing text: String, file: String = "trace") throws(TraceError) {
@@ -105,7 +108,9 @@ public struct TraceHeader: Sendable, Hashable {
         guard let interval = json["interval"]?.doubleValue, interval > 0, interval <= 3600 else {
             throw fail("\"interval\" must be seconds, more than 0 and at most 3600")
         }
-        guard let start = json["start"]?.doubleValue, start.isFinite else { throw fail("\"start\" must be Unix seconds") }
+        guard let start = json["start"]?.doubleValue, Trace.times.contains(start) else {
+            throw fail("\"start\" must be Unix seconds, from 0 to 10^11")
+        }
         self.init(vm: vm, ramBytes: ram, interval: interval, qemu: json["qemu"]?.stringValue ?? "", start: start)
     }
 }
@@ -171,7 +176,8 @@ public struct TraceSample: Sendable, Hashable {
     init(json: JSON, file: String, line: Int) throws(TraceError) {
         func fail(_ reason: String) -> TraceError { TraceError(file: file, line: line, reason: reason) }
         guard case .object(let object) = json else { throw fail("a sample must be a JSON object") }
-        guard let time = object["t"]?.doubleValue, time.isFinite else { throw fail("no \"t\" (Unix seconds)") }
+        guard let time = object["t"]?.doubleValue else { throw fail("no \"t\" (Unix seconds)") }
+        guard Trace.times.contains(time) else { throw fail("\"t\" must be Unix seconds, from 0 to 10^11, not \(time)") }
         guard let actual = object["actual"]?.uint64Value else { throw fail("no \"actual\" (bytes)") }
         var stats = GuestStats()
         if let reported = object["reported"] {

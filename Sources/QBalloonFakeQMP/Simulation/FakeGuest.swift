@@ -267,7 +267,7 @@ public struct FakeGuest: Sendable {
         let page = Self.pageSize
         func pages(_ bytes: Double) -> UInt64 { Self.bytes(bytes) / page * page }
         report = Report(
-            lastUpdate: Int64(moment.rounded(.down)), swapIn: pages(swapIn), swapOut: pages(swapOut),
+            lastUpdate: Self.seconds(moment), swapIn: pages(swapIn), swapOut: pages(swapOut),
             majorFaults: Self.bytes(majorFaults), minorFaults: Self.bytes(minorFaults), free: pages(breakdown.free),
             total: actual > scenario.guest.kernelReserved ? actual - scenario.guest.kernelReserved : 0,
             available: pages(breakdown.available), diskCaches: pages(breakdown.cache + Double(scenario.guest.shmem)))
@@ -278,6 +278,16 @@ public struct FakeGuest: Sendable {
     static func bytes(_ value: Double) -> UInt64 {
         guard value > 0 else { return 0 }
         return value < 18_446_744_073_709_549_568 ? UInt64(value) : 18_446_744_073_709_549_568
+    }
+
+    /// A moment as whole Unix seconds, the way QEMU stamps a report; held within `Int64` (a scenario started at an
+    /// absurd time still reports).
+    static func seconds(_ moment: Double) -> Int64 {
+        guard moment.isFinite else { return moment > 0 ? .max : .min }
+        let down = moment.rounded(.down)
+        if down >= 9_223_372_036_854_775_807 { return .max }
+        if down <= -9_223_372_036_854_775_808 { return .min }
+        return Int64(down)
     }
 
     static func roundToBalloonPages(_ memory: Double, ram: UInt64) -> UInt64 {
