@@ -67,4 +67,4 @@ bench-daemon:
 	@scripts/bench-daemon.sh
 
 clean:
-	rm -rf .build .build-release .build-tsan .build-asan .build-fuzz dist
+	rm -rf .build .build-release .build-static .build-tsan .build-asan .build-fuzz dist

@@ -37,9 +37,10 @@ if ! $python -c 'import qemu.qmp' 2>/dev/null; then
     echo "installing: qemu.qmp (pip)" >&2
     $python -m pip install --quiet qemu.qmp >&2
 fi
-echo "building qballoon (release, .build-release)" >&2
-swift build -c release --scratch-path .build-release --product qballoon >&2
-qballoon=$root/.build-release/release/qballoon
+# The daemon measured is built as the package builds it (`make release`): release, the Swift runtime linked in.
+echo "building qballoon (release, --static-swift-stdlib, .build-static)" >&2
+swift build -c release --static-swift-stdlib --scratch-path .build-static --product qballoon >&2
+qballoon=$root/.build-static/release/qballoon
 
 # Every socket is a file descriptor on both sides: raise the limit as far as it goes.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -7,8 +7,9 @@ extension JSON {
     /// - Parameters:
     ///   - bytes: UTF-8 JSON text holding exactly one value (surrounding whitespace allowed).
     ///   - limits: the largest input and the deepest nesting accepted.
+    ///   - keys: member names met often, made into strings once (``JSONKeys``).
     /// - Throws: ``JSONError`` naming the problem and where the parser gave up.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, limits: JSONLimits = .default) throws -> JSON {
+    public static func decode(_ bytes: UnsafeRawBufferPointer, limits: JSONLimits = .default, keys: JSONKeys? = nil) throws -> JSON {
         guard bytes.count <= limits.maxBytes else {
             throw JSONError(
                 code: .tooLarge,
@@ -18,11 +19,11 @@ extension JSON {
         // jansson refuses `\u0000` in strings; with wide integers it must not get the chance to read one as
         // the marker, so such input goes to jansson as it is and gets its error.
         if scan.wideIntegers.isEmpty || scan.hasNulEscape {
-            return try parse(bytes, allowNul: false, wideIntegers: false)
+            return try parse(bytes, allowNul: false, wideIntegers: false, keys: keys)
         }
         let rewritten = scan.rewritingWideIntegers(bytes)
         return try rewritten.withUnsafeBytes { (buffer) throws -> JSON in
-            try parse(buffer, allowNul: true, wideIntegers: true)
+            try parse(buffer, allowNul: true, wideIntegers: true, keys: keys)
         }
     }
 
@@ -39,14 +40,14 @@ extension JSON {
         }
     }
 
-    private static func parse(_ bytes: UnsafeRawBufferPointer, allowNul: Bool, wideIntegers: Bool) throws -> JSON {
+    private static func parse(_ bytes: UnsafeRawBufferPointer, allowNul: Bool, wideIntegers: Bool, keys: JSONKeys?) throws -> JSON {
         var error = json_error_t()
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
         guard let root = json_loadb(base, bytes.count, qb_json_flags_decode(allowNul ? 1 : 0), &error) else {
             throw JSONError(code: .syntax, message: syntaxMessage(error))
         }
         defer { qb_json_decref(root) }
-        return JanssonTree(wideIntegers: wideIntegers).value(of: root)
+        return JanssonTree(wideIntegers: wideIntegers, keys: keys).value(of: root)
     }
 
     private static func syntaxMessage(_ error: json_error_t) -> String {
@@ -73,6 +74,7 @@ enum WideIntegerMarker {
 /// Walks a jansson tree once and builds the Swift value.
 private struct JanssonTree {
     let wideIntegers: Bool
+    let keys: JSONKeys?
 
     func value(of node: UnsafeMutablePointer<json_t>) -> JSON {
         switch json_type(rawValue: UInt32(qb_json_type(node))) {
@@ -81,9 +83,8 @@ private struct JanssonTree {
             var iterator = json_object_iter(node)
             while let current = iterator {
                 let keyLength = json_object_iter_key_len(current)
-                let key = json_object_iter_key(current)!.withMemoryRebound(to: UInt8.self, capacity: keyLength) {
-                    String(decoding: UnsafeBufferPointer(start: $0, count: keyLength), as: UTF8.self)
-                }
+                let bytes = UnsafeRawBufferPointer(start: json_object_iter_key(current), count: keyLength)
+                let key = keys?.name(bytes) ?? String(decoding: bytes, as: UTF8.self)
                 members[key] = value(of: json_object_iter_value(current))
                 iterator = json_object_iter_next(node, current)
             }

@@ -100,6 +100,25 @@ private func qomValue(lastUpdate: JSON = .int(1_700_000_000), _ overrides: [Stri
         #expect(stats.all.count == 12)
     }
 
+    /// The ten figures are fields, the rest kept by name; `all` puts them back together as QEMU sent them, and
+    /// setting it takes them apart again.
+    @Test func allIsWhatQEMUSentWhicheverWayItIsKept() {
+        var stats = GuestStats(
+            qemuNames: ["stat-free-memory": .max, "stat-total-memory": 2 << 30, "stat-oom-kills": 4], lastUpdate: 9)
+        #expect(stats.free == nil && stats.total == 2 << 30)
+        #expect(stats.others == ["stat-oom-kills": 4])
+        #expect(stats.all == ["stat-free-memory": .max, "stat-total-memory": 2 << 30, "stat-oom-kills": 4])
+        stats.available = 1 << 30
+        #expect(stats.all["stat-available-memory"] == 1 << 30, "a field set by hand shows in `all`")
+        stats.all = ["stat-swap-in": 7]
+        #expect(stats.swapIn == 7 && stats.others.isEmpty)
+        #expect(stats.all == ["stat-swap-in": 7, "stat-total-memory": 2 << 30, "stat-available-memory": 1 << 30])
+        #expect(GuestStats(free: 5, all: ["stat-free-memory": 6]).free == 5, "a field given wins over `all`")
+        #expect(GuestStats(all: ["stat-free-memory": 6]).free == 6)
+        #expect(
+            GuestStats(qemuNames: ["stat-htlb-pgfail": 1], lastUpdate: 1) == GuestStats(hugetlbFailures: 1, lastUpdate: 1))
+    }
+
     static let lastUpdates: [(JSON, Int64?)] = [
         (.int(0), nil),
         (.int(-1), nil),

@@ -22,15 +22,15 @@ extension GuestStats {
                 code: .badReply, address: address,
                 detail: "guest-stats reply has \(stats.count) statistics (QEMU sends about a dozen; limit \(Self.maxStatistics))")
         }
-        var all: [String: UInt64] = [:]
+        self.init()
         for (name, stat) in stats {
             guard let number = stat.uint64Value else {
                 throw BalloonError(
                     code: .badReply, address: address,
                     detail: "guest-stats value '\(name)' is \(stat.typeName), expected an unsigned integer")
             }
-            all[name] = number
+            record(name, number)
         }
-        self.init(qemuNames: all, lastUpdate: lastUpdate)
+        self.lastUpdate = lastUpdate > 0 ? lastUpdate : nil
     }
 }

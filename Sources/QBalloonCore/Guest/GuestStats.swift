@@ -20,29 +20,49 @@ public struct GuestStats: Sendable, Hashable {
     public var diskCaches: UInt64?
     public var hugetlbAllocations: UInt64?
     public var hugetlbFailures: UInt64?
-    /// Every statistic QEMU sent, by its QEMU name (`stat-free-memory`...), reported or not; newer QEMUs
-    /// send more than the ones above.
-    public var all: [String: UInt64]
+    /// Every statistic QEMU sent, by its QEMU name (`stat-free-memory`...), reported or not (the all-ones value);
+    /// newer QEMUs send more than the ones above. Made when asked: the ten above are kept as fields, the others by
+    /// name (``others``), so a poll builds no dictionary.
+    public var all: [String: UInt64] {
+        get {
+            var all = others
+            for (index, name) in Self.knownNames.enumerated() where self[known: index] != nil || sentUnreported & (1 << index) != 0 {
+                all[name] = self[known: index] ?? Self.unreported
+            }
+            return all
+        }
+        set {
+            sentUnreported = 0
+            others = [:]
+            for (name, value) in newValue { record(name, value) }
+        }
+    }
+    /// The statistics QEMU sent beyond the ten above (`stat-oom-kills`...), by name; empty from QEMU 7.
+    public private(set) var others: [String: UInt64] = [:]
+    /// Which of ``knownNames`` QEMU sent as unreported (all-ones), one bit each: a nil field it did not send is left
+    /// out of ``all``.
+    private var sentUnreported: UInt16 = 0
     /// When the guest last reported, in Unix seconds; `nil` if it never has.
     public var lastUpdate: Int64?
 
+    /// QEMU's names of the ten statistics kept as fields, in the order of ``subscript(known:)``.
+    public static let knownNames = [
+        "stat-swap-in", "stat-swap-out", "stat-major-faults", "stat-minor-faults", "stat-free-memory",
+        "stat-total-memory", "stat-available-memory", "stat-disk-caches", "stat-htlb-pgalloc", "stat-htlb-pgfail",
+    ]
+
+    /// The statistics as fields; `all` adds what QEMU sent by name (a field given here wins over the same figure in
+    /// `all`).
     public init(
         swapIn: UInt64? = nil, swapOut: UInt64? = nil, majorFaults: UInt64? = nil, minorFaults: UInt64? = nil,
         free: UInt64? = nil, total: UInt64? = nil, available: UInt64? = nil, diskCaches: UInt64? = nil,
         hugetlbAllocations: UInt64? = nil, hugetlbFailures: UInt64? = nil, all: [String: UInt64] = [:],
         lastUpdate: Int64? = nil
     ) {
-        self.swapIn = swapIn
-        self.swapOut = swapOut
-        self.majorFaults = majorFaults
-        self.minorFaults = minorFaults
-        self.free = free
-        self.total = total
-        self.available = available
-        self.diskCaches = diskCaches
-        self.hugetlbAllocations = hugetlbAllocations
-        self.hugetlbFailures = hugetlbFailures
-        self.all = all
+        // `all` first, then the fields given: a figure given both ways is the field's.
+        for (name, value) in all { record(name, value) }
+        let given = [swapIn, swapOut, majorFaults, minorFaults, free, total, available, diskCaches, hugetlbAllocations, hugetlbFailures]
+        for (index, value) in given.enumerated() where value != nil { self[known: index] = value }
         self.lastUpdate = lastUpdate
     }
 
@@ -52,17 +72,73 @@ public struct GuestStats: Sendable, Hashable {
     /// The statistics from QEMU's names and values (`stat-free-memory`...); the all-ones value is unreported.
     /// - Parameter lastUpdate: the Unix second of the guest's last report; 0 or less: it never reported.
     public init(qemuNames all: [String: UInt64], lastUpdate: Int64) {
-        func reported(_ name: String) -> UInt64? {
-            guard let value = all[name], value != Self.unreported else { return nil }
-            return value
+        self.init()
+        for (name, value) in all { record(name, value) }
+        self.lastUpdate = lastUpdate > 0 ? lastUpdate : nil
+    }
+
+    /// Takes one statistic as QEMU named and sent it: one of the ten fields (nil when all-ones), else ``others``.
+    public mutating func record(_ name: String, _ value: UInt64) {
+        guard let index = Self.index(ofKnown: name) else {
+            others[name] = value
+            return
         }
-        self.init(
-            swapIn: reported("stat-swap-in"), swapOut: reported("stat-swap-out"),
-            majorFaults: reported("stat-major-faults"), minorFaults: reported("stat-minor-faults"),
-            free: reported("stat-free-memory"), total: reported("stat-total-memory"),
-            available: reported("stat-available-memory"), diskCaches: reported("stat-disk-caches"),
-            hugetlbAllocations: reported("stat-htlb-pgalloc"), hugetlbFailures: reported("stat-htlb-pgfail"),
-            all: all, lastUpdate: lastUpdate > 0 ? lastUpdate : nil)
+        if value == Self.unreported {
+            sentUnreported |= 1 << index
+            self[known: index] = nil
+        } else {
+            sentUnreported &= ~(1 << index)
+            self[known: index] = value
+        }
+    }
+
+    /// The position of a name in ``knownNames``; QEMU's names are told apart by length and a few bytes.
+    static func index(ofKnown name: String) -> Int? {
+        switch name {
+        case "stat-swap-in": 0
+        case "stat-swap-out": 1
+        case "stat-major-faults": 2
+        case "stat-minor-faults": 3
+        case "stat-free-memory": 4
+        case "stat-total-memory": 5
+        case "stat-available-memory": 6
+        case "stat-disk-caches": 7
+        case "stat-htlb-pgalloc": 8
+        case "stat-htlb-pgfail": 9
+        default: nil
+        }
+    }
+
+    /// The field of ``knownNames``[index].
+    subscript(known index: Int) -> UInt64? {
+        get {
+            switch index {
+            case 0: swapIn
+            case 1: swapOut
+            case 2: majorFaults
+            case 3: minorFaults
+            case 4: free
+            case 5: total
+            case 6: available
+            case 7: diskCaches
+            case 8: hugetlbAllocations
+            default: hugetlbFailures
+            }
+        }
+        set {
+            switch index {
+            case 0: swapIn = newValue
+            case 1: swapOut = newValue
+            case 2: majorFaults = newValue
+            case 3: minorFaults = newValue
+            case 4: free = newValue
+            case 5: total = newValue
+            case 6: available = newValue
+            case 7: diskCaches = newValue
+            case 8: hugetlbAllocations = newValue
+            default: hugetlbFailures = newValue
+            }
+        }
     }
 
     /// Seconds since the guest last reported, at `now` (Unix seconds); `nil` if it never has.

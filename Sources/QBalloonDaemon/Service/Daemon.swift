@@ -71,7 +71,7 @@ public final class Daemon: Sendable {
             self.wallClock = wallClock
             self.readHost = readHost
             self.link = link
-            self.scanSockets = scanSockets ?? { SocketScanner.sockets(matching: $0) }
+            self.scanSockets = scanSockets ?? { [scanner = SocketScanner()] in scanner.sockets(matching: $0) }
             self.onRound = onRound
             self.handlesSignals = handlesSignals
             self.metricsBound = metricsBound

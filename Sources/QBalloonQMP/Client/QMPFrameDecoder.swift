@@ -1,4 +1,5 @@
 import NIOCore
+import QBalloonCore
 import QBalloonJSON
 
 /// One delimited message from a QMP stream.
@@ -16,6 +17,9 @@ package struct QMPFrameDecoder: NIOSingleStepByteToMessageDecoder {
 
     private var splitter: QMPFrameSplitter
     private let limits: JSONLimits
+
+    /// Long member names in every poll's reply: the guest's statistics (`stat-available-memory`...).
+    static let keys = JSONKeys(GuestStats.knownNames)
 
     package init(maxMessageBytes: Int = 16 << 20, maxDepth: Int = 1024) {
         self.splitter = QMPFrameSplitter(maxMessageBytes: maxMessageBytes, maxDepth: maxDepth)
@@ -36,7 +40,8 @@ package struct QMPFrameDecoder: NIOSingleStepByteToMessageDecoder {
                 defer { buffer.moveReaderIndex(forwardBy: count) }
                 return buffer.withUnsafeReadableBytes { bytes in
                     do {
-                        return .json(try JSON.decode(UnsafeRawBufferPointer(rebasing: bytes[0..<count]), limits: limits))
+                        return .json(
+                            try JSON.decode(UnsafeRawBufferPointer(rebasing: bytes[0..<count]), limits: limits, keys: Self.keys))
                     } catch let error as JSONError {
                         return .invalid(error)
                     } catch {
