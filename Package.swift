@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "QBalloonCore", targets: ["QBalloonCore"]),
         .library(name: "QBalloonJSON", targets: ["QBalloonJSON"]),
         .library(name: "QBalloonQMP", targets: ["QBalloonQMP"]),
+        .library(name: "QBalloonLibvirt", targets: ["QBalloonLibvirt"]),
         .library(name: "QBalloon", targets: ["QBalloon"]),
         .library(name: "QBalloonFakeQMP", targets: ["QBalloonFakeQMP"]),
         .library(name: "QBalloonRules", targets: ["QBalloonRules"]),
@@ -36,6 +37,21 @@ let package = Package(
             name: "CJansson",
             pkgConfig: "jansson",
             providers: [.apt(["libjansson-dev"])]
+        ),
+        // The only module that sees libvirt's C types.
+        .systemLibrary(
+            name: "CLibvirt",
+            pkgConfig: "libvirt",
+            providers: [.apt(["libvirt-dev"])]
+        ),
+        // VMs managed by libvirt: a connection, a domain's balloon, statistics and metadata, as Swift values.
+        // libvirt's calls block, so they run on a thread of their own, off the event loops and the Swift pool.
+        .target(
+            name: "QBalloonLibvirt",
+            dependencies: [
+                "QBalloonCore", "CLibvirt",
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         // The version `make release` stamps into the binary (a C macro, so a build flag can carry it).
         .target(name: "CBuildInfo"),
@@ -108,6 +124,7 @@ let package = Package(
             dependencies: [
                 "CBuildInfo", "QBalloonCore", "QBalloonJSON",
                 "QBalloonQMP",
+                "QBalloonLibvirt",
                 "QBalloon",
                 "QBalloonFakeQMP",
                 "QBalloonRules",
@@ -153,13 +170,14 @@ let package = Package(
         ),
         .testTarget(name: "QBalloonCoreTests", dependencies: ["QBalloonCore"]),
         .testTarget(name: "QBalloonJSONTests", dependencies: ["QBalloonJSON"]),
+        .testTarget(name: "QBalloonLibvirtTests", dependencies: ["QBalloonLibvirt", "QBalloonCore"]),
         .testTarget(name: "QBalloonRulesTests", dependencies: ["QBalloonRules", "QBalloonCore"]),
         // End to end with real Linux guests (scripts/build-guest.sh) under QEMU: run by `make test`.
         .testTarget(
             name: "QBalloonGuestTests",
             dependencies: [
                 "QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonCore",
-                "QBalloonTestSupport",
+                "QBalloonLibvirt", "QBalloonTestSupport",
             ]
         ),
         .testTarget(

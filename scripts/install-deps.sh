@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages qballoon needs, with apt-get, only when they are missing.
 #   libjansson-dev, pkg-config  to build (the JSON codec is jansson)
+#   libvirt-dev                 to build (VMs managed by libvirt go through libvirt's C API)
+#   libvirt-daemon-system, libvirt-clients  for the tests against a real libvirtd (libvirtd, virtlogd, virsh)
 #   qemu-system-x86             for the tests against a real QEMU (pass --build-only to skip)
 #   time                        /usr/bin/time, for the tests that measure a command's peak memory
 #   prometheus                  promtool, to check contrib/prometheus/alerts.yml
@@ -11,11 +13,11 @@
 # -l checks the man pages), debootstrap (the fresh Debian 12 root the package is tried in), systemd-container
 # (systemd-nspawn boots that root to run the unit under a real systemd).
 set -euo pipefail
-packages=(libjansson-dev pkg-config)
+packages=(libjansson-dev pkg-config libvirt-dev)
 case "${1:-}" in
 --build-only) ;;
 --package) packages+=(dpkg-dev binutils man-db debootstrap systemd-container) ;;
-*) packages+=(qemu-system-x86 time prometheus systemd tmux chromium) ;;
+*) packages+=(qemu-system-x86 libvirt-daemon-system libvirt-clients time prometheus systemd tmux chromium) ;;
 esac
 missing=()
 for package in "${packages[@]}"; do
