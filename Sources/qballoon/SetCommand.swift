@@ -58,10 +58,9 @@ struct SetCommand: AsyncParsableCommand {
 
     func run() async throws {
         let size = try MemorySize(size)
-        let wait = BalloonDevice.Wait(
+        let wait = BalloonWait(
             timeout: try DurationText.parse(timeout), stallAfter: try DurationText.parse(stallAfter), stopAtStall: !keepTarget)
-        let outcome = try await withClient(monitor) { client in
-            let balloon = try await BalloonDevice.find(on: client)
+        let (outcome, identity) = try await withBalloon(monitor) { balloon in
             let max = try await balloon.maxBytes()
             let bytes = size.bytes(ofMax: max)
             guard bytes > 0 else {
@@ -69,20 +68,20 @@ struct SetCommand: AsyncParsableCommand {
             }
             if noWait {
                 try await balloon.setTarget(bytes)
-                return BalloonOutcome(
+                let sent = BalloonOutcome(
                     requested: bytes, target: BalloonPages.effectiveTarget(requested: bytes, ramBytes: max),
                     actual: try await balloon.actual(), result: .sent)
+                return (sent, balloon.identity)
             }
-            return try await balloon.setTarget(bytes, waiting: wait)
+            return (try await balloon.setTarget(bytes, waiting: wait), balloon.identity)
         }
         if json {
-            var document: JSON = [
-                "qmp": .string(monitor.qmp),
+            var document: JSON = .object(identity.merging([
                 "requested_bytes": .unsigned(outcome.requested),
                 "target_bytes": .unsigned(outcome.target),
                 "actual_bytes": .unsigned(outcome.actual),
                 "result": .string(outcome.result.rawValue),
-            ]
+            ]) { first, _ in first })
             if case .object(var members) = document, outcome.result == .stalled {
                 members["target_reset_to_bytes"] = outcome.resetTo.map(JSON.unsigned) ?? .null
                 document = .object(members)

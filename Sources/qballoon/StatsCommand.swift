@@ -31,8 +31,7 @@ struct StatsCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await withClient(monitor) { client in
-            let balloon = try await BalloonDevice.find(on: client)
+        try await withBalloon(monitor) { balloon in
             var period = try await balloon.pollingInterval()
             if period == 0 || (interval != nil && interval != period) {
                 period = interval ?? 2
@@ -50,9 +49,8 @@ struct StatsCommand: AsyncParsableCommand {
                 let now = WallClock.system.now()
                 guard let update = stats.lastUpdate, update != lastSeen else {
                     if now - waitingSince > patience {
-                        throw BalloonError(
-                            code: .noStats, address: "\(client.address)",
-                            detail: "the guest sent no statistics within \(Int(patience))s with polling every \(period)s"
+                        throw balloon.noStats(
+                            "the guest sent no statistics within \(Int(patience))s with polling every \(period)s"
                                 + " (is the virtio_balloon driver loaded in the guest?)")
                     }
                     continue

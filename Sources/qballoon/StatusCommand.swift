@@ -15,12 +15,12 @@ struct StatusCommand: AsyncParsableCommand {
     var json = false
 
     func run() async throws {
-        let report = try await withClient(monitor) { client in
-            let balloon = try await BalloonDevice.find(on: client)
+        let report = try await withBalloon(monitor) { balloon in
             let status = BalloonStatus(
-                address: "\(client.address)",
-                version: client.greeting.version,
-                path: balloon.path,
+                identity: balloon.identity,
+                identityLine: balloon.identityLine,
+                version: try await balloon.qemuVersion(),
+                path: balloon.devicePath,
                 actual: try await balloon.actual(),
                 max: try await balloon.maxBytes(),
                 pollingInterval: try await balloon.pollingInterval(),
@@ -28,7 +28,7 @@ struct StatusCommand: AsyncParsableCommand {
                 stats: try await balloon.stats(),
                 now: WallClock.system.now())
             // Figures that cannot be true are not shown as if they were.
-            try balloon.checkPlausible(actual: status.actual, stats: status.stats, ramBytes: status.max)
+            try balloon.checkPlausible(actual: status.actual, stats: status.stats, previous: nil, ramBytes: status.max)
             return status
         }
         print(json ? report.json.encodedString(sortedKeys: true) : report.text)
@@ -37,7 +37,9 @@ struct StatusCommand: AsyncParsableCommand {
 
 /// What `status` shows.
 struct BalloonStatus {
-    var address: String
+    /// How the VM was reached: `qmp`, or `libvirt` and `domain` (``VMBalloon/identity``).
+    var identity: [String: JSON]
+    var identityLine: String
     var version: QEMUVersion
     var path: String
     var actual: UInt64
@@ -48,8 +50,7 @@ struct BalloonStatus {
     var now: Double
 
     var json: JSON {
-        [
-            "qmp": .string(address),
+        .object(identity.merging([
             "qemu_version": .string("\(version.major).\(version.minor).\(version.micro)"),
             "qemu_package": .string(version.package),
             "balloon_path": .string(path),
@@ -61,14 +62,14 @@ struct BalloonStatus {
             "stats_updated": stats.lastUpdate.map { JSON.int($0) } ?? .null,
             "stats_age_seconds": stats.age(now: now).map { JSON.int(Int64($0.rounded())) } ?? .null,
             "stats": stats.json,
-        ]
+        ]) { first, _ in first })
     }
 
     static func onOff(_ flag: Bool?) -> String { flag.map { $0 ? "on" : "off" } ?? "unknown" }
 
     var text: String {
         var lines = [
-            "monitor      \(address)",
+            identityLine,
             "qemu         \(version)",
             "balloon      \(path)",
             "actual       \(MemorySize.format(actual)) (\(actual) bytes)",
