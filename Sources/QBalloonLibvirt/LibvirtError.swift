@@ -2,7 +2,7 @@
 /// domain, then libvirt's own message: `qemu:///system domain web: Domain not found: no domain with matching name 'web'`.
 public struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        enum Base: Sendable, Hashable { case connect, noDomain, noBalloon, noStats, call, badReply, closed }
+        enum Base: Sendable, Hashable { case connect, noDomain, noBalloon, noStats, call, badReply, closed, timeout }
         let base: Base
         /// The connection could not be opened (a bad URI, no daemon, no permission).
         public static let connect = Code(base: .connect)
@@ -16,6 +16,8 @@ public struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let call = Code(base: .call)
         /// libvirt answered with something qballoon cannot use.
         public static let badReply = Code(base: .badReply)
+        /// libvirt did not answer within the connection's call timeout.
+        public static let timeout = Code(base: .timeout)
         /// The connection was closed before the call.
         public static let closed = Code(base: .closed)
         public var description: String {
@@ -27,6 +29,7 @@ public struct LibvirtError: Error, Sendable, Hashable, CustomStringConvertible {
             case .call: "call"
             case .badReply: "badReply"
             case .closed: "closed"
+            case .timeout: "timeout"
             }
         }
     }

@@ -21,7 +21,7 @@ struct MonitorOptions: ParsableArguments {
 
     @Option(
         name: .customLong("command-timeout"),
-        help: ArgumentHelp("How long to wait for QEMU to answer a command (and to greet).", valueName: "DURATION"))
+        help: ArgumentHelp("How long to wait for QEMU (or libvirt) to answer a command (and to greet).", valueName: "DURATION"))
     var commandTimeout: String = "10s"
 
     func validate() throws {
@@ -108,7 +108,7 @@ func withBalloon<T>(_ options: MonitorOptions, _ body: (any VMBalloon) async thr
             try await body(QMPBalloon(device: try await BalloonDevice.find(on: client)))
         }
     case .libvirt(let uri, let name):
-        let connection = try await LibvirtConnection.open(uri)
+        let connection = try await LibvirtConnection.open(uri, callTimeout: try DurationText.parse(options.commandTimeout))
         do {
             let domain = try await connection.domain(named: name)
             let balloon = LibvirtBalloon(domain: domain, description: try await domain.requireBalloon())

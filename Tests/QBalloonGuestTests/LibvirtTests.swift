@@ -135,6 +135,17 @@ struct LibvirtTests {
             #expect(badURI.status == 1, s.report("\(badURI)"))
             #expect(badURI.stderr.contains("nosuchdriver:///x: cannot connect: no connection driver available"), s.report("\(badURI)"))
 
+            // A libvirtd that does not answer fails the command after --command-timeout (exit 1), as a hung QEMU does.
+            let hung = try await LibvirtDaemon.shared.whilePaused {
+                try await BuiltCLI.run(
+                    ["status", "--libvirt", uri, "--domain", "web", "--command-timeout", "1s"], in: s.directory, timeout: 60)
+            }
+            if let hung {
+                #expect(hung.status == 1 && hung.stderr.contains("\(uri): libvirt did not answer within 1s"), s.report("\(hung)"))
+            } else {
+                s.note("libvirtd was running before the tests: not pausing it")
+            }
+
             for (arguments, message) in [
                 (["status", "--libvirt", uri], "--libvirt needs --domain NAME"),
                 (["set", "--domain", "web", "1G"], "--domain needs --libvirt URI"),

@@ -132,6 +132,23 @@ package actor LibvirtDaemon {
         }
     }
 
+    /// Runs `body` with libvirtd stopped (SIGSTOP) and continues it afterwards, whatever happens: a hung daemon.
+    /// Only a libvirtd this started; returns nil without running `body` for one that was running already.
+    package func whilePaused<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T? {
+        guard let pidFile = started.first(where: { $0.pidFile.hasSuffix("/libvirtd.pid") })?.pidFile,
+            let pid = Self.pid(in: pidFile)
+        else { return nil }
+        kill(pid, SIGSTOP)
+        do {
+            let result = try await body()
+            kill(pid, SIGCONT)
+            return result
+        } catch {
+            kill(pid, SIGCONT)
+            throw error
+        }
+    }
+
     /// Appends ``qemuConfLines`` to qemu.conf unless they are there already.
     package static func configureQEMU() throws {
         let current = (try? String(contentsOfFile: qemuConf, encoding: .utf8)) ?? ""

@@ -1,6 +1,7 @@
 import CLibvirt
 import NIOPosix
 import QBalloonCore
+import Synchronization
 
 /// A connection to libvirt (`qemu:///system`), whose blocking calls run on a thread of its own: never on an
 /// event loop, never on Swift's cooperative pool.
@@ -13,8 +14,12 @@ import QBalloonCore
 /// ```
 public final class LibvirtConnection: Sendable {
     public let uri: String
+    /// How long one call may take; nil: as long as libvirt takes.
+    public let callTimeout: Duration?
     let handle: Handle
     private let thread: NIOThreadPool
+    /// Set when a call timed out: its thread may be stuck in libvirt for good, so ``close()`` does not wait for it.
+    private let abandoned = Mutex(false)
 
     /// The C pointers, touched only on the connection's thread.
     final class Handle: @unchecked Sendable {
@@ -22,8 +27,9 @@ public final class LibvirtConnection: Sendable {
         init(_ connection: OpaquePointer) { self.connection = connection }
     }
 
-    private init(uri: String, handle: Handle, thread: NIOThreadPool) {
+    private init(uri: String, callTimeout: Duration?, handle: Handle, thread: NIOThreadPool) {
         self.uri = uri
+        self.callTimeout = callTimeout
         self.handle = handle
         self.thread = thread
     }
@@ -35,15 +41,17 @@ public final class LibvirtConnection: Sendable {
     }()
 
     /// Opens a connection.
+    /// - Parameter callTimeout: how long any one call (this one too) may take before it fails with `timeout`; a
+    ///   libvirtd that hangs then fails the caller instead of holding it forever.
     /// - Throws: ``LibvirtError`` `connect`, with libvirt's reason, when the URI is bad or the daemon unreachable.
-    public static func open(_ uri: String) async throws -> LibvirtConnection {
+    public static func open(_ uri: String, callTimeout: Duration? = nil) async throws -> LibvirtConnection {
         guard !uri.isEmpty, uri.utf8.count <= 4096, !uri.utf8.contains(0) else {
             throw LibvirtError(code: .connect, uri: PeerText.excerpt(uri, limit: 100), detail: "not a libvirt URI")
         }
         let thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
         do {
-            let handle = try await thread.runIfActive { () throws -> Handle in
+            let handle = try await Self.run(on: thread, timeout: callTimeout, uri: uri, domain: nil) { () throws -> Handle in
                 guard initialized == 0 else {
                     throw LibvirtError(code: .connect, uri: uri, detail: "libvirt failed to initialize: \(lastError())")
                 }
@@ -53,7 +61,10 @@ public final class LibvirtConnection: Sendable {
                 }
                 return Handle(connection)
             }
-            return LibvirtConnection(uri: uri, handle: handle, thread: thread)
+            return LibvirtConnection(uri: uri, callTimeout: callTimeout, handle: handle, thread: thread)
+        } catch let error as LibvirtError where error.code == .timeout {
+            thread.shutdownGracefully { _ in }  // not waited for: its thread is stuck in libvirt
+            throw error
         } catch {
             try? await thread.shutdownGracefully()
             throw error
@@ -62,6 +73,10 @@ public final class LibvirtConnection: Sendable {
 
     /// Closes the connection and stops its thread; calls after this fail with `closed`.
     public func close() async {
+        guard !abandoned.withLock({ $0 }) else {
+            thread.shutdownGracefully { _ in }
+            return
+        }
         let handle = handle
         _ = try? await thread.runIfActive {
             if let connection = handle.connection { virConnectClose(connection) }
@@ -106,7 +121,7 @@ public final class LibvirtConnection: Sendable {
         let handle = handle
         let uri = uri
         do {
-            return try await thread.runIfActive {
+            return try await Self.run(on: thread, timeout: callTimeout, uri: uri, domain: domain) {
                 guard let connection = handle.connection else {
                     throw LibvirtError(code: .closed, uri: uri, domain: domain, detail: "the connection is closed")
                 }
@@ -116,9 +131,39 @@ public final class LibvirtConnection: Sendable {
                 }
             }
         } catch let error as LibvirtError {
+            if error.code == .timeout { abandoned.withLock { $0 = true } }
             throw error
         } catch {
             throw LibvirtError(code: .closed, uri: uri, domain: domain, detail: "the connection is closed (\(error))")
+        }
+    }
+
+    /// Runs `body` on `thread`; with a timeout, fails with `timeout` when it takes longer (the thread stays
+    /// where libvirt holds it: a blocked C call cannot be cancelled).
+    private static func run<T: Sendable>(
+        on thread: NIOThreadPool, timeout: Duration?, uri: String, domain: String?,
+        _ body: @escaping @Sendable () throws -> T
+    ) async throws -> T {
+        guard let timeout else { return try await thread.runIfActive(body) }
+        let pending = PendingCall<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.start(continuation)
+            thread.submit { state in
+                guard state == .active else {
+                    pending.finish(.failure(LibvirtError(code: .closed, uri: uri, domain: domain, detail: "the connection is closed")))
+                    return
+                }
+                pending.finish(Result { try body() })
+            }
+            pending.timer = Task {
+                try? await Task.sleep(for: timeout)
+                guard !Task.isCancelled else { return }
+                pending.finish(
+                    .failure(
+                        LibvirtError(
+                            code: .timeout, uri: uri, domain: domain,
+                            detail: "libvirt did not answer within \(DurationText.format(seconds: timeout.seconds, style: .approximate))")))
+            }
         }
     }
 
@@ -126,5 +171,36 @@ public final class LibvirtConnection: Sendable {
     static func lastError() -> String {
         guard let error = virGetLastError(), let message = error.pointee.message else { return "no reason given" }
         return PeerText.excerpt(String(cString: message), limit: 500)
+    }
+}
+
+/// A call that ends once: with libvirt's answer or with the timeout, whichever comes first.
+private final class PendingCall<T: Sendable>: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, timer: Task<Void, Never>?)>((nil, nil))
+
+    var timer: Task<Void, Never>? {
+        get { state.withLock { $0.timer } }
+        set {
+            // Set after start: if the call already ended, the timer is not needed.
+            let ended = state.withLock { state -> Bool in
+                state.timer = newValue
+                return state.continuation == nil
+            }
+            if ended { newValue?.cancel() }
+        }
+    }
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) {
+        state.withLock { $0.continuation = continuation }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let (continuation, timer) = state.withLock { state in
+            defer { state.continuation = nil }
+            return (state.continuation, state.timer)
+        }
+        guard let continuation else { return }
+        timer?.cancel()
+        continuation.resume(with: result)
     }
 }
