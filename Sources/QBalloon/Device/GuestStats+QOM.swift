@@ -22,7 +22,7 @@ extension GuestStats {
                 code: .badReply, address: address,
                 detail: "guest-stats reply has \(stats.count) statistics (QEMU sends about a dozen; limit \(Self.maxStatistics))")
         }
-        self.init()
+        self.init(qemuNames: [:], lastUpdate: lastUpdate)
         for (name, stat) in stats {
             guard let number = stat.uint64Value else {
                 throw BalloonError(
@@ -31,6 +31,5 @@ extension GuestStats {
             }
             record(name, number)
         }
-        self.lastUpdate = lastUpdate > 0 ? lastUpdate : nil
     }
 }

@@ -79,7 +79,7 @@ public struct GuestStats: Sendable, Hashable {
 
     /// Takes one statistic as QEMU named and sent it: one of the ten fields (nil when all-ones), else ``others``.
     public mutating func record(_ name: String, _ value: UInt64) {
-        guard let index = Self.index(ofKnown: name) else {
+        guard let index = Self.knownNames.firstIndex(of: name) else {
             others[name] = value
             return
         }
@@ -89,23 +89,6 @@ public struct GuestStats: Sendable, Hashable {
         } else {
             sentUnreported &= ~(1 << index)
             self[known: index] = value
-        }
-    }
-
-    /// The position of a name in ``knownNames``; QEMU's names are told apart by length and a few bytes.
-    static func index(ofKnown name: String) -> Int? {
-        switch name {
-        case "stat-swap-in": 0
-        case "stat-swap-out": 1
-        case "stat-major-faults": 2
-        case "stat-minor-faults": 3
-        case "stat-free-memory": 4
-        case "stat-total-memory": 5
-        case "stat-available-memory": 6
-        case "stat-disk-caches": 7
-        case "stat-htlb-pgalloc": 8
-        case "stat-htlb-pgfail": 9
-        default: nil
         }
     }
 

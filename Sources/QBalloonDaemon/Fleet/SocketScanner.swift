@@ -61,7 +61,6 @@ package final class SocketScanner: Sendable {
         guard stat(folder, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return nil }
         return SocketScanMemory.FolderStamp(
             device: UInt64(info.st_dev), inode: UInt64(info.st_ino),
-            modified: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9,
             modifiedNanoseconds: Int64(info.st_mtim.tv_sec) &* 1_000_000_000 &+ Int64(info.st_mtim.tv_nsec))
     }
 }
@@ -77,15 +76,14 @@ package struct SocketScanMemory: Sendable {
     package struct FolderStamp: Sendable, Hashable {
         package var device: UInt64
         package var inode: UInt64
-        /// Unix seconds.
-        package var modified: Double
-        /// The same, exactly.
+        /// When it was last modified, in nanoseconds since the Unix epoch.
         package var modifiedNanoseconds: Int64
+        /// The same in Unix seconds.
+        package var modified: Double { Double(modifiedNanoseconds) / 1e9 }
 
-        package init(device: UInt64, inode: UInt64, modified: Double, modifiedNanoseconds: Int64) {
+        package init(device: UInt64, inode: UInt64, modifiedNanoseconds: Int64) {
             self.device = device
             self.inode = inode
-            self.modified = modified
             self.modifiedNanoseconds = modifiedNanoseconds
         }
     }
