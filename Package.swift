@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "QBalloonDaemon",
             dependencies: [
-                "QBalloonCore", "QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonRules",
+                "QBalloonCore", "QBalloon", "QBalloonQMP", "QBalloonJSON", "QBalloonRules", "QBalloonLibvirt",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -24,6 +24,38 @@ struct DomainMemoryStatsTests {
         #expect(figures.stats.hugetlbAllocations == nil)
     }
 
+    /// What `virsh domstats --balloon` showed for the test guest (libvirt 9.0): the balloon group of
+    /// `virConnectGetAllDomainStats` gives the same figures as `virDomainMemoryStats`, by name.
+    @Test func theBalloonGroupsNamesGiveTheSameFigures() {
+        let fields: [(name: String, value: UInt64)] = [
+            ("balloon.current", 524_288), ("balloon.maximum", 524_288), ("balloon.swap_in", 0), ("balloon.swap_out", 0),
+            ("balloon.major_fault", 0), ("balloon.minor_fault", 1285), ("balloon.unused", 439_424),
+            ("balloon.available", 468_548), ("balloon.usable", 439_040), ("balloon.last-update", 1_796_254_097),
+            ("balloon.disk_caches", 2400), ("balloon.hugetlb_pgalloc", 0), ("balloon.hugetlb_pgfail", 0),
+            ("balloon.rss", 217_708), ("balloon.some_future_figure", 5),
+        ]
+        let figures = DomainMemoryStats(balloonFields: fields)
+        #expect(figures.actual == 512 << 20 && figures.maxBytes == 512 << 20)
+        #expect(figures.rss == 217_708 * 1024)
+        #expect(figures.stats.total == 468_548 * 1024)
+        #expect(figures.stats.available == 439_040 * 1024)
+        #expect(figures.stats.free == 439_424 * 1024)
+        #expect(figures.stats.diskCaches == 2400 * 1024)
+        #expect(figures.stats.minorFaults == 1285 && figures.stats.majorFaults == 0)
+        #expect(figures.stats.hugetlbAllocations == 0 && figures.stats.hugetlbFailures == 0)
+        #expect(figures.stats.lastUpdate == 1_796_254_097)
+        let tags = DomainMemoryStats(tags: [
+            (6, 524_288), (0, 0), (1, 0), (2, 0), (3, 1285), (4, 439_424), (5, 468_548), (8, 439_040), (9, 1_796_254_097),
+            (10, 2400), (11, 0), (12, 0), (7, 217_708),
+        ])
+        #expect(figures.stats == tags.stats && figures.actual == tags.actual && figures.rss == tags.rss)
+
+        // A domain without a balloon: its size and max, no guest figures; a size that does not fit in bytes is dropped.
+        let bare = DomainMemoryStats(balloonFields: [("balloon.current", 262_144), ("balloon.maximum", 262_144), ("balloon.rss", 215_512)])
+        #expect(bare.actual == 256 << 20 && bare.stats == GuestStats() && bare.stats.lastUpdate == nil)
+        #expect(DomainMemoryStats(balloonFields: [("balloon.current", UInt64.max / 2)]).actual == nil)
+    }
+
     @Test func unreportedStatisticsAreAbsent() {
         let figures = DomainMemoryStats(tags: [(6, 262_144)])
         #expect(figures.actual == 256 << 20)

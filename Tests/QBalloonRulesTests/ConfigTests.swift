@@ -70,7 +70,70 @@ struct ConfigTests {
     func missingQMP() {
         #expect(
             configError("[[vm]]\nname = \"db\"\nmin = \"1GiB\"\n")
-                == "x.toml:1: vm \"db\": missing 'qmp': the VM's monitor socket, like qmp = \"/run/qemu/db.qmp\" or a glob \"/run/qemu/*.qmp\"")
+                == "x.toml:1: vm \"db\": missing 'qmp': the VM's monitor socket, like qmp = \"/run/qemu/db.qmp\" or a glob \"/run/qemu/*.qmp\" (or libvirt = \"qemu:///system\" for VMs libvirt runs)")
+    }
+
+    @Test("libvirt entries: every running domain, one domain, a glob over names")
+    func libvirtEntries() throws {
+        let config = try QBalloonConfig.parse(
+            """
+            [[vm]]
+            libvirt = "qemu:///system"
+            domain = "db"
+            min = "2GiB"
+            [[vm]]
+            libvirt = "qemu:///system"
+            domain = "legacy db"
+            name = "legacy"
+            [[vm]]
+            libvirt = "qemu+ssh://root@node2/system"
+            domain = "ci-*"
+            [[vm]]
+            libvirt = "qemu:///system"
+            """, file: "x")
+        let db = config.vms[0]
+        #expect(db.libvirt == "qemu:///system" && db.domain == "db" && db.domainGlob == nil && db.qmp.isEmpty)
+        #expect(db.address == nil && db.socketGlob == nil)
+        #expect(db.settings.min == .bytes(2 << 30))
+        #expect(db.matches(domain: "db") && !db.matches(domain: "db2"))
+        #expect(!db.matches(socketPath: "/run/qemu/db.qmp"))
+        #expect(db.target == "qemu:///system domain db")
+        #expect(config.vms[1].name == "legacy" && config.vms[1].matches(domain: "legacy db"))
+        let ci = config.vms[2]
+        #expect(ci.domainGlob == "ci-*" && ci.matches(domain: "ci-7") && !ci.matches(domain: "db"))
+        let every = config.vms[3]
+        #expect(every.domain == "*" && every.domainGlob == "*" && every.matches(domain: "anything"))
+        #expect(config.summary.contains("qemu:///system domain db"))
+        #expect(config.summary.contains("(domain name)"))
+    }
+
+    @Test("libvirt entries: each mistake named with its line and key", arguments: [
+        ("[[vm]]\nqmp = \"/run/a.qmp\"\nlibvirt = \"qemu:///system\"\n",
+         "x.toml:3:|[[vm]] #1: libvirt: give either 'qmp' (a monitor socket) or 'libvirt' (a libvirt connection), not both"),
+        ("[[vm]]\nqmp = \"/run/a.qmp\"\ndomain = \"db\"\n",
+         "x.toml:3:|[[vm]] #1: domain: 'domain' goes with 'libvirt': libvirt = \"qemu:///system\""),
+        ("[[vm]]\nlibvirt = \"\"\n", "x.toml:2:|[[vm]] #1: libvirt: '' is not a libvirt URI: like libvirt = \"qemu:///system\""),
+        ("[[vm]]\nlibvirt = 7\n", "x.toml:2:|[[vm]] #1: libvirt"),
+        ("[[vm]]\nlibvirt = \"qemu:///system\"\ndomain = \"\"\n",
+         "x.toml:3:|[[vm]] #1: domain: 'domain' must be a domain name or a glob over names, like \"web\" or \"web-*\""),
+        ("[[vm]]\nlibvirt = \"qemu:///system\"\ndomain = \"web-*\"\nname = \"web\"\n",
+         "a domain glob names each VM after its domain: leave 'name' out, or give one domain"),
+        ("[[vm]]\nlibvirt = \"qemu:///system\"\ndomain = \"my db\"\n",
+         "x.toml:3:|[[vm]] #1: domain: the domain's name does not make a VM name ('my db' has characters other than letters, digits, '.', '_' and '-'): add a 'name'"),
+        ("[[vm]]\nlibvirt = \"qemu:///system\"\ndomain = \"db\"\n[[vm]]\nlibvirt = \"qemu:///system\"\ndomain = \"db\"\nname = \"db2\"\n",
+         "another [[vm]] (line 1) has the same libvirt and domain (qemu:///system domain db)"),
+        ("[[vm]]\nlibvirt = \"qemu:///system\"\ndomain = \"db\"\n[[vm]]\nqmp = \"/run/db.qmp\"\n",
+         "another [[vm]] (line 1) is also named 'db'"),
+    ])
+    func libvirtMistakes(text: String, expected: String) {
+        // "x.toml:LINE:|TEXT": the message starts with the file and line (a column may follow) and has TEXT.
+        let message = configError(text)
+        let parts = expected.split(separator: "|", maxSplits: 1).map(String.init)
+        if parts.count == 2 {
+            #expect(message.hasPrefix(parts[0]) && message.contains(parts[1]), "\(message)")
+        } else {
+            #expect(message.contains(expected), "\(message)")
+        }
     }
 
     @Test("no VMs at all")

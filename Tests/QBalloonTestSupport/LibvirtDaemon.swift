@@ -149,6 +149,31 @@ package actor LibvirtDaemon {
         }
     }
 
+    /// Stops libvirtd (SIGTERM) and starts it again, as a package upgrade or an operator does; its running domains
+    /// go on and it finds them again. Only a libvirtd this started; returns false without doing anything for one
+    /// that was running already.
+    package func restart() async throws -> Bool {
+        guard let index = started.firstIndex(where: { $0.pidFile.hasSuffix("/libvirtd.pid") }), let directory else { return false }
+        let (pidFile, process) = started[index]
+        await Self.stop(pidFile: pidFile)
+        for _ in 0..<100 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { await process.stop(timeout: 10) }
+        guard let program = TestEnvironment.executable(named: "libvirtd") else { throw TestFailure("libvirtd is not installed") }
+        let output = "\(directory)/libvirtd.out"
+        let restarted = try SupervisedProcess(
+            "/usr/bin/env", ["LIBVIRT_LOG_OUTPUTS=3:file:\(directory)/libvirtd.log", program, "-p", pidFile],
+            signal: "TERM", output: try FileHandle(forWritingTo: URL(fileURLWithPath: output)))
+        started[index] = (pidFile, restarted)
+        let deadline = Date().addingTimeInterval(60)
+        while !(try await Self.answers()) {
+            if Date() > deadline || !restarted.isRunning {
+                throw TestFailure("libvirtd did not answer `virsh version` after a restart\n\(logs())")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return true
+    }
+
     /// Appends ``qemuConfLines`` to qemu.conf unless they are there already.
     package static func configureQEMU() throws {
         let current = (try? String(contentsOfFile: qemuConf, encoding: .utf8)) ?? ""

@@ -15,6 +15,9 @@ package struct VMFacts: Sendable {
     package var problem: VMProblem?
     /// How many times a connection to the VM was opened (a new one may be a new QEMU on the same socket).
     package var connections = 0
+    /// The last connection's number, unique in the process: the engine forgets what it knew of the VM's balloon
+    /// when it changes, also when a VM comes back with a worker of its own (a socket or domain gone and back).
+    package var connectionID = 0
     /// The balloon's `actual`, from the last read or `BALLOON_CHANGE` event.
     package var actual: UInt64?
     /// An `actual` from an event that cannot be true (above the VM's RAM): never used, it quarantines the VM at
@@ -24,6 +27,8 @@ package struct VMFacts: Sendable {
     package var ramBytes: UInt64?
     /// Whether its balloon has `deflate-on-oom` (nil: not known).
     package var deflateOnOOM: Bool?
+    /// The floor the VM itself asks for (a libvirt domain's metadata), in bytes; nil when it asks none.
+    package var floorBytes: UInt64?
     /// What runs the VM, as its connection said (QEMU's version); empty until attached, or when it does not say.
     package var qemu = ""
     /// The guest's statistics as last read (their `lastUpdate` says how old they are).
@@ -86,7 +91,7 @@ final class VMWorker: Sendable {
     /// What the worker needs to know; a reload that leaves them equal keeps the worker and its connection.
     struct Settings: Sendable, Hashable {
         var name: String
-        var address: Endpoint
+        var address: VMAddress
         var connect: ConnectMode
         /// The guest-stats polling period (whole seconds, at least 1).
         var statsInterval: Int
@@ -101,6 +106,9 @@ final class VMWorker: Sendable {
     /// With a persistent connection, every this many polls also reads `actual`; in between, it comes from the
     /// VM's events (one command per poll instead of two).
     static let actualCheckEvery = 10
+
+    /// Numbers every connection any worker opens.
+    private static let connectionIDs = Atomic<Int>(0)
 
     let settings: Settings
     let link: any VMLink
@@ -117,7 +125,12 @@ final class VMWorker: Sendable {
         self.clock = clock
         var logger = logger
         logger[metadataKey: "vm.name"] = "\(settings.name)"
-        logger[metadataKey: "qmp.socket"] = "\(settings.address)"
+        switch settings.address {
+        case .monitor(let endpoint): logger[metadataKey: "qmp.socket"] = "\(endpoint)"
+        case .libvirt(let uri, let domain):
+            logger[metadataKey: "libvirt.uri"] = "\(uri)"
+            logger[metadataKey: "libvirt.domain"] = "\(domain)"
+        }
         self.logger = logger
         self.state = Mutex(VMFacts(name: settings.name, link: link.description))
     }
@@ -202,6 +215,7 @@ final class VMWorker: Sendable {
                 state.withLock { facts in
                     facts.deflateOnOOM = connection.deflateOnOOM
                     facts.qemu = connection.qemu
+                    facts.floorBytes = connection.floorBytes
                 }
                 try checkPlausible(reading, ramBytes: connection.ramBytes)
                 record(reading, ramBytes: connection.ramBytes, session: &session)
@@ -251,13 +265,17 @@ final class VMWorker: Sendable {
         state.withLock { facts in
             facts.attached = true
             facts.connections += 1
+            facts.connectionID = Self.connectionIDs.add(1, ordering: .relaxed).newValue
             facts.ramBytes = connection.ramBytes
             facts.deflateOnOOM = connection.deflateOnOOM
             facts.qemu = connection.qemu
+            facts.floorBytes = connection.floorBytes
             facts.actual = nil
             facts.implausibleActual = nil
         }
-        log(.info, "attached", metadata: ["vm.ram": "\(MemorySize.format(connection.ramBytes))"])
+        var metadata: Logger.Metadata = ["vm.ram": "\(MemorySize.format(connection.ramBytes))"]
+        if let floor = connection.floorBytes { metadata["vm.floor"] = "\(MemorySize.format(floor))" }
+        log(.info, "attached", metadata: metadata)
     }
 
     private func detach(_ session: inout Session) async {

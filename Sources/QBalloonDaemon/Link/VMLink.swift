@@ -36,6 +36,9 @@ public protocol VMConnection: Sendable {
     /// What runs the VM, as it says (QEMU's version from its monitor's greeting: `7.2.22 (Debian ...)`); empty when
     /// it does not say. The daemon's traces (`record_dir`) write it in their header.
     var qemu: String { get }
+    /// The least the VM's owner wants it ballooned down to, as the VM itself says (a libvirt domain's `<metadata>`),
+    /// in bytes; nil when it says nothing. The config's `min` and `max` still bound it.
+    var floorBytes: UInt64? { get }
     /// Reads the guest's last statistics and, when asked, the balloon's `actual`.
     func read(includingActual: Bool) async throws -> VMReading
     /// Asks the guest to give back or take memory until it has `bytes`; returns once the VM accepted it.
@@ -46,6 +49,7 @@ public protocol VMConnection: Sendable {
 
 extension VMConnection {
     public var qemu: String { "" }
+    public var floorBytes: UInt64? { nil }
 }
 
 /// One read of a VM.

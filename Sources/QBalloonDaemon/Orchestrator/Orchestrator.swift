@@ -29,8 +29,8 @@ package final class Orchestrator: Service, Sendable {
         package var wallClock: WallClock
         /// Reads the host's memory.
         package var readHost: @Sendable (HostSettings) -> HostSample
-        /// The way into a VM: QMP by default.
-        package var link: @Sendable (FleetMember, Duration, Logger) -> any VMLink
+        /// The way into a VM; nil: QMP for a monitor, libvirt's API for a domain.
+        package var link: (@Sendable (FleetMember, Duration, Logger) -> any VMLink)?
         /// Lists the unix sockets matching globs (for `qmp = "/run/qemu/*.qmp"`).
         package var scanSockets: @Sendable ([String]) -> [String]
         /// Called after every round.
@@ -63,6 +63,8 @@ package final class Orchestrator: Service, Sendable {
     private let workers = Mutex<[String: VMWorker]>([:])
     /// Those waiting for the outcome of a reload (the control socket's `POST /v1/reload`).
     private let reloadWaiters = Mutex<[CheckedContinuation<ReloadOutcome, Never>]>([])
+    /// The libvirt connections of the config's `libvirt` entries.
+    private let libvirt: LibvirtHubs
 
     package init(config: QBalloonConfig, options: Options, logger: Logger) {
         self.initialConfig = config
@@ -70,7 +72,10 @@ package final class Orchestrator: Service, Sendable {
         self.logger = logger
         self.interval = Mutex(config.daemon.interval)
         // Unbounded: a wake dropped could be a reload someone waits on. Ticks come once per interval at most.
-        (wakes, wake) = AsyncStream.makeStream(of: Wake.self)
+        let (wakes, wake) = AsyncStream.makeStream(of: Wake.self)
+        (self.wakes, self.wake) = (wakes, wake)
+        // A domain started or stopped, or libvirt came and went: a round now attaches and detaches.
+        libvirt = LibvirtHubs(logger: logger) { wake.yield(.act) }
     }
 
     /// Reloads the config before the next round, now.
@@ -119,6 +124,8 @@ package final class Orchestrator: Service, Sendable {
         var lastChange: [String: ControlSnapshot.Stamped] = [:]
         /// The sockets the fleet was last matched against; nil after a reload.
         var matched: [String]?
+        /// The running libvirt domains (by URI) the fleet was last matched against.
+        var matchedDomains: [String: [String]] = [:]
         /// VMs already told about shrinking without deflate-on-oom.
         var warnedNoDeflateOnOOM: Set<String> = []
         /// Whether the service manager was told the daemon is ready (since start, or since the last reload).
@@ -168,6 +175,7 @@ package final class Orchestrator: Service, Sendable {
             }
         }
         workers.withLock { $0.removeAll() }
+        await libvirt.closeAll()
         wake.finish()
         answerReloads(.refused("the daemon is stopping"))
         logger.info("stopped")
@@ -195,9 +203,14 @@ package final class Orchestrator: Service, Sendable {
         // The fleet changes only with the config or the sockets: match them again only then.
         let globs = FleetMember.globs(of: config)
         let sockets = globs.isEmpty ? [] : options.scanSockets(globs)
-        if sockets != loop.matched {
-            reconcile(&loop, sockets: sockets, group: &group)
+        // libvirt's domains: this round's read of each connection starts now (the polls below wait for it); the
+        // fleet follows the domains the last read found running.
+        let uris = FleetMember.libvirtURIs(of: config)
+        let domains = uris.isEmpty ? [:] : libvirt.roundStarts(uris: uris, callTimeout: config.daemon.commandTimeout)
+        if sockets != loop.matched || domains != loop.matchedDomains {
+            reconcile(&loop, sockets: sockets, domains: domains, group: &group)
             loop.matched = sockets
+            loop.matchedDomains = domains
         }
         let now = options.wallClock.now()
         let facts = loop.names.compactMap { loop.running[$0]?.worker.facts }
@@ -209,8 +222,8 @@ package final class Orchestrator: Service, Sendable {
                 continue
             }
             var sample = VMSample(
-                name: fact.name, settings: member.settings, actual: actual, ram: ram, stats: fact.stats,
-                reachable: fact.problem == nil, connection: fact.connections)
+                name: fact.name, limits: Self.limits(member.settings, ram: ram, floor: fact.floorBytes), actual: actual,
+                ram: ram, stats: fact.stats, reachable: fact.problem == nil, connection: fact.connectionID)
             if let holds, !holds.isEmpty { sample.hold = holds.hold(for: fact.name, max: sample.limits.max) }
             samples.append(sample)
         }
@@ -238,8 +251,11 @@ package final class Orchestrator: Service, Sendable {
             guard let target = decision.to, let worker = loop.running[decision.vm]?.worker else { continue }
             loop.lastReason[decision.vm] = "\(decision.reason)"
             if target < decision.from, worker.facts.deflateOnOOM == false, loop.warnedNoDeflateOnOOM.insert(decision.vm).inserted {
+                let fix =
+                    worker.settings.address.monitor == nil
+                    ? "libvirt: <memballoon model='virtio' autodeflate='on'>" : "QEMU: -device virtio-balloon-pci,deflate-on-oom=on"
                 logger.warning(
-                    "shrinking a guest whose balloon has no deflate-on-oom: if it runs out of memory before it is given memory back, its OOM killer acts (QEMU: -device virtio-balloon-pci,deflate-on-oom=on)",
+                    "shrinking a guest whose balloon has no deflate-on-oom: if it runs out of memory before it is given memory back, its OOM killer acts (\(fix))",
                     metadata: ["vm.name": "\(decision.vm)"])
             }
             options.decisionLog?.append(decision, at: now, dryRun: dryRun)
@@ -275,9 +291,9 @@ package final class Orchestrator: Service, Sendable {
                 let stallHolds = (memory?.stallFloorUntil ?? -.infinity) > now
                 vms.append(
                     ControlSnapshot.VM(
-                        name: fact.name, socket: member.map { $0.address.unixPath ?? "\($0.address)" } ?? fact.link,
+                        name: fact.name, socket: member.map { "\($0.address)" } ?? fact.link,
                         facts: fact, status: status, verdict: verdicts[fact.name],
-                        limits: fact.ramBytes.flatMap { ram in member?.settings.resolve(ramBytes: ram) },
+                        limits: fact.ramBytes.flatMap { ram in member.map { Self.limits($0.settings, ram: ram, floor: fact.floorBytes) } },
                         pin: holds.pins[fact.name], paused: holds.isPaused(fact.name),
                         lastDecision: loop.lastDecision[fact.name], lastChange: loop.lastChange[fact.name],
                         stallFloor: stallHolds ? memory?.stallFloor : nil,
@@ -300,6 +316,14 @@ package final class Orchestrator: Service, Sendable {
             onRound(
                 RoundReport(time: now, rows: rows, changes: round.decisions.filter(\.changes), host: host, dryRun: dryRun))
         }
+    }
+
+    /// A VM's limits: its settings resolved against its RAM, with the floor the VM asks for itself (a libvirt
+    /// domain's metadata) raising `min`, never above `max`, never lowering the config's.
+    static func limits(_ settings: VMSettings, ram: UInt64, floor: UInt64?) -> VMLimits {
+        var limits = settings.resolve(ramBytes: ram)
+        if let floor { limits.min = Swift.min(Swift.max(limits.min, BalloonPages.roundUp(floor)), limits.max) }
+        return limits
     }
 
     // MARK: The service manager
@@ -362,14 +386,18 @@ package final class Orchestrator: Service, Sendable {
     }
 
     /// Starts workers for new VMs, stops those gone, restarts those whose connection settings changed.
-    private func reconcile(_ loop: inout Loop, sockets: [String], group: inout DiscardingTaskGroup) {
+    private func reconcile(_ loop: inout Loop, sockets: [String], domains: [String: [String]], group: inout DiscardingTaskGroup) {
         let config = loop.config
-        let (members, duplicates) = FleetMember.members(of: config, sockets: sockets)
+        let (members, duplicates) = FleetMember.members(of: config, sockets: sockets, domains: domains)
         for duplicate in duplicates { logger.warning("ignoring a second VM named \(duplicate)") }
         let wanted = Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0) })
         for (name, current) in loop.running {
             guard let member = wanted[name] else {
-                logger.info("detached: no longer in the config or its socket is gone", metadata: ["vm.name": "\(name)"])
+                logger.info(
+                    current.member.address.monitor == nil
+                        ? "detached: no longer in the config or its domain no longer runs"
+                        : "detached: no longer in the config or its socket is gone",
+                    metadata: ["vm.name": "\(name)"])
                 current.worker.mailbox.stop(restoringTo: nil)
                 loop.running[name] = nil
                 loop.lastDecision[name] = nil
@@ -389,7 +417,7 @@ package final class Orchestrator: Service, Sendable {
             let settings = workerSettings(member, config)
             var vmLogger = logger
             vmLogger[metadataKey: "vm.name"] = "\(name)"
-            let link = options.link(member, settings.commandTimeout, vmLogger)
+            let link = self.link(for: member, commandTimeout: settings.commandTimeout, logger: vmLogger)
             let worker = VMWorker(settings: settings, link: link, clock: options.clock, logger: logger)
             loop.running[name] = (member, worker)
             group.addTask { await worker.run() }
@@ -397,6 +425,17 @@ package final class Orchestrator: Service, Sendable {
         loop.names = loop.running.keys.sorted()
         let running = loop.running.mapValues(\.worker)
         workers.withLock { $0 = running }
+    }
+
+    /// The way into a VM: the one given in the options, else QMP for a monitor and libvirt's API for a domain.
+    private func link(for member: FleetMember, commandTimeout: Duration, logger: Logger) -> any VMLink {
+        if let link = options.link { return link(member, commandTimeout, logger) }
+        switch member.address {
+        case .monitor(let endpoint):
+            return QMPLink(address: endpoint, commandTimeout: commandTimeout, logger: logger)
+        case .libvirt(let uri, let domain):
+            return LibvirtLink(hub: libvirt.hub(uri, callTimeout: commandTimeout), domain: domain)
+        }
     }
 
     /// Loads the config file again; a config with errors is logged and the running one stays.

@@ -27,8 +27,9 @@ public final class Daemon: Sendable {
         public var wallClock: WallClock
         /// Reads the host's memory; ``HostReader/read(_:)`` (from `/proc`) by default.
         public var readHost: @Sendable (HostSettings) -> HostSample
-        /// The way into each VM, given its config entry, the command timeout and a logger naming it; QMP by default.
-        public var link: @Sendable (FleetMember, Duration, Logger) -> any VMLink
+        /// The way into each VM, given its config entry, the command timeout and a logger naming it; by default QMP
+        /// for a monitor (``QMPLink``) and libvirt's API for a libvirt domain.
+        public var link: (@Sendable (FleetMember, Duration, Logger) -> any VMLink)?
         /// Lists the unix sockets that match glob entries (`qmp = "/run/qemu/*.qmp"`); by default, those on disk.
         public var scanSockets: @Sendable ([String]) -> [String]
         /// Called after every decision round (live views, tests).
@@ -53,9 +54,7 @@ public final class Daemon: Sendable {
             configPath: String, dryRun: Bool = false, logger: Logger, clock: any Clock<Duration> = ContinuousClock(),
             wallClock: WallClock = .system,
             readHost: @escaping @Sendable (HostSettings) -> HostSample = HostReader.read,
-            link: @escaping @Sendable (FleetMember, Duration, Logger) -> any VMLink = { member, timeout, logger in
-                QMPLink(address: member.address, commandTimeout: timeout, logger: logger)
-            },
+            link: (@Sendable (FleetMember, Duration, Logger) -> any VMLink)? = nil,
             scanSockets: (@Sendable ([String]) -> [String])? = nil,
             onRound: (@Sendable (RoundReport) -> Void)? = nil, handlesSignals: Bool = false,
             metricsBound: (@Sendable (Endpoint) -> Void)? = nil, metrics: DaemonMetrics? = nil,

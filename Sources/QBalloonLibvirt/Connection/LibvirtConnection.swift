@@ -24,6 +24,8 @@ public final class LibvirtConnection: Sendable {
     /// The C pointers, touched only on the connection's thread.
     final class Handle: @unchecked Sendable {
         var connection: OpaquePointer?
+        /// The event callbacks, when the connection was opened with events.
+        var events: UnsafeMutablePointer<qb_virt_events>?
         init(_ connection: OpaquePointer) { self.connection = connection }
     }
 
@@ -41,10 +43,16 @@ public final class LibvirtConnection: Sendable {
     }()
 
     /// Opens a connection.
-    /// - Parameter callTimeout: how long any one call (this one too) may take before it fails with `timeout`; a
-    ///   libvirtd that hangs then fails the caller instead of holding it forever.
+    /// - Parameters:
+    ///   - callTimeout: how long any one call (this one too) may take before it fails with `timeout`; a
+    ///     libvirtd that hangs then fails the caller instead of holding it forever.
+    ///   - events: called with the domains' lifecycle and balloon events and with the connection's loss, on
+    ///     libvirt's event thread (it must return quickly); the connection then also sends keepalives, so a
+    ///     libvirtd that stops answering is noticed within ~20 s.
     /// - Throws: ``LibvirtError`` `connect`, with libvirt's reason, when the URI is bad or the daemon unreachable.
-    public static func open(_ uri: String, callTimeout: Duration? = nil) async throws -> LibvirtConnection {
+    public static func open(
+        _ uri: String, callTimeout: Duration? = nil, events: (@Sendable (LibvirtEvent) -> Void)? = nil
+    ) async throws -> LibvirtConnection {
         guard !uri.isEmpty, uri.utf8.count <= 4096, !uri.utf8.contains(0) else {
             throw LibvirtError(code: .connect, uri: PeerText.excerpt(uri, limit: 100), detail: "not a libvirt URI")
         }
@@ -55,11 +63,26 @@ public final class LibvirtConnection: Sendable {
                 guard initialized == 0 else {
                     throw LibvirtError(code: .connect, uri: uri, detail: "libvirt failed to initialize: \(lastError())")
                 }
+                // The event loop must be registered before the connection opens for its events to arrive.
+                if events != nil, !LibvirtEventLoop.running {
+                    throw LibvirtError(code: .connect, uri: uri, detail: "libvirt's event loop could not be registered")
+                }
                 qb_virt_silence_errors()  // the handler is per thread too
                 guard let connection = virConnectOpen(uri) else {
                     throw LibvirtError(code: .connect, uri: uri, detail: "cannot connect: \(lastError())")
                 }
-                return Handle(connection)
+                let handle = Handle(connection)
+                if let events {
+                    // Keepalives every 5 s, 3 unanswered: the connection is declared lost (a local one may refuse: fine).
+                    _ = virConnectSetKeepAlive(connection, 5, 3)
+                    guard let registered = LibvirtEventSink.register(on: connection, events) else {
+                        let reason = lastError()
+                        virConnectClose(connection)
+                        throw LibvirtError(code: .connect, uri: uri, detail: "cannot follow the domains' events: \(reason)")
+                    }
+                    handle.events = registered
+                }
+                return handle
             }
             return LibvirtConnection(uri: uri, callTimeout: callTimeout, handle: handle, thread: thread)
         } catch let error as LibvirtError where error.code == .timeout {
@@ -79,8 +102,12 @@ public final class LibvirtConnection: Sendable {
         }
         let handle = handle
         _ = try? await thread.runIfActive {
-            if let connection = handle.connection { virConnectClose(connection) }
+            if let connection = handle.connection {
+                if let events = handle.events { qb_virt_deregister_events(connection, events) }
+                virConnectClose(connection)
+            }
             handle.connection = nil
+            handle.events = nil
         }
         try? await thread.shutdownGracefully()
     }
@@ -92,6 +119,81 @@ public final class LibvirtConnection: Sendable {
             guard virConnectGetVersion(connection, &version) == 0 else { throw fail("cannot read the hypervisor version") }
             return (Int(version / 1_000_000), Int(version / 1000 % 1000), Int(version % 1000))
         }
+    }
+
+    /// Whether the connection still reaches libvirtd (false once it was lost: every call then fails).
+    public func isAlive() async -> Bool {
+        (try? await call(domain: nil) { connection, _ in virConnectIsAlive(connection) == 1 }) ?? false
+    }
+
+    /// The names of the running domains.
+    public func runningDomains() async throws -> [String] {
+        try await call(domain: nil) { connection, fail in
+            var list: UnsafeMutablePointer<OpaquePointer?>?
+            let count = virConnectListAllDomains(connection, &list, UInt32(VIR_CONNECT_LIST_DOMAINS_ACTIVE.rawValue))
+            guard count >= 0, let list else { throw fail("cannot list the domains") }
+            defer { free(list) }
+            var names: [String] = []
+            for index in 0..<Int(count) {
+                guard let domain = list[index] else { continue }
+                if index < Self.maxDomains, let name = virDomainGetName(domain) { names.append(Self.domainName(name)) }
+                virDomainFree(domain)
+            }
+            return names
+        }
+    }
+
+    /// The most domains read from one call; more cannot be a real host's.
+    public static let maxDomains = 100_000
+
+    /// Every running domain's balloon figures in one call (`virConnectGetAllDomainStats` with the balloon group),
+    /// by domain name: the guest's statistics, `actual` and `<memory>`.
+    /// - Throws: ``LibvirtError`` `call` when libvirt fails, `badReply` for more domains or figures than a host has.
+    public func allBalloonStats() async throws -> [String: DomainMemoryStats] {
+        let uri = uri
+        return try await call(domain: nil) { connection, fail in
+            var records: UnsafeMutablePointer<virDomainStatsRecordPtr?>?
+            let count = virConnectGetAllDomainStats(
+                connection, UInt32(VIR_DOMAIN_STATS_BALLOON.rawValue), &records,
+                UInt32(VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE.rawValue))
+            guard count >= 0 else { throw fail("cannot read the domains' balloon statistics") }
+            guard let records else { return [:] }
+            defer { virDomainStatsRecordListFree(records) }
+            guard count <= Self.maxDomains else {
+                throw LibvirtError(code: .badReply, uri: uri, detail: "libvirt listed \(count) domains (limit \(Self.maxDomains))")
+            }
+            var figures: [String: DomainMemoryStats] = [:]
+            figures.reserveCapacity(Int(count))
+            for index in 0..<Int(count) {
+                guard let record = records[index]?.pointee, let domain = record.dom, let name = virDomainGetName(domain) else {
+                    continue
+                }
+                let domainName = Self.domainName(name)
+                guard record.nparams >= 0, record.nparams <= DomainMemoryStats.maxFields else {
+                    throw LibvirtError(
+                        code: .badReply, uri: uri, domain: domainName,
+                        detail: "libvirt sent \(record.nparams) balloon figures (limit \(DomainMemoryStats.maxFields))")
+                }
+                var fields: [(name: String, value: UInt64)] = []
+                if let params = record.params {
+                    for field in 0..<Int(record.nparams) {
+                        var value: UInt64 = 0
+                        guard qb_virt_param_ullong(params, Int32(field), &value) == 1, let label = qb_virt_param_field(params, Int32(field)) else {
+                            continue
+                        }
+                        fields.append((String(cString: label), value))
+                    }
+                }
+                figures[domainName] = DomainMemoryStats(balloonFields: fields)
+            }
+            return figures
+        }
+    }
+
+    /// A domain's name from libvirt, bounded.
+    static func domainName(_ name: UnsafePointer<CChar>) -> String {
+        let length = strnlen(name, 1025)
+        return String(decoding: UnsafeRawBufferPointer(start: name, count: min(length, 1024)), as: UTF8.self)
     }
 
     /// Finds a domain by name.

@@ -18,6 +18,11 @@ public struct DomainMemoryStats: Sendable, Hashable {
     public var actual: UInt64?
     /// The QEMU process's resident set, in bytes.
     public var rss: UInt64?
+    /// The domain's `<memory>` (`balloon.maximum`), in bytes; only from ``init(balloonFields:)``.
+    public var maxBytes: UInt64?
+
+    /// The most figures read for one domain from one call; libvirt sends about fifteen.
+    public static let maxFields = 1000
 
     /// What a tag means (`VIR_DOMAIN_MEMORY_STAT_*`, numbered as in libvirt-domain.h).
     enum Tag: Int32 {
@@ -63,6 +68,31 @@ public struct DomainMemoryStats: Sendable, Hashable {
             }
         }
     }
+
+    /// The figures from the balloon group of `virConnectGetAllDomainStats` (`balloon.current`, `balloon.usable`...),
+    /// as ``init(tags:)`` reads the same figures from `virDomainMemoryStats`; unknown names are skipped.
+    public init(balloonFields fields: [(name: String, value: UInt64)]) {
+        var tags: [(tag: Int32, value: UInt64)] = []
+        var maximum: UInt64?
+        for (name, value) in fields {
+            if name == "balloon.maximum" {
+                maximum = Self.bytes(kib: value)
+            } else if let tag = Self.fieldTags[name] {
+                tags.append((tag.rawValue, value))
+            }
+        }
+        self.init(tags: tags)
+        maxBytes = maximum
+    }
+
+    /// The balloon group's names for the tags (libvirt's `balloon.*` typed parameters).
+    static let fieldTags: [String: Tag] = [
+        "balloon.current": .actualBalloon, "balloon.swap_in": .swapIn, "balloon.swap_out": .swapOut,
+        "balloon.major_fault": .majorFaults, "balloon.minor_fault": .minorFaults, "balloon.unused": .unused,
+        "balloon.available": .available, "balloon.usable": .usable, "balloon.rss": .rss,
+        "balloon.last-update": .lastUpdate, "balloon.disk_caches": .diskCaches,
+        "balloon.hugetlb_pgalloc": .hugetlbAllocations, "balloon.hugetlb_pgfail": .hugetlbFailures,
+    ]
 
     /// KiB in bytes, or nil when that does not fit (or is QEMU's all-ones "unreported").
     static func bytes(kib: UInt64) -> UInt64? {

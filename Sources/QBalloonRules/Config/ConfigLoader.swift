@@ -415,14 +415,26 @@ struct ConfigLoader {
     }
 
     mutating func loadVM(_ section: Section, index: Int, defaults: VMSettings) -> VMEntry? {
-        checkKeys(section, allowed: ["name", "qmp"] + Self.vmSettingKeys)
+        checkKeys(section, allowed: ["name", "qmp", "libvirt", "domain"] + Self.vmSettingKeys)
         let name = string(section, "name")
         var section = section
         if let name { section = Section(table: section.table, path: section.path, context: "vm \"\(name)\"") }
         let settings = loadVMSettings(section, base: defaults, isDefaults: false)
+        if section.table["libvirt"] != nil {
+            if section.table["qmp"] != nil {
+                fail("give either 'qmp' (a monitor socket) or 'libvirt' (a libvirt connection), not both", in: section, key: "libvirt")
+                return nil
+            }
+            return loadLibvirtVM(section, name: name, settings: settings)
+        }
+        if section.table["domain"] != nil {
+            fail("'domain' goes with 'libvirt': libvirt = \"qemu:///system\"", in: section, key: "domain")
+        }
         guard let qmp = string(section, "qmp") else {
             if section.table["qmp"] == nil {
-                fail("missing 'qmp': the VM's monitor socket, like qmp = \"/run/qemu/db.qmp\" or a glob \"/run/qemu/*.qmp\"", in: section, key: nil)
+                fail(
+                    "missing 'qmp': the VM's monitor socket, like qmp = \"/run/qemu/db.qmp\" or a glob \"/run/qemu/*.qmp\" (or libvirt = \"qemu:///system\" for VMs libvirt runs)",
+                    in: section, key: nil)
             }
             return nil
         }
@@ -461,6 +473,37 @@ struct ConfigLoader {
         return entry
     }
 
+    /// A `[[vm]]` with `libvirt = URI` and `domain = NAME` or a glob over names (every running domain when left out).
+    mutating func loadLibvirtVM(_ section: Section, name: String?, settings: VMSettings) -> VMEntry? {
+        guard let uri = string(section, "libvirt") else { return nil }
+        guard !uri.isEmpty, uri.utf8.count <= 4096, !uri.contains(where: { $0.isNewline || $0 == "\0" }) else {
+            fail("'\(uri.prefix(60))' is not a libvirt URI: like libvirt = \"qemu:///system\"", in: section, key: "libvirt")
+            return nil
+        }
+        let domain: String
+        if section.table["domain"] != nil {
+            guard let given = string(section, "domain") else { return nil }
+            guard !given.isEmpty, given.utf8.count <= 1024, !given.contains(where: { $0.isNewline || $0 == "\0" }) else {
+                fail("'domain' must be a domain name or a glob over names, like \"web\" or \"web-*\"", in: section, key: "domain")
+                return nil
+            }
+            domain = given
+        } else {
+            domain = "*"
+        }
+        if let name, let problem = Self.nameProblem(name) { fail(problem, in: section, key: "name") }
+        if Glob.isPattern(domain) {
+            if name != nil {
+                fail("a domain glob names each VM after its domain: leave 'name' out, or give one domain", in: section, key: "name")
+            }
+        } else if name == nil, let problem = Self.nameProblem(domain) {
+            fail("the domain's name does not make a VM name (\(problem)): add a 'name'", in: section, key: "domain")
+        }
+        return VMEntry(
+            name: name, qmp: "", libvirt: uri, domain: domain, address: nil, socketGlob: nil, settings: settings,
+            line: map.tables[section.path] ?? 0)
+    }
+
     static func nameProblem(_ name: String) -> String? {
         if name.isEmpty { return "a VM name cannot be empty" }
         let allowed = name.unicodeScalars.allSatisfy {
@@ -474,7 +517,7 @@ struct ConfigLoader {
         var sockets: [String: Int] = [:]
         for vm in vms {
             let context = vm.name.map { "vm \"\($0)\"" } ?? "[[vm]]"
-            let name = vm.name ?? vm.address?.unixPath.map(VMEntry.fileStem)
+            let name = vm.name ?? vm.address?.unixPath.map(VMEntry.fileStem) ?? (vm.domainGlob == nil ? vm.domain : nil)
             if let name {
                 if let line = names[name] {
                     errors.append(
@@ -485,12 +528,14 @@ struct ConfigLoader {
                     names[name] = vm.line
                 }
             }
-            let socket = vm.address?.description ?? vm.qmp
+            let socket = vm.libvirt != nil ? vm.target : vm.address?.description ?? vm.qmp
             if let line = sockets[socket] {
                 errors.append(
                     ConfigError(
                         file: file, line: vm.line, column: 0, context: context,
-                        message: "another [[vm]] (line \(line)) has the same qmp '\(vm.qmp)'"))
+                        message: vm.libvirt != nil
+                            ? "another [[vm]] (line \(line)) has the same libvirt and domain (\(vm.target))"
+                            : "another [[vm]] (line \(line)) has the same qmp '\(vm.qmp)'"))
             } else {
                 sockets[socket] = vm.line
             }

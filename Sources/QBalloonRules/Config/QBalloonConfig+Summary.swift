@@ -33,12 +33,13 @@ extension QBalloonConfig {
                     + " idle-memory tax \(formatNumber(host.idleTax * 100))%")
         }
         lines.append("")
-        let header = ["VM", "QMP", "CONNECT", "MIN", "MAX", "STEP", "GROW", "COOLDOWN", "SHARES"]
+        let header = ["VM", "REACHED BY", "CONNECT", "MIN", "MAX", "STEP", "GROW", "COOLDOWN", "SHARES"]
         var rows: [[String]] = [header]
         for vm in vms {
             let s = vm.settings
             rows.append([
-                vm.name ?? "(socket name)", vm.socketGlob.map { "\($0) (glob)" } ?? vm.address?.description ?? vm.qmp,
+                vm.name ?? (vm.libvirt != nil ? "(domain name)" : "(socket name)"),
+                vm.socketGlob.map { "\($0) (glob)" } ?? vm.address?.description ?? vm.target,
                 s.connect.rawValue, s.min.description, s.max.description, s.step.description, s.growStep.description,
                 DurationText.format(s.cooldown), String(s.shares),
             ])
@@ -67,7 +68,7 @@ extension QBalloonConfig {
                 + " pressure within \(DurationText.format(d.shrinkWatch)) of a shrink undoes it")
         lines.append("pressure: \(d.pressure)")
         for vm in vms where vm.settings.pressure != d.pressure {
-            lines.append("  \(vm.name ?? vm.qmp): \(vm.settings.pressure)")
+            lines.append("  \(vm.name ?? vm.target): \(vm.settings.pressure)")
         }
         lines.append("")
         if rules.isEmpty {

@@ -214,12 +214,17 @@ public struct VMLimits: Sendable, Hashable {
     }
 }
 
-/// A `[[vm]]` entry: one monitor socket, or a glob of them.
+/// A `[[vm]]` entry: one monitor socket, or a glob of them; or domains of a libvirt connection (`libvirt`, with one
+/// domain name or a glob over names).
 public struct VMEntry: Sendable, Hashable {
-    /// The name given, or nil for a glob (each VM is then named after its socket's file stem).
+    /// The name given, or nil for a glob (each VM is then named after its socket's file stem, or its domain).
     public var name: String?
-    /// The `qmp` value as written.
+    /// The `qmp` value as written; empty for a libvirt entry.
     public var qmp: String
+    /// For a libvirt entry: the connection's URI (`qemu:///system`); nil for a QMP entry.
+    public var libvirt: String?
+    /// For a libvirt entry: a domain name, or a glob over the running domains' names (`*` when not given).
+    public var domain: String?
     /// The address, for a single monitor; nil for a glob.
     public var address: Endpoint?
     /// The socket path pattern, for a glob (`/run/qemu/*.qmp`).
@@ -229,8 +234,28 @@ public struct VMEntry: Sendable, Hashable {
     /// Line of the `[[vm]]` header.
     public var line: Int
 
+    /// A libvirt entry's domain glob (nil for one domain name, or a QMP entry): its VMs are the running domains
+    /// whose names match.
+    public var domainGlob: String? {
+        guard libvirt != nil, let domain, Glob.isPattern(domain) else { return nil }
+        return domain
+    }
+
+    /// Whether the libvirt domain called `name` is one this entry covers.
+    public func matches(domain name: String) -> Bool {
+        guard libvirt != nil, let domain else { return false }
+        return Glob.isPattern(domain) ? Glob(domain).matches(name) : domain == name
+    }
+
+    /// What the entry reaches, as the config says it: the `qmp` value, or `libvirt URI domain NAME`.
+    public var target: String {
+        guard let libvirt else { return qmp }
+        return "\(libvirt) domain \(domain ?? "*")"
+    }
+
     /// Whether `path` is a socket this entry covers (for a glob entry).
     public func matches(socketPath path: String) -> Bool {
+        guard libvirt == nil else { return false }
         guard let socketGlob else { return address?.unixPath == path }
         return Glob(socketGlob).matches(path)
     }
@@ -239,6 +264,11 @@ public struct VMEntry: Sendable, Hashable {
     public func vmName(socketPath path: String) -> String {
         if let name { return name }
         return Self.fileStem(path)
+    }
+
+    /// Why `name` cannot be a VM's name (VM names go into URLs, metric labels and file names), or nil when it can.
+    public static func nameProblem(_ name: String) -> String? {
+        ConfigLoader.nameProblem(name)
     }
 
     static func fileStem(_ path: String) -> String {

@@ -61,6 +61,7 @@ public struct Simulation: Sendable {
     public static func settings(for vm: String, in config: QBalloonConfig) -> VMSettings {
         for entry in config.vms {
             if let name = entry.name, name == vm { return entry.settings }
+            if entry.name == nil, entry.matches(domain: vm) { return entry.settings }
             if entry.name == nil, let path = entry.address?.unixPath, entry.vmName(socketPath: path) == vm { return entry.settings }
             if let glob = entry.socketGlob {
                 let folder = glob.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")

@@ -213,7 +213,7 @@ final class TestFleet: @unchecked Sendable {
                 wallClock: clock.wallClock, readHost: { host.sample($0) },
                 link: { member, timeout, _ in
                     // Every VM a config names is a simulated one, found by its socket's file name.
-                    let file = member.address.unixPath?.split(separator: "/").last.map(String.init) ?? member.name
+                    let file = member.address.monitor?.unixPath?.split(separator: "/").last.map(String.init) ?? member.name
                     let stem = file.hasSuffix(".qmp") ? String(file.dropLast(4)) : file
                     guard let vm = registry.vms.withLock({ $0[stem] }) else { return MissingVM(name: member.name) }
                     return vm.link(commandTimeout: timeout)

@@ -59,6 +59,12 @@ final class LibvirtGuest: @unchecked Sendable {
         guard result.status == 0 else { throw E2EError("virsh define \(name): \(result)") }
     }
 
+    /// Starts a transient domain without waiting for its guest (a domain without a balloon never says READY).
+    func create() async throws {
+        let result = try await LibvirtDaemon.virsh("create", try writeXML(), in: directory)
+        guard result.status == 0 else { throw E2EError("virsh create \(name): \(result)") }
+    }
+
     /// Starts a transient domain and waits for the guest's READY line (balloon driver bound).
     func boot(timeout: Double = 180) async throws {
         let result = try await LibvirtDaemon.virsh("create", try writeXML(), in: directory)
@@ -75,6 +81,35 @@ final class LibvirtGuest: @unchecked Sendable {
         let (output, status) = try await console.run("cat /proc/meminfo", timeout: 60)
         guard status == 0 else { throw E2EError("\(name): cat /proc/meminfo exited \(status): \(output)") }
         return Guest.parseMeminfo(output)
+    }
+
+    /// Runs a shell command in the guest over its serial console.
+    func run(_ command: String, timeout: Double = 60) async throws -> (output: String, status: Int32) {
+        guard let console else { throw E2EError("\(name): not booted") }
+        return try await console.run(command, timeout: timeout)
+    }
+
+    /// Lines of the guest's kernel log about running out of memory (OOM kills, panics); empty when none.
+    func oomReports() async throws -> String {
+        try await run("dmesg | grep -i -E 'out of memory|oom-kill|oom_reaper|killed process|invoked oom-killer|deadlocked on memory'").output
+    }
+
+    /// Destroys the running domain (as `virsh destroy`: its QEMU is killed); a transient domain is gone then.
+    func kill() async throws {
+        console?.close()
+        console = nil
+        let result = try await LibvirtDaemon.virsh("destroy", name, in: directory)
+        guard result.status == 0 else { throw E2EError("virsh destroy \(name): \(result)") }
+    }
+
+    /// The balloon's `actual` as libvirt reports it (`virsh dommemstat`), in bytes.
+    func actual() async throws -> UInt64 {
+        let result = try await LibvirtDaemon.virsh("dommemstat", name, in: directory)
+        guard result.status == 0,
+            let line = result.stdout.split(separator: "\n").first(where: { $0.hasPrefix("actual ") }),
+            let kib = UInt64(line.dropFirst("actual ".count).trimmingCharacters(in: .whitespaces))
+        else { throw E2EError("virsh dommemstat \(name): \(result)") }
+        return kib * 1024
     }
 
     /// Destroys and undefines the domain, whatever state it is in; never throws (for cleanup after a failure).
