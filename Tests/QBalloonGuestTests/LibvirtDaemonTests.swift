@@ -174,7 +174,7 @@ extension LibvirtTests {
                 !daemon.logLines(containing: "lost the connection to libvirt").isEmpty,
                 s.report("the daemon did not notice libvirtd going away"))
             try await s.waitUntil("the domain is followed again", timeout: 30) {
-                try await Self.vms(daemon, in: s)[guest.name]?["state"]?.stringValue == "ok"
+                (try? await Self.vms(daemon, in: s))?[guest.name]?["state"]?.stringValue == "ok"
             }
             let kept = try await guest.actual()
             #expect(kept + Self.page >= min && kept <= min + Self.page, s.report("the domain's size changed over the restart: \(mib(kept))"))
@@ -188,6 +188,61 @@ extension LibvirtTests {
             }
             s.note("pinned to 384 MiB after the restart: reached in \(seconds(pinned))")
             #expect(daemon.isRunning, s.report("the daemon exited"))
+        }
+    }
+}
+
+extension LibvirtTests {
+    /// libvirtd hangs (SIGSTOP) under the running daemon: the domain is shown unreachable after `command_timeout`,
+    /// while a QMP VM of the same daemon (the fake monitor) is polled on, fresh; libvirtd continues and the domain is
+    /// followed again. The daemon stays up, and holds no more threads for the hung calls than its bound.
+    @Test func aHungLibvirtdHoldsNoOtherVMBack() async throws {
+        try await withLibvirt("hung") { s, uri, domains in
+            try await FakeMonitor.with(scenario: .idle) { fake in
+                let label = "hung\(UInt16.random(in: 0...UInt16.max))"
+                let guest = domains.add(LibvirtGuest(label, ramMiB: 512, directory: s.directory))
+                try await guest.boot()
+                try GuestEndToEndTests.writeHostMeminfo("\(s.directory)/host.meminfo", availableBytes: 6 << 30)
+                let config = Self.config(uri: uri, glob: "qb-test-\(label)-*", directory: s.directory)
+                    .replacingOccurrences(of: "stale_after = \"5s\"", with: "stale_after = \"5s\"\ncommand_timeout = \"2s\"")
+                    + "\n\n[[vm]]\nname = \"qmp-vm\"\nqmp = \"unix:\(fake.boundAddress.unixPath ?? "")\"\n"
+                let daemon = try s.daemon(config: config)
+                try daemon.start()
+                try await s.waitUntil("both VMs are followed", timeout: 60) {
+                    // The control socket comes up with the daemon's first round.
+                    guard let vms = try? await Self.vms(daemon, in: s) else { return false }
+                    return vms[guest.name]?["state"]?.stringValue == "ok" && vms["qmp-vm"]?["state"]?.stringValue == "ok"
+                }
+                s.note("both VMs followed; pausing libvirtd")
+                let during = try await LibvirtDaemon.shared.whilePaused { () async throws -> [String: JSON] in
+                    try await s.waitUntil("the domain is shown unreachable", timeout: 30) {
+                        try await Self.vms(daemon, in: s)[guest.name]?["state"]?.stringValue == "unreachable"
+                    }
+                    try await Task.sleep(for: .seconds(6))
+                    return try await Self.vms(daemon, in: s)
+                }
+                guard let during else {
+                    #expect(!GuestEnvironment.isCI, "under CI the tests start libvirtd themselves, so they can pause it")
+                    s.note("libvirtd was running before the tests: not pausing it")
+                    return
+                }
+                let qmp = during["qmp-vm"]
+                #expect(qmp?["state"]?.stringValue == "ok", s.report("the QMP VM while libvirtd hung: \(qmp.map { "\($0)" } ?? "missing")"))
+                let age = qmp?["stats_age"]?.doubleValue ?? .infinity
+                #expect(age < 5, s.report("the QMP VM's statistics went stale while libvirtd hung: \(age)s"))
+                #expect(during[guest.name]?["state"]?.stringValue == "unreachable", s.report("\(during)"))
+                s.note("while libvirtd hung: \(guest.name) unreachable, qmp-vm ok (statistics \(age)s old)")
+                let back = try await s.waitUntil("the domain is followed again", timeout: 60) {
+                    try await Self.vms(daemon, in: s)[guest.name]?["state"]?.stringValue == "ok"
+                }
+                s.note("libvirtd continued: the domain was followed again \(seconds(back)) later")
+                #expect(daemon.isRunning, s.report("the daemon exited"))
+                #expect(!daemon.logLines(containing: "did not answer within 2s").isEmpty, s.report("no timeout was logged"))
+                if let pid = daemon.pid, let tasks = try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
+                    s.note("the daemon runs \(tasks.count) threads after the hang")
+                    #expect(tasks.count < 40, s.report("the daemon holds \(tasks.count) threads after libvirtd hung"))
+                }
+            }
         }
     }
 }

@@ -20,6 +20,8 @@ package final class LibvirtHub: Sendable {
 
     /// A read of all domains younger than this is used again instead of a new call.
     static let reuse: Duration = .milliseconds(500)
+    /// The most calls that timed out and are still stuck in libvirt before no new connection is tried.
+    static let maxStuckCalls = 3
 
     private struct Fetched {
         var at: ContinuousClock.Instant
@@ -32,7 +34,7 @@ package final class LibvirtHub: Sendable {
         /// Changes with every connection opened: what a VM attached through an older one is stale.
         var generation = 0
         var opening: Task<(LibvirtConnection, Int), any Error>?
-        var backoff = Backoff(initial: 0.5, cap: 30)
+        var backoff = Backoff(initial: 0.5, cap: 10)
         var retryAt: ContinuousClock.Instant?
         var lastFailure: (any Error)?
         /// Whether the daemon was told libvirt is unreachable (once per outage).
@@ -77,6 +79,13 @@ package final class LibvirtHub: Sendable {
             if let connection = state.connection { return .ready(connection, state.generation) }
             if let opening = state.opening { return .wait(opening) }
             if let retryAt = state.retryAt, ContinuousClock.now < retryAt, let failure = state.lastFailure { throw failure }
+            // A libvirtd that hangs holds a thread for every call that timed out: no more of them until it answers.
+            let stuck = LibvirtConnection.stuckCalls(to: uri)
+            if stuck >= Self.maxStuckCalls {
+                throw LibvirtError(
+                    code: .timeout, uri: uri,
+                    detail: "libvirt has not answered \(stuck) calls that timed out; no new connection until it does")
+            }
             let generation = state.generation + 1
             let opening = Task { try await self.open(generation: generation) }
             state.opening = opening

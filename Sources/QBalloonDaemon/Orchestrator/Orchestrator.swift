@@ -382,7 +382,10 @@ package final class Orchestrator: Service, Sendable {
         VMWorker.Settings(
             name: member.name, address: member.address, connect: member.settings.connect,
             statsInterval: max(1, Int(config.daemon.statsInterval.seconds.rounded())),
-            commandTimeout: config.daemon.commandTimeout)
+            commandTimeout: config.daemon.commandTimeout,
+            // A libvirt VM's attempt while libvirt is away costs nothing (its connection keeps its own backoff):
+            // retry often, to follow libvirt as soon as it is back.
+            backoffCap: member.address.monitor == nil ? 5 : 30)
     }
 
     /// Starts workers for new VMs, stops those gone, restarts those whose connection settings changed.

@@ -59,7 +59,8 @@ public final class LibvirtConnection: Sendable {
         let thread = NIOThreadPool(numberOfThreads: 1)
         thread.start()
         do {
-            let handle = try await Self.run(on: thread, timeout: callTimeout, uri: uri, domain: nil) { () throws -> Handle in
+            // A connection libvirt opens after the timeout gave up on it is closed on the spot.
+            let handle = try await Self.run(on: thread, timeout: callTimeout, uri: uri, domain: nil, discard: Self.closeLate) { () throws -> Handle in
                 guard initialized == 0 else {
                     throw LibvirtError(code: .connect, uri: uri, detail: "libvirt failed to initialize: \(lastError())")
                 }
@@ -96,11 +97,18 @@ public final class LibvirtConnection: Sendable {
 
     /// Closes the connection and stops its thread; calls after this fail with `closed`.
     public func close() async {
+        let handle = handle
         guard !abandoned.withLock({ $0 }) else {
-            thread.shutdownGracefully { _ in }
+            // A call is stuck in libvirt on the thread: the close waits behind it there, and nobody waits for it;
+            // the thread stops after it. (Stopping the pool now would run the close at once on another thread,
+            // beside the stuck call.)
+            let thread = thread
+            thread.submit { _ in
+                Self.closeLate(handle)
+                thread.shutdownGracefully { _ in }
+            }
             return
         }
-        let handle = handle
         _ = try? await thread.runIfActive {
             if let connection = handle.connection {
                 if let events = handle.events { qb_virt_deregister_events(connection, events) }
@@ -110,6 +118,30 @@ public final class LibvirtConnection: Sendable {
             handle.events = nil
         }
         try? await thread.shutdownGracefully()
+    }
+
+    /// Closes a connection nobody holds any more (opened after its caller gave up, or closed after a stuck call).
+    private static func closeLate(_ handle: Handle) {
+        if let connection = handle.connection {
+            if let events = handle.events { qb_virt_deregister_events(connection, events) }
+            virConnectClose(connection)
+        }
+        handle.connection = nil
+        handle.events = nil
+    }
+
+    /// Calls to `uri` that timed out and are still stuck in libvirt (each holds a thread until libvirt answers).
+    public static func stuckCalls(to uri: String) -> Int {
+        stuck.withLock { $0[uri] ?? 0 }
+    }
+
+    private static let stuck = Mutex<[String: Int]>([:])
+
+    private static func countStuck(_ uri: String, _ change: Int) {
+        stuck.withLock { counts in
+            let count = (counts[uri] ?? 0) + change
+            counts[uri] = count == 0 ? nil : count
+        }
     }
 
     /// The hypervisor's version (QEMU's, for the QEMU driver) as major, minor, micro.
@@ -202,16 +234,22 @@ public final class LibvirtConnection: Sendable {
         guard !name.isEmpty, name.utf8.count <= 1024, !name.utf8.contains(0) else {
             throw LibvirtError(code: .noDomain, uri: uri, domain: PeerText.excerpt(name, limit: 100), detail: "not a domain name")
         }
-        let pointer = try await call(domain: name) { connection, fail -> LibvirtDomain.Handle in
-            guard let domain = virDomainLookupByName(connection, name) else {
-                let code = virGetLastErrorCode()
-                let error = fail("no such domain")
-                throw code == Int32(VIR_ERR_NO_DOMAIN.rawValue)
-                    ? LibvirtError(code: .noDomain, uri: error.uri, domain: name, detail: error.detail) : error
-            }
-            return LibvirtDomain.Handle(domain)
+        try await call(domain: name) { connection, fail in
+            virDomainFree(try Self.lookUp(name, on: connection, fail))
         }
-        return LibvirtDomain(name: name, connection: self, handle: pointer)
+        return LibvirtDomain(name: name, connection: self)
+    }
+
+    /// The domain called `name` (to be freed by the caller, on this thread).
+    /// - Throws: ``LibvirtError`` `noDomain` when there is none of that name.
+    static func lookUp(_ name: String, on connection: OpaquePointer, _ fail: (String) -> LibvirtError) throws -> OpaquePointer {
+        guard let domain = virDomainLookupByName(connection, name) else {
+            let code = virGetLastErrorCode()
+            let error = fail("no such domain")
+            throw code == Int32(VIR_ERR_NO_DOMAIN.rawValue)
+                ? LibvirtError(code: .noDomain, uri: error.uri, domain: name, detail: error.detail) : error
+        }
+        return domain
     }
 
     /// Runs `body` on the connection's thread with the connection pointer; `fail(what)` makes the error for a
@@ -242,8 +280,10 @@ public final class LibvirtConnection: Sendable {
 
     /// Runs `body` on `thread`; with a timeout, fails with `timeout` when it takes longer (the thread stays
     /// where libvirt holds it: a blocked C call cannot be cancelled).
+    /// - Parameter discard: called on the thread with a result that came after the timeout (nobody takes it).
     private static func run<T: Sendable>(
         on thread: NIOThreadPool, timeout: Duration?, uri: String, domain: String?,
+        discard: @escaping @Sendable (T) -> Void = { _ in },
         _ body: @escaping @Sendable () throws -> T
     ) async throws -> T {
         guard let timeout else { return try await thread.runIfActive(body) }
@@ -252,19 +292,27 @@ public final class LibvirtConnection: Sendable {
             pending.start(continuation)
             thread.submit { state in
                 guard state == .active else {
-                    pending.finish(.failure(LibvirtError(code: .closed, uri: uri, domain: domain, detail: "the connection is closed")))
+                    if !pending.finish(.failure(LibvirtError(code: .closed, uri: uri, domain: domain, detail: "the connection is closed"))) {
+                        countStuck(uri, -1)
+                    }
                     return
                 }
-                pending.finish(Result { try body() })
+                let result = Result { try body() }
+                if !pending.finish(result) {
+                    // The caller had given up: this call is no longer stuck; what it made goes.
+                    countStuck(uri, -1)
+                    if case .success(let value) = result { discard(value) }
+                }
             }
             pending.timer = Task {
                 try? await Task.sleep(for: timeout)
                 guard !Task.isCancelled else { return }
-                pending.finish(
-                    .failure(
-                        LibvirtError(
-                            code: .timeout, uri: uri, domain: domain,
-                            detail: "libvirt did not answer within \(DurationText.format(seconds: timeout.seconds, style: .approximate))")))
+                let error = LibvirtError(
+                    code: .timeout, uri: uri, domain: domain,
+                    detail: "libvirt did not answer within \(DurationText.format(seconds: timeout.seconds, style: .approximate))")
+                // Counted before the caller hears of it, so the count never misses a call still on its thread.
+                countStuck(uri, 1)
+                if !pending.finish(.failure(error)) { countStuck(uri, -1) }
             }
         }
     }
@@ -296,13 +344,16 @@ private final class PendingCall<T: Sendable>: Sendable {
         state.withLock { $0.continuation = continuation }
     }
 
-    func finish(_ result: Result<T, any Error>) {
+    /// Ends the call with `result`; false when it had ended already.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
         let (continuation, timer) = state.withLock { state in
             defer { state.continuation = nil }
             return (state.continuation, state.timer)
         }
-        guard let continuation else { return }
+        guard let continuation else { return false }
         timer?.cancel()
         continuation.resume(with: result)
+        return true
     }
 }

@@ -11,27 +11,25 @@ import QBalloonCore
 public struct LibvirtDomain: Sendable, BalloonControl {
     public let name: String
     public let connection: LibvirtConnection
-    let handle: Handle
 
-    /// The domain pointer, freed when the last copy goes.
-    final class Handle: @unchecked Sendable {
-        let domain: OpaquePointer
-        init(_ domain: OpaquePointer) { self.domain = domain }
-        deinit { virDomainFree(domain) }
-    }
-
-    init(name: String, connection: LibvirtConnection, handle: Handle) {
+    /// Found by name for each call, on the connection's thread, and let go before the call returns: no libvirt
+    /// object of a domain outlives a call, so none is ever freed on another thread (freeing the last one can close
+    /// the connection, which must not happen beside a call still under way on it).
+    init(name: String, connection: LibvirtConnection) {
         self.name = name
         self.connection = connection
-        self.handle = handle
     }
 
     /// Runs `body` on the connection's thread with the domain pointer.
     private func call<T: Sendable>(
         _ body: @escaping @Sendable (OpaquePointer, _ fail: (String) -> LibvirtError) throws -> T
     ) async throws -> T {
-        let handle = handle
-        return try await connection.call(domain: name) { _, fail in try body(handle.domain, fail) }
+        let name = name
+        return try await connection.call(domain: name) { connection, fail in
+            let domain = try LibvirtConnection.lookUp(name, on: connection, fail)
+            defer { virDomainFree(domain) }
+            return try body(domain, fail)
+        }
     }
 
     private func error(_ code: LibvirtError.Code, _ detail: String) -> LibvirtError {
