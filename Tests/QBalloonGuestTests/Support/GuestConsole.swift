@@ -77,12 +77,19 @@ final class GuestConsole: @unchecked Sendable {
             }
         }
         lock.withLock { closed = true }
-        Glibc.close(fd)
     }
 
-    /// Disconnects (the reader thread closes the descriptor).
+    /// Disconnects: the reader thread sees the end and stops.
+    ///
+    /// The descriptor itself is closed only in `deinit`, never while anything here can still use its number: closed
+    /// by the reader at EOF, a later `close()` (or `send`) would hit whatever socket the process opened next under
+    /// that number — a test's fake monitor beside, whose listening socket then woke NIO with nothing to accept.
     func close() {
         Glibc.shutdown(fd, Int32(SHUT_RDWR))
+    }
+
+    deinit {
+        Glibc.close(fd)
     }
 
     var isClosed: Bool { lock.withLock { closed } }
@@ -110,7 +117,8 @@ final class GuestConsole: @unchecked Sendable {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            // MSG_NOSIGNAL: after `close()` (a shutdown) a write is EPIPE, never a SIGPIPE for the whole test process.
+            let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             if written < 0 && errno == EINTR { continue }
             guard written > 0 else { throw E2EError("cannot write to the guest console \(path): \(String(cString: strerror(errno)))") }
             offset += written
