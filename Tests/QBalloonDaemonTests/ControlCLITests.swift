@@ -344,7 +344,7 @@ struct ControlCLITests {
 
             // explain: the state, the figures, the last decision.
             let explained = try await cli("explain", "first")
-            #expect(explained.status == 0, "\(explained)")
+            #expect(explained.status == 0, "\(explained)\n\(daemon.report())")
             #expect(explained.stdout.hasPrefix("first: "), "\(explained)")
             for part in ["  balloon     actual 2 GiB of 2 GiB RAM", "  guest       available ", "  pinned      no", "  paused      no", "last decision"] {
                 #expect(explained.stdout.contains(part), "\(part)\n\(explained)")

@@ -77,12 +77,17 @@ public struct ControlClient: Sendable {
     ///   reply; its description is the daemon's `error` text), `connectionClosed`, `badReply`, `tooLarge`,
     ///   `timeout`.
     public func request(_ method: HTTPMethod, _ path: String, body: JSON? = nil) async throws -> ControlReply {
-        // A daemon that has just started answers 503 until its first round (a second at most): wait for it.
+        // A daemon that has just started answers 503 until its first round (a second at most): wait for it. A GET
+        // whose connection closed without a whole reply is asked once more (it changes nothing); others are not.
+        var retriedClose = false
         for _ in 0..<25 {
             do {
                 return try await requestOnce(method, path, body: body)
             } catch let error as ControlClientError where error.status == 503 {
                 try await Task.sleep(for: .milliseconds(200))
+            } catch let error as ControlClientError where error.code == .connectionClosed && method == .GET && !retriedClose {
+                retriedClose = true
+                try await Task.sleep(for: .milliseconds(100))
             }
         }
         return try await requestOnce(method, path, body: body)
@@ -315,8 +320,8 @@ public struct ControlClient: Sendable {
             return ControlClientError(.badReply, socketPath, "\(what): not HTTP (is this a qballoon control socket?): \(error)")
         case let error as IOError:
             return ControlClientError(.connectionClosed, socketPath, "\(what): \(String(cString: strerror(error.errnoCode)))")
-        case is ChannelError:
-            return ControlClientError(.connectionClosed, socketPath, "\(what): the daemon closed the connection")
+        case let error as ChannelError:
+            return ControlClientError(.connectionClosed, socketPath, "\(what): the daemon closed the connection (\(error))")
         default:
             return ControlClientError(.connectionClosed, socketPath, "\(what): \(error)")
         }
