@@ -16,7 +16,9 @@ package final class OperatorControls: Sendable {
     private let metrics: DaemonMetrics?
     private let wallClock: WallClock
     private let holds: Mutex<OperatorHolds>
-    private let latest = Mutex<ControlSnapshot?>(nil)
+    /// The latest round: made into a ``ControlSnapshot`` the first time someone asks for it (most rounds, nobody
+    /// does).
+    private let latest = Mutex<LatestRound?>(nil)
     /// Wakes the decision loop for a round now (set by the daemon once the loop exists).
     private let wake = Mutex<(@Sendable () -> Void)?>(nil)
     private let reloader = Mutex<(@Sendable () async -> ReloadOutcome)?>(nil)
@@ -55,7 +57,20 @@ package final class OperatorControls: Sendable {
     package var current: OperatorHolds { holds.withLock { $0 } }
 
     /// The latest round, once there was one.
-    package var snapshot: ControlSnapshot? { latest.withLock { $0 } }
+    package var snapshot: ControlSnapshot? {
+        latest.withLock { latest in
+            switch latest {
+            case nil:
+                return nil
+            case .made(let snapshot):
+                return snapshot
+            case .pending(let make):
+                let snapshot = make()
+                latest = .made(snapshot)
+                return snapshot
+            }
+        }
+    }
 
     // MARK: For the decision loop
 
@@ -72,10 +87,21 @@ package final class OperatorControls: Sendable {
 
     /// Keeps the round for the endpoints, and sends it (and its balloon changes) to the live feed.
     func publish(_ snapshot: ControlSnapshot, changes: [Decision]) {
-        latest.withLock { $0 = snapshot }
-        guard events.hasSubscribers else { return }
+        publish({ snapshot }, decisions: changes)
+    }
+
+    /// Keeps the round for the endpoints as what makes its snapshot: `make` runs when an endpoint first asks, or
+    /// now if someone follows the live feed, which gets the round and its balloon changes (those of `decisions`
+    /// that change a balloon). A round nobody asks about costs the loop nothing but what `make` holds.
+    func publish(_ make: @escaping @Sendable () -> ControlSnapshot, decisions: [Decision]) {
+        guard events.hasSubscribers else {
+            latest.withLock { $0 = .pending(make) }
+            return
+        }
+        let snapshot = make()
+        latest.withLock { $0 = .made(snapshot) }
         events.publish(snapshot.roundEvent)
-        for change in changes {
+        for change in decisions where change.changes {
             events.publish([
                 "type": "decision", "time": .double(ControlSnapshot.rounded(snapshot.time)), "vm": .string(change.vm),
                 "decision": ControlSnapshot.Stamped(time: snapshot.time, decision: change).json,
@@ -229,6 +255,12 @@ package final class OperatorControls: Sendable {
         ])
         if wakes, let wake = wake.withLock({ $0 }) { wake() }
     }
+}
+
+/// The latest round as ``OperatorControls`` keeps it: a snapshot, or what makes one.
+private enum LatestRound {
+    case made(ControlSnapshot)
+    case pending(@Sendable () -> ControlSnapshot)
 }
 
 /// What became of a reload.

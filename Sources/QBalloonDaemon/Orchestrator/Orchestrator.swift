@@ -283,27 +283,31 @@ package final class Orchestrator: Service, Sendable {
         }
         if let notifier = options.notifier { tell(notifier, &loop, facts: facts, statuses: statuses) }
         if let control = options.control, let holds {
-            var vms: [ControlSnapshot.VM] = []
-            vms.reserveCapacity(facts.count)
-            for (fact, status) in zip(facts, statuses) {
-                let member = loop.running[fact.name]?.member
-                let memory = loop.state.memory(of: fact.name)
-                let stallHolds = (memory?.stallFloorUntil ?? -.infinity) > now
-                vms.append(
-                    ControlSnapshot.VM(
-                        name: fact.name, socket: member.map { "\($0.address)" } ?? fact.link,
-                        facts: fact, status: status, verdict: verdicts[fact.name],
-                        limits: fact.ramBytes.flatMap { ram in member.map { Self.limits($0.settings, ram: ram, floor: fact.floorBytes) } },
-                        pin: holds.pins[fact.name], paused: holds.isPaused(fact.name),
-                        lastDecision: loop.lastDecision[fact.name], lastChange: loop.lastChange[fact.name],
-                        stallFloor: stallHolds ? memory?.stallFloor : nil,
-                        stallFloorUntil: stallHolds ? memory?.stallFloorUntil : nil))
-            }
+            // The snapshot is made from what the round already has, only if someone asks for it: the closure keeps
+            // this round's values (copied only if the loop changes them before they are dropped).
+            let running = loop.running, lastDecision = loop.lastDecision, lastChange = loop.lastChange
+            let stallFloors = loop.state.stallFloors(at: now)
+            let reserve = round.host.reserve, interval = config.daemon.interval.seconds, configPath = options.configPath
             control.publish(
-                ControlSnapshot(
-                    time: now, vms: vms, host: host, reserve: round.host.reserve, hostPaused: holds.hostPaused,
-                    dryRun: dryRun, interval: config.daemon.interval.seconds, configPath: options.configPath),
-                changes: round.decisions.filter(\.changes))
+                { [verdicts] in
+                    var vms: [ControlSnapshot.VM] = []
+                    vms.reserveCapacity(facts.count)
+                    for (fact, status) in zip(facts, statuses) {
+                        let member = running[fact.name]?.member
+                        let stall = stallFloors[fact.name]
+                        vms.append(
+                            ControlSnapshot.VM(
+                                name: fact.name, socket: member.map { "\($0.address)" } ?? fact.link,
+                                facts: fact, status: status, verdict: verdicts[fact.name],
+                                limits: fact.ramBytes.flatMap { ram in member.map { Self.limits($0.settings, ram: ram, floor: fact.floorBytes) } },
+                                pin: holds.pins[fact.name], paused: holds.isPaused(fact.name),
+                                lastDecision: lastDecision[fact.name], lastChange: lastChange[fact.name],
+                                stallFloor: stall?.floor, stallFloorUntil: stall?.until))
+                    }
+                    return ControlSnapshot(
+                        time: now, vms: vms, host: host, reserve: reserve, hostPaused: holds.hostPaused,
+                        dryRun: dryRun, interval: interval, configPath: configPath)
+                }, decisions: round.decisions)
         }
         if let onRound = options.onRound {
             let rows = zip(facts, statuses).map { fact, status in

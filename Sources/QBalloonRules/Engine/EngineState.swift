@@ -26,6 +26,15 @@ public struct EngineState: Sendable {
 extension EngineState {
     /// The slot of `name`, made on first sight. A slot made for other rules (a reloaded config whose rules or
     /// pressure conditions changed) starts its `for` conditions over and works out again which rules apply.
+    /// The VMs a stall floor holds at `now` (``VMMemory/stallFloor``), by name: the floor, and until when.
+    public func stallFloors(at now: Double) -> [String: (floor: UInt64, until: Double)] {
+        var floors: [String: (floor: UInt64, until: Double)] = [:]
+        for vm in slots {
+            if let floor = vm.stallFloor, vm.stallFloorUntil > now { floors[vm.name] = (floor, vm.stallFloorUntil) }
+        }
+        return floors
+    }
+
     mutating func slot(for name: String, program: DecisionEngine.Program) -> Int {
         let heldCount = program.frameSize - Variable.allCases.count
         if let slot = slotOf[name] {
