@@ -118,7 +118,7 @@ public struct BalloonDevice: Sendable, BalloonControl {
     // MARK: Reading
 
     /// The guest's current size: RAM minus what it has given back so far (not the target).
-    public func actual() async throws -> UInt64 {
+    nonisolated(nonsending) public func actual() async throws -> UInt64 {
         let reply = try await run("query-balloon")
         guard let actual = reply["actual"]?.uint64Value else {
             throw BalloonError(code: .badReply, address: address, detail: "query-balloon returned no 'actual': \(BalloonError.excerpt(reply))")
@@ -187,11 +187,11 @@ public struct BalloonDevice: Sendable, BalloonControl {
 
     /// The guest's last reported statistics. Unreported values are `nil`; a guest that never reported
     /// has `lastUpdate == nil`.
-    public func stats() async throws -> GuestStats {
+    nonisolated(nonsending) public func stats() async throws -> GuestStats {
         try GuestStats(qomValue: try await qomGet("guest-stats"), address: address)
     }
 
-    private func qomGet(_ property: String) async throws -> JSON {
+    nonisolated(nonsending) private func qomGet(_ property: String) async throws -> JSON {
         try await client.execute("qom-get", arguments: ["path": .string(path), "property": .string(property)])
     }
 
@@ -209,7 +209,7 @@ public struct BalloonDevice: Sendable, BalloonControl {
     public typealias Wait = BalloonWait
 
     /// Runs a balloon command, turning QEMU's "no device" into ``BalloonError``.
-    private func run(_ name: String, arguments: [String: JSON]? = nil) async throws -> JSON {
+    nonisolated(nonsending) private func run(_ name: String, arguments: [String: JSON]? = nil) async throws -> JSON {
         do {
             return try await client.execute(name, arguments: arguments)
         } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotActive" {

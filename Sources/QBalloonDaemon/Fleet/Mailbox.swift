@@ -94,7 +94,7 @@ final class Mailbox: Sendable {
     }
 
     /// The next piece of work, waiting for one; nil once the task is cancelled.
-    func next() async -> Work? {
+    nonisolated(nonsending) func next() async -> Work? {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Work?, Never>) in
                 let ready: Work?? = state.withLock { state in

@@ -172,7 +172,7 @@ final class VMWorker: Sendable {
     }
 
     /// Handles work until the worker stops (true) or its connection changes (false).
-    private func serve(_ session: inout Session) async -> Bool {
+    nonisolated(nonsending) private func serve(_ session: inout Session) async -> Bool {
         let generation = session.generation
         while let work = await mailbox.next() {
             defer { mailbox.done() }
@@ -198,7 +198,7 @@ final class VMWorker: Sendable {
 
     // MARK: Reading
 
-    private func poll(_ session: inout Session) async {
+    nonisolated(nonsending) private func poll(_ session: inout Session) async {
         guard session.connection != nil || clock.now() >= session.retryAt else { return }
         switch settings.connect {
         case .perPoll:

@@ -73,7 +73,7 @@ public struct QMPLink: VMLink {
         return error
     }
 
-    static func judged<T>(_ body: () async throws -> T) async throws -> T {
+    nonisolated(nonsending) static func judged<T>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch {
@@ -91,7 +91,7 @@ struct QMPConnection: VMConnection {
 
     var preferredExecutor: (any TaskExecutor)? { device.client.taskExecutor }
 
-    func read(includingActual: Bool) async throws -> VMReading {
+    nonisolated(nonsending) func read(includingActual: Bool) async throws -> VMReading {
         try await QMPLink.judged {
             let actual = includingActual ? try await device.actual() : nil
             return VMReading(actual: actual, stats: try await device.stats())

@@ -39,8 +39,9 @@ public protocol VMConnection: Sendable {
     /// The least the VM's owner wants it ballooned down to, as the VM itself says (a libvirt domain's `<metadata>`),
     /// in bytes; nil when it says nothing. The config's `min` and `max` still bound it.
     var floorBytes: UInt64? { get }
-    /// Reads the guest's last statistics and, when asked, the balloon's `actual`.
-    func read(includingActual: Bool) async throws -> VMReading
+    /// Reads the guest's last statistics and, when asked, the balloon's `actual`. Runs where its caller runs (a
+    /// worker polls from its connection's event loop): no executor switch per poll.
+    nonisolated(nonsending) func read(includingActual: Bool) async throws -> VMReading
     /// Asks the guest to give back or take memory until it has `bytes`; returns once the VM accepted it.
     func setTarget(_ bytes: UInt64) async throws
     /// Closes the connection; calls still waiting fail.

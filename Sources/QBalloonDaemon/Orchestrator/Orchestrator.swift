@@ -118,6 +118,10 @@ package final class Orchestrator: Service, Sendable {
         var running: [String: (member: FleetMember, worker: VMWorker)] = [:]
         /// The names in `running`, sorted: rounds and reports list VMs in this order.
         var names: [String] = []
+        /// `running`'s members and workers in the order of `names`, for the round's walks over every VM (a
+        /// lookup by name copies the entry).
+        var members: [FleetMember] = []
+        var workers: [VMWorker] = []
         var lastReason: [String: String] = [:]
         /// The engine's latest decision about each VM, and the latest that changed its balloon (for the control socket).
         var lastDecision: [String: ControlSnapshot.Stamped] = [:]
@@ -213,16 +217,14 @@ package final class Orchestrator: Service, Sendable {
             loop.matchedDomains = domains
         }
         let now = options.wallClock.now()
-        let facts = loop.names.compactMap { loop.running[$0]?.worker.facts }
+        let facts = loop.workers.map(\.facts)
         let holds = options.control?.holdsForRound(now: now)
         var samples: [VMSample] = []
         samples.reserveCapacity(facts.count)
-        for fact in facts {
-            guard let member = loop.running[fact.name]?.member, let actual = fact.actual, let ram = fact.ramBytes else {
-                continue
-            }
+        for (index, fact) in facts.enumerated() {
+            guard let actual = fact.actual, let ram = fact.ramBytes else { continue }
             var sample = VMSample(
-                name: fact.name, limits: Self.limits(member.settings, ram: ram, floor: fact.floorBytes), actual: actual,
+                name: fact.name, limits: Self.limits(loop.members[index].settings, ram: ram, floor: fact.floorBytes), actual: actual,
                 ram: ram, stats: fact.stats, reachable: fact.problem == nil, connection: fact.connectionID)
             if let holds, !holds.isEmpty { sample.hold = holds.hold(for: fact.name, max: sample.limits.max) }
             samples.append(sample)
@@ -268,7 +270,7 @@ package final class Orchestrator: Service, Sendable {
                     metadata: ["vm.name": "\(decision.vm)"])
             }
         }
-        for name in loop.names { loop.running[name]?.worker.mailbox.poll() }
+        for worker in loop.workers { worker.mailbox.poll() }
 
         // Each VM's state as shown, made once for whoever shows it this round.
         let watched = options.metrics != nil || options.notifier != nil || options.onRound != nil || options.control != nil
@@ -285,21 +287,21 @@ package final class Orchestrator: Service, Sendable {
         if let control = options.control, let holds {
             // The snapshot is made from what the round already has, only if someone asks for it: the closure keeps
             // this round's values (copied only if the loop changes them before they are dropped).
-            let running = loop.running, lastDecision = loop.lastDecision, lastChange = loop.lastChange
+            let members = loop.members, lastDecision = loop.lastDecision, lastChange = loop.lastChange
             let stallFloors = loop.state.stallFloors(at: now)
             let reserve = round.host.reserve, interval = config.daemon.interval.seconds, configPath = options.configPath
             control.publish(
                 { [verdicts] in
                     var vms: [ControlSnapshot.VM] = []
                     vms.reserveCapacity(facts.count)
-                    for (fact, status) in zip(facts, statuses) {
-                        let member = running[fact.name]?.member
+                    for (index, (fact, status)) in zip(facts, statuses).enumerated() {
+                        let member = members[index]
                         let stall = stallFloors[fact.name]
                         vms.append(
                             ControlSnapshot.VM(
-                                name: fact.name, socket: member.map { "\($0.address)" } ?? fact.link,
+                                name: fact.name, socket: "\(member.address)",
                                 facts: fact, status: status, verdict: verdicts[fact.name],
-                                limits: fact.ramBytes.flatMap { ram in member.map { Self.limits($0.settings, ram: ram, floor: fact.floorBytes) } },
+                                limits: fact.ramBytes.map { Self.limits(member.settings, ram: $0, floor: fact.floorBytes) },
                                 pin: holds.pins[fact.name], paused: holds.isPaused(fact.name),
                                 lastDecision: lastDecision[fact.name], lastChange: lastChange[fact.name],
                                 stallFloor: stall?.floor, stallFloorUntil: stall?.until))
@@ -430,6 +432,8 @@ package final class Orchestrator: Service, Sendable {
             group.addTask { await worker.run() }
         }
         loop.names = loop.running.keys.sorted()
+        loop.members = loop.names.map { loop.running[$0]!.member }
+        loop.workers = loop.names.map { loop.running[$0]!.worker }
         let running = loop.running.mapValues(\.worker)
         workers.withLock { $0 = running }
     }
