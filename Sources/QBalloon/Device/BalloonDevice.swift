@@ -14,10 +14,14 @@ public struct BalloonDevice: Sendable, BalloonControl {
     public let client: QMPClient
     /// The device's QOM path, e.g. `/machine/peripheral/balloon0` or `/machine/peripheral-anon/device[0]`.
     public let path: String
+    /// The two commands every poll sends, made once.
+    private let queryBalloon = QMPCommand("query-balloon")
+    private let getGuestStats: QMPCommand
 
     public init(client: QMPClient, path: String) {
         self.client = client
         self.path = path
+        self.getGuestStats = QMPCommand("qom-get", arguments: ["path": .string(path), "property": "guest-stats"])
     }
 
     private var address: String { "\(client.address)" }
@@ -119,7 +123,7 @@ public struct BalloonDevice: Sendable, BalloonControl {
 
     /// The guest's current size: RAM minus what it has given back so far (not the target).
     nonisolated(nonsending) public func actual() async throws -> UInt64 {
-        let reply = try await run("query-balloon")
+        let reply = try await run(queryBalloon)
         guard let actual = reply["actual"]?.uint64Value else {
             throw BalloonError(code: .badReply, address: address, detail: "query-balloon returned no 'actual': \(BalloonError.excerpt(reply))")
         }
@@ -188,7 +192,7 @@ public struct BalloonDevice: Sendable, BalloonControl {
     /// The guest's last reported statistics. Unreported values are `nil`; a guest that never reported
     /// has `lastUpdate == nil`.
     nonisolated(nonsending) public func stats() async throws -> GuestStats {
-        try GuestStats(qomValue: try await qomGet("guest-stats"), address: address)
+        try GuestStats(qomValue: try await client.execute(getGuestStats), address: address)
     }
 
     nonisolated(nonsending) private func qomGet(_ property: String) async throws -> JSON {
@@ -202,16 +206,16 @@ public struct BalloonDevice: Sendable, BalloonControl {
         guard bytes > 0, bytes <= UInt64(Int64.max) else {
             throw BalloonError(code: .badTarget, address: address, detail: "target \(bytes) bytes is out of range")
         }
-        _ = try await run("balloon", arguments: ["value": .int(Int64(bytes))])
+        _ = try await run(QMPCommand("balloon", arguments: ["value": .int(Int64(bytes))]))
     }
 
     /// How long ``setTarget(_:waiting:)`` follows the balloon.
     public typealias Wait = BalloonWait
 
     /// Runs a balloon command, turning QEMU's "no device" into ``BalloonError``.
-    nonisolated(nonsending) private func run(_ name: String, arguments: [String: JSON]? = nil) async throws -> JSON {
+    nonisolated(nonsending) private func run(_ command: QMPCommand) async throws -> JSON {
         do {
-            return try await client.execute(name, arguments: arguments)
+            return try await client.execute(command)
         } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotActive" {
             throw Self.noDevice(client)
         }

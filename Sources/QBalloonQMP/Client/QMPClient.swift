@@ -186,8 +186,14 @@ public final class QMPClient: Sendable {
     ///   `connectionClosed` or `protocolViolation`.
     nonisolated(nonsending)
     public func execute(_ name: String, arguments: [String: JSON]? = nil, timeout: Duration? = nil) async throws -> JSON {
+        try await execute(QMPCommand(name, arguments: arguments), timeout: timeout)
+    }
+
+    /// Runs a command made beforehand (one sent again and again is encoded once) and returns its `return` value;
+    /// as ``execute(_:arguments:timeout:)``.
+    nonisolated(nonsending)
+    package func execute(_ command: QMPCommand, timeout: Duration? = nil) async throws -> JSON {
         let id = nextID.add(1, ordering: .relaxed).oldValue
-        let command = QMPCommand(name, arguments: arguments)
         let timeAmount = TimeAmount(timeout ?? options.commandTimeout)
         let handler = self.handler
         let loop = channel.eventLoop
