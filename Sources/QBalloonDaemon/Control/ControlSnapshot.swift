@@ -8,8 +8,9 @@ import QBalloonJSON
 import QBalloonRules
 
 /// What the daemon knew after its latest round, for the control socket: every VM with its facts, state, holds and
-/// last decisions, and the host. Made once per round from what the round already computed; turned into JSON only
-/// when someone asks (README, "Control a running daemon", has the fields).
+/// last decisions, and the host. Made from what a round already computed, the first time someone asks for that
+/// round (``OperatorControls/snapshot``); turned into JSON only then too (README, "Control a running daemon", has
+/// the fields).
 package struct ControlSnapshot: Sendable {
     package struct Stamped: Sendable {
         package var time: Double
