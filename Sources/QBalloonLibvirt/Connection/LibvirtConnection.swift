@@ -234,7 +234,7 @@ public final class LibvirtConnection: Sendable {
         guard !name.isEmpty, name.utf8.count <= 1024, !name.utf8.contains(0) else {
             throw LibvirtError(code: .noDomain, uri: uri, domain: PeerText.excerpt(name, limit: 100), detail: "not a domain name")
         }
-        try await call(domain: name) { connection, fail in
+        _ = try await call(domain: name) { connection, fail in
             virDomainFree(try Self.lookUp(name, on: connection, fail))
         }
         return LibvirtDomain(name: name, connection: self)

@@ -24,8 +24,6 @@ public struct EngineState: Sendable {
 }
 
 extension EngineState {
-    /// The slot of `name`, made on first sight. A slot made for other rules (a reloaded config whose rules or
-    /// pressure conditions changed) starts its `for` conditions over and works out again which rules apply.
     /// The VMs a stall floor holds at `now` (``VMMemory/stallFloor``), by name: the floor, and until when.
     public func stallFloors(at now: Double) -> [String: (floor: UInt64, until: Double)] {
         var floors: [String: (floor: UInt64, until: Double)] = [:]
@@ -35,6 +33,8 @@ extension EngineState {
         return floors
     }
 
+    /// The slot of `name`, made on first sight. A slot made for other rules (a reloaded config whose rules or
+    /// pressure conditions changed) starts its `for` conditions over and works out again which rules apply.
     mutating func slot(for name: String, program: DecisionEngine.Program) -> Int {
         let heldCount = program.frameSize - Variable.allCases.count
         if let slot = slotOf[name] {
