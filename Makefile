@@ -12,7 +12,8 @@ build: deps
 # The version `qballoon --version` prints: git describe of this checkout (or VERSION=... from a release script).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
 
-# A binary for hosts without Swift: the Swift runtime linked in; it needs glibc, libjansson4 and libvirt0 only.
+# A binary for hosts without Swift: the Swift runtime linked in; it needs glibc and libjansson4 only (libvirt0,
+# for libvirt VMs, is loaded when one is reached).
 release:
 	@scripts/install-deps.sh --build-only
 	$(SWIFT) build -c release --product qballoon --static-swift-stdlib -Xcc -DQBALLOON_VERSION='"$(VERSION)"'

@@ -38,10 +38,10 @@ let package = Package(
             pkgConfig: "jansson",
             providers: [.apt(["libjansson-dev"])]
         ),
-        // The only module that sees libvirt's C types.
+        // The only module that sees libvirt's C types. libvirt's headers only: the client library is loaded
+        // (dlopen) when a libvirt VM is first reached, never linked, so QMP-only daemons never map it.
         .systemLibrary(
             name: "CLibvirt",
-            pkgConfig: "libvirt",
             providers: [.apt(["libvirt-dev"])]
         ),
         // VMs managed by libvirt: a connection, a domain's balloon, statistics and metadata, as Swift values.

@@ -55,7 +55,7 @@ Architecture: $arch
 Maintainer: qballoon developers <qballoon@localhost>
 Installed-Size: $(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 Depends: $depends
-Suggests: qemu-system-x86, prometheus
+Suggests: qemu-system-x86, libvirt0, prometheus
 Section: admin
 Priority: optional
 Description: memory-balloon orchestrator for QEMU virtual machines

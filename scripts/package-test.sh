@@ -60,6 +60,17 @@ check_installed() {
     grep -q "config=/etc/qballoon/qballoon.toml" "$root/tmp/run.out" || fail "run did not read /etc/qballoon/qballoon.toml: $(cat "$root/tmp/run.out")"
     grep -q "stopped" "$root/tmp/run.out" || fail "run did not stop cleanly on SIGTERM: $(cat "$root/tmp/run.out")"
 
+    log "libvirt is loaded only for a libvirt VM: the binary does not link it, and without libvirt0 the error says so"
+    in_root ldd "$prefix/bin/qballoon" | grep -q libvirt && fail "the binary links libvirt: $(in_root ldd "$prefix/bin/qballoon" | grep libvirt)"
+    if in_root sh -c 'ls /usr/lib/*/libvirt.so.0 /lib/*/libvirt.so.0' >/dev/null 2>&1; then
+        log "  (libvirt0 is installed in this root: the missing-library error is not checked)"
+    else
+        in_root "$prefix/bin/qballoon" status --libvirt qemu:///system --domain vm1 >"$root/tmp/virt.out" 2>&1 &&
+            fail "status through libvirt succeeded without libvirt0"
+        grep -q "install it (Debian: libvirt0)" "$root/tmp/virt.out" || fail "without libvirt0: $(cat "$root/tmp/virt.out")"
+        cat "$root/tmp/virt.out" >&2
+    fi
+
     log "qballoon demo --duration 5s (run from /, outside any checkout)"
     in_root sh -c "cd / && $prefix/bin/qballoon demo --duration 5s" >"$root/tmp/demo.out" 2>&1 || fail "demo failed: $(tail -5 "$root/tmp/demo.out")"
     grep -q "$share/qballoon/configs/demo.toml" "$root/tmp/demo.out" || fail "the demo did not use the installed config"

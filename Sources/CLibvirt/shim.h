@@ -1,11 +1,216 @@
 #ifndef QBALLOON_CLIBVIRT_SHIM_H
 #define QBALLOON_CLIBVIRT_SHIM_H
 
+#include <dlfcn.h>
+#include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+// libvirt's client library is loaded when it is first needed (`dlopen`), not linked: a daemon that follows only
+// QMP monitors never maps libvirt and the ~50 libraries it pulls in (~10 MB resident), and a host without
+// libvirt0 runs qballoon all the same. libvirt's headers give the types; each function qballoon calls is declared
+// there under another name (the #defines below), and defined here under its own, calling through a pointer
+// resolved on first use.
+#define virInitialize qb_virt_declared_virInitialize
+#define virConnectOpen qb_virt_declared_virConnectOpen
+#define virConnectClose qb_virt_declared_virConnectClose
+#define virConnectGetVersion qb_virt_declared_virConnectGetVersion
+#define virConnectSetKeepAlive qb_virt_declared_virConnectSetKeepAlive
+#define virConnectRegisterCloseCallback qb_virt_declared_virConnectRegisterCloseCallback
+#define virConnectUnregisterCloseCallback qb_virt_declared_virConnectUnregisterCloseCallback
+#define virConnectIsAlive qb_virt_declared_virConnectIsAlive
+#define virDomainLookupByName qb_virt_declared_virDomainLookupByName
+#define virDomainFree qb_virt_declared_virDomainFree
+#define virDomainGetName qb_virt_declared_virDomainGetName
+#define virDomainGetMaxMemory qb_virt_declared_virDomainGetMaxMemory
+#define virDomainSetMemoryFlags qb_virt_declared_virDomainSetMemoryFlags
+#define virDomainSetMemoryStatsPeriod qb_virt_declared_virDomainSetMemoryStatsPeriod
+#define virDomainGetMetadata qb_virt_declared_virDomainGetMetadata
+#define virDomainGetXMLDesc qb_virt_declared_virDomainGetXMLDesc
+#define virDomainMemoryStats qb_virt_declared_virDomainMemoryStats
+#define virConnectListAllDomains qb_virt_declared_virConnectListAllDomains
+#define virConnectGetAllDomainStats qb_virt_declared_virConnectGetAllDomainStats
+#define virDomainStatsRecordListFree qb_virt_declared_virDomainStatsRecordListFree
+#define virDomainIsActive qb_virt_declared_virDomainIsActive
+#define virConnectDomainEventRegisterAny qb_virt_declared_virConnectDomainEventRegisterAny
+#define virConnectDomainEventDeregisterAny qb_virt_declared_virConnectDomainEventDeregisterAny
+#define virEventRegisterDefaultImpl qb_virt_declared_virEventRegisterDefaultImpl
+#define virEventRunDefaultImpl qb_virt_declared_virEventRunDefaultImpl
+#define virGetLastError qb_virt_declared_virGetLastError
+#define virResetLastError qb_virt_declared_virResetLastError
+#define virGetLastErrorCode qb_virt_declared_virGetLastErrorCode
+#define virSetErrorFunc qb_virt_declared_virSetErrorFunc
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#undef virInitialize
+#undef virConnectOpen
+#undef virConnectClose
+#undef virConnectGetVersion
+#undef virConnectSetKeepAlive
+#undef virConnectRegisterCloseCallback
+#undef virConnectUnregisterCloseCallback
+#undef virConnectIsAlive
+#undef virDomainLookupByName
+#undef virDomainFree
+#undef virDomainGetName
+#undef virDomainGetMaxMemory
+#undef virDomainSetMemoryFlags
+#undef virDomainSetMemoryStatsPeriod
+#undef virDomainGetMetadata
+#undef virDomainGetXMLDesc
+#undef virDomainMemoryStats
+#undef virConnectListAllDomains
+#undef virConnectGetAllDomainStats
+#undef virDomainStatsRecordListFree
+#undef virDomainIsActive
+#undef virConnectDomainEventRegisterAny
+#undef virConnectDomainEventDeregisterAny
+#undef virEventRegisterDefaultImpl
+#undef virEventRunDefaultImpl
+#undef virGetLastError
+#undef virResetLastError
+#undef virGetLastErrorCode
+#undef virSetErrorFunc
+
+// The functions, resolved once per object file that uses them (Swift compiles this header into each file of
+// QBalloonLibvirt in debug builds; dlopen hands every one the same library).
+struct qb_virt_functions {
+    int loaded;
+    char error[512];
+    __typeof__(qb_virt_declared_virInitialize) *virInitialize;
+    __typeof__(qb_virt_declared_virConnectOpen) *virConnectOpen;
+    __typeof__(qb_virt_declared_virConnectClose) *virConnectClose;
+    __typeof__(qb_virt_declared_virConnectGetVersion) *virConnectGetVersion;
+    __typeof__(qb_virt_declared_virConnectSetKeepAlive) *virConnectSetKeepAlive;
+    __typeof__(qb_virt_declared_virConnectRegisterCloseCallback) *virConnectRegisterCloseCallback;
+    __typeof__(qb_virt_declared_virConnectUnregisterCloseCallback) *virConnectUnregisterCloseCallback;
+    __typeof__(qb_virt_declared_virConnectIsAlive) *virConnectIsAlive;
+    __typeof__(qb_virt_declared_virDomainLookupByName) *virDomainLookupByName;
+    __typeof__(qb_virt_declared_virDomainFree) *virDomainFree;
+    __typeof__(qb_virt_declared_virDomainGetName) *virDomainGetName;
+    __typeof__(qb_virt_declared_virDomainGetMaxMemory) *virDomainGetMaxMemory;
+    __typeof__(qb_virt_declared_virDomainSetMemoryFlags) *virDomainSetMemoryFlags;
+    __typeof__(qb_virt_declared_virDomainSetMemoryStatsPeriod) *virDomainSetMemoryStatsPeriod;
+    __typeof__(qb_virt_declared_virDomainGetMetadata) *virDomainGetMetadata;
+    __typeof__(qb_virt_declared_virDomainGetXMLDesc) *virDomainGetXMLDesc;
+    __typeof__(qb_virt_declared_virDomainMemoryStats) *virDomainMemoryStats;
+    __typeof__(qb_virt_declared_virConnectListAllDomains) *virConnectListAllDomains;
+    __typeof__(qb_virt_declared_virConnectGetAllDomainStats) *virConnectGetAllDomainStats;
+    __typeof__(qb_virt_declared_virDomainStatsRecordListFree) *virDomainStatsRecordListFree;
+    __typeof__(qb_virt_declared_virDomainIsActive) *virDomainIsActive;
+    __typeof__(qb_virt_declared_virConnectDomainEventRegisterAny) *virConnectDomainEventRegisterAny;
+    __typeof__(qb_virt_declared_virConnectDomainEventDeregisterAny) *virConnectDomainEventDeregisterAny;
+    __typeof__(qb_virt_declared_virEventRegisterDefaultImpl) *virEventRegisterDefaultImpl;
+    __typeof__(qb_virt_declared_virEventRunDefaultImpl) *virEventRunDefaultImpl;
+    __typeof__(qb_virt_declared_virGetLastError) *virGetLastError;
+    __typeof__(qb_virt_declared_virResetLastError) *virResetLastError;
+    __typeof__(qb_virt_declared_virGetLastErrorCode) *virGetLastErrorCode;
+    __typeof__(qb_virt_declared_virSetErrorFunc) *virSetErrorFunc;
+};
+// In a function, not a global of the header: Swift emits a header's functions where they are used, its globals
+// nowhere.
+static inline struct qb_virt_functions *qb_virt_table(void) {
+    static struct qb_virt_functions table;
+    return &table;
+}
+
+#define QB_VIRT_LIBRARY "libvirt.so.0"
+#define QB_VIRT_RESOLVE(name)                                                                                   \
+    do {                                                                                                         \
+        qb_virt_table()->name = (__typeof__(qb_virt_table()->name))dlsym(library, #name);                  \
+        if (!qb_virt_table()->name) {                                                                                \
+            snprintf(qb_virt_table()->error, sizeof qb_virt_table()->error, "%s has no %s (libvirt too old?)", \
+                QB_VIRT_LIBRARY, #name);                                                                        \
+            return;                                                                                             \
+        }                                                                                                       \
+    } while (0)
+
+static void qb_virt_load_once(void) {
+    void *library = dlopen(QB_VIRT_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (!library) {
+        const char *reason = dlerror();
+        snprintf(qb_virt_table()->error, sizeof qb_virt_table()->error, "%s", reason ? reason : QB_VIRT_LIBRARY);
+        return;
+    }
+    QB_VIRT_RESOLVE(virInitialize);
+    QB_VIRT_RESOLVE(virConnectOpen);
+    QB_VIRT_RESOLVE(virConnectClose);
+    QB_VIRT_RESOLVE(virConnectGetVersion);
+    QB_VIRT_RESOLVE(virConnectSetKeepAlive);
+    QB_VIRT_RESOLVE(virConnectRegisterCloseCallback);
+    QB_VIRT_RESOLVE(virConnectUnregisterCloseCallback);
+    QB_VIRT_RESOLVE(virConnectIsAlive);
+    QB_VIRT_RESOLVE(virDomainLookupByName);
+    QB_VIRT_RESOLVE(virDomainFree);
+    QB_VIRT_RESOLVE(virDomainGetName);
+    QB_VIRT_RESOLVE(virDomainGetMaxMemory);
+    QB_VIRT_RESOLVE(virDomainSetMemoryFlags);
+    QB_VIRT_RESOLVE(virDomainSetMemoryStatsPeriod);
+    QB_VIRT_RESOLVE(virDomainGetMetadata);
+    QB_VIRT_RESOLVE(virDomainGetXMLDesc);
+    QB_VIRT_RESOLVE(virDomainMemoryStats);
+    QB_VIRT_RESOLVE(virConnectListAllDomains);
+    QB_VIRT_RESOLVE(virConnectGetAllDomainStats);
+    QB_VIRT_RESOLVE(virDomainStatsRecordListFree);
+    QB_VIRT_RESOLVE(virDomainIsActive);
+    QB_VIRT_RESOLVE(virConnectDomainEventRegisterAny);
+    QB_VIRT_RESOLVE(virConnectDomainEventDeregisterAny);
+    QB_VIRT_RESOLVE(virEventRegisterDefaultImpl);
+    QB_VIRT_RESOLVE(virEventRunDefaultImpl);
+    QB_VIRT_RESOLVE(virGetLastError);
+    QB_VIRT_RESOLVE(virResetLastError);
+    QB_VIRT_RESOLVE(virGetLastErrorCode);
+    QB_VIRT_RESOLVE(virSetErrorFunc);
+    qb_virt_table()->loaded = 1;
+}
+
+// Loads libvirt's client library if it is not yet; NULL when it is there, else why not (dlopen's words).
+static inline const char *qb_virt_load(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, qb_virt_load_once);
+    return qb_virt_table()->loaded ? NULL : qb_virt_table()->error;
+}
+
+// A call before a successful qb_virt_load is a bug in qballoon: it stops here, named, rather than at address 0.
+static inline void qb_virt_require(const char *name) {
+    if (qb_virt_load() != NULL) {
+        fprintf(stderr, "qballoon: libvirt's %s called without libvirt loaded\n", name);
+        abort();
+    }
+}
+#define QB_VIRT_CALL(name) (qb_virt_require(#name), qb_virt_table()->name)
+
+static inline int virInitialize(void) { return QB_VIRT_CALL(virInitialize)(); }
+static inline virConnectPtr virConnectOpen(const char *name) { return QB_VIRT_CALL(virConnectOpen)(name); }
+static inline int virConnectClose(virConnectPtr conn) { return QB_VIRT_CALL(virConnectClose)(conn); }
+static inline int virConnectGetVersion(virConnectPtr conn, unsigned long *hvVer) { return QB_VIRT_CALL(virConnectGetVersion)(conn, hvVer); }
+static inline int virConnectSetKeepAlive(virConnectPtr conn, int interval, unsigned int count) { return QB_VIRT_CALL(virConnectSetKeepAlive)(conn, interval, count); }
+static inline int virConnectRegisterCloseCallback(virConnectPtr conn, virConnectCloseFunc cb, void *opaque, virFreeCallback freecb) { return QB_VIRT_CALL(virConnectRegisterCloseCallback)(conn, cb, opaque, freecb); }
+static inline int virConnectUnregisterCloseCallback(virConnectPtr conn, virConnectCloseFunc cb) { return QB_VIRT_CALL(virConnectUnregisterCloseCallback)(conn, cb); }
+static inline int virConnectIsAlive(virConnectPtr conn) { return QB_VIRT_CALL(virConnectIsAlive)(conn); }
+static inline virDomainPtr virDomainLookupByName(virConnectPtr conn, const char *name) { return QB_VIRT_CALL(virDomainLookupByName)(conn, name); }
+static inline int virDomainFree(virDomainPtr domain) { return QB_VIRT_CALL(virDomainFree)(domain); }
+static inline const char *virDomainGetName(virDomainPtr domain) { return QB_VIRT_CALL(virDomainGetName)(domain); }
+static inline unsigned long virDomainGetMaxMemory(virDomainPtr domain) { return QB_VIRT_CALL(virDomainGetMaxMemory)(domain); }
+static inline int virDomainSetMemoryFlags(virDomainPtr domain, unsigned long memory, unsigned int flags) { return QB_VIRT_CALL(virDomainSetMemoryFlags)(domain, memory, flags); }
+static inline int virDomainSetMemoryStatsPeriod(virDomainPtr domain, int period, unsigned int flags) { return QB_VIRT_CALL(virDomainSetMemoryStatsPeriod)(domain, period, flags); }
+static inline char *virDomainGetMetadata(virDomainPtr domain, int type, const char *uri, unsigned int flags) { return QB_VIRT_CALL(virDomainGetMetadata)(domain, type, uri, flags); }
+static inline char *virDomainGetXMLDesc(virDomainPtr domain, unsigned int flags) { return QB_VIRT_CALL(virDomainGetXMLDesc)(domain, flags); }
+static inline int virDomainMemoryStats(virDomainPtr dom, virDomainMemoryStatPtr stats, unsigned int nr_stats, unsigned int flags) { return QB_VIRT_CALL(virDomainMemoryStats)(dom, stats, nr_stats, flags); }
+static inline int virConnectListAllDomains(virConnectPtr conn, virDomainPtr **domains, unsigned int flags) { return QB_VIRT_CALL(virConnectListAllDomains)(conn, domains, flags); }
+static inline int virConnectGetAllDomainStats(virConnectPtr conn, unsigned int stats, virDomainStatsRecordPtr **retStats, unsigned int flags) { return QB_VIRT_CALL(virConnectGetAllDomainStats)(conn, stats, retStats, flags); }
+static inline void virDomainStatsRecordListFree(virDomainStatsRecordPtr *stats) { QB_VIRT_CALL(virDomainStatsRecordListFree)(stats); }
+static inline int virDomainIsActive(virDomainPtr dom) { return QB_VIRT_CALL(virDomainIsActive)(dom); }
+static inline int virConnectDomainEventRegisterAny(virConnectPtr conn, virDomainPtr dom, int eventID, virConnectDomainEventGenericCallback cb, void *opaque, virFreeCallback freecb) { return QB_VIRT_CALL(virConnectDomainEventRegisterAny)(conn, dom, eventID, cb, opaque, freecb); }
+static inline int virConnectDomainEventDeregisterAny(virConnectPtr conn, int callbackID) { return QB_VIRT_CALL(virConnectDomainEventDeregisterAny)(conn, callbackID); }
+static inline int virEventRegisterDefaultImpl(void) { return QB_VIRT_CALL(virEventRegisterDefaultImpl)(); }
+static inline int virEventRunDefaultImpl(void) { return QB_VIRT_CALL(virEventRunDefaultImpl)(); }
+static inline virErrorPtr virGetLastError(void) { return QB_VIRT_CALL(virGetLastError)(); }
+static inline void virResetLastError(void) { QB_VIRT_CALL(virResetLastError)(); }
+static inline int virGetLastErrorCode(void) { return QB_VIRT_CALL(virGetLastErrorCode)(); }
+static inline void virSetErrorFunc(void *userData, virErrorFunc handler) { QB_VIRT_CALL(virSetErrorFunc)(userData, handler); }
 
 // libvirt prints every error to stderr unless a handler is set; the callers report errors themselves.
 static void qb_virt_ignore_error(void *userdata, virErrorPtr error) { (void)userdata; (void)error; }

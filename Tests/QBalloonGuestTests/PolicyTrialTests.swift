@@ -19,7 +19,7 @@ extension GuestEndToEndTests {
             let (outcome, daemon) = try await PolicyTrial.run(config == "none" ? nil : config, workload, in: s)
             if let path = TestEnvironment.variables["QBALLOON_TRIAL_REPORT"], !path.isEmpty {
                 let handle = FileHandle(forWritingAtPath: path) ?? {
-                    FileManager.default.createFile(atPath: path, contents: nil)
+                    _ = FileManager.default.createFile(atPath: path, contents: nil)
                     return FileHandle(forWritingAtPath: path)
                 }()
                 handle?.seekToEndOfFile()

@@ -36,10 +36,14 @@ public final class LibvirtConnection: Sendable {
         self.thread = thread
     }
 
-    /// Once per process, before any other call: libvirt's own setup, and its errors kept off stderr.
-    private static let initialized: Int32 = {
+    /// Once per process, before any other call: libvirt's client library loaded, its own setup, and its errors
+    /// kept off stderr; nil when all went well, else why not.
+    private static let initialized: String? = {
+        if let missing = qb_virt_load() {
+            return "libvirt's client library is not there (\(String(cString: missing))); install it (Debian: libvirt0)"
+        }
         qb_virt_silence_errors()
-        return virInitialize()
+        return virInitialize() == 0 ? nil : "libvirt failed to initialize: \(lastError())"
     }()
 
     /// Opens a connection.
@@ -61,8 +65,8 @@ public final class LibvirtConnection: Sendable {
         do {
             // A connection libvirt opens after the timeout gave up on it is closed on the spot.
             let handle = try await Self.run(on: thread, timeout: callTimeout, uri: uri, domain: nil, discard: Self.closeLate) { () throws -> Handle in
-                guard initialized == 0 else {
-                    throw LibvirtError(code: .connect, uri: uri, detail: "libvirt failed to initialize: \(lastError())")
+                if let problem = initialized {
+                    throw LibvirtError(code: .connect, uri: uri, detail: problem)
                 }
                 // The event loop must be registered before the connection opens for its events to arrive.
                 if events != nil, !LibvirtEventLoop.running {
