@@ -74,40 +74,46 @@
 #undef virGetLastErrorCode
 #undef virSetErrorFunc
 
+// Every libvirt function qballoon calls (each also renamed above and defined below).
+#define QB_VIRT_FUNCTIONS(X) \
+    X(virInitialize) \
+    X(virConnectOpen) \
+    X(virConnectClose) \
+    X(virConnectGetVersion) \
+    X(virConnectSetKeepAlive) \
+    X(virConnectRegisterCloseCallback) \
+    X(virConnectUnregisterCloseCallback) \
+    X(virConnectIsAlive) \
+    X(virDomainLookupByName) \
+    X(virDomainFree) \
+    X(virDomainGetName) \
+    X(virDomainGetMaxMemory) \
+    X(virDomainSetMemoryFlags) \
+    X(virDomainSetMemoryStatsPeriod) \
+    X(virDomainGetMetadata) \
+    X(virDomainGetXMLDesc) \
+    X(virDomainMemoryStats) \
+    X(virConnectListAllDomains) \
+    X(virConnectGetAllDomainStats) \
+    X(virDomainStatsRecordListFree) \
+    X(virDomainIsActive) \
+    X(virConnectDomainEventRegisterAny) \
+    X(virConnectDomainEventDeregisterAny) \
+    X(virEventRegisterDefaultImpl) \
+    X(virEventRunDefaultImpl) \
+    X(virGetLastError) \
+    X(virResetLastError) \
+    X(virGetLastErrorCode) \
+    X(virSetErrorFunc)
+
 // The functions, resolved once per object file that uses them (Swift compiles this header into each file of
 // QBalloonLibvirt in debug builds; dlopen hands every one the same library).
 struct qb_virt_functions {
     int loaded;
     char error[512];
-    __typeof__(qb_virt_declared_virInitialize) *virInitialize;
-    __typeof__(qb_virt_declared_virConnectOpen) *virConnectOpen;
-    __typeof__(qb_virt_declared_virConnectClose) *virConnectClose;
-    __typeof__(qb_virt_declared_virConnectGetVersion) *virConnectGetVersion;
-    __typeof__(qb_virt_declared_virConnectSetKeepAlive) *virConnectSetKeepAlive;
-    __typeof__(qb_virt_declared_virConnectRegisterCloseCallback) *virConnectRegisterCloseCallback;
-    __typeof__(qb_virt_declared_virConnectUnregisterCloseCallback) *virConnectUnregisterCloseCallback;
-    __typeof__(qb_virt_declared_virConnectIsAlive) *virConnectIsAlive;
-    __typeof__(qb_virt_declared_virDomainLookupByName) *virDomainLookupByName;
-    __typeof__(qb_virt_declared_virDomainFree) *virDomainFree;
-    __typeof__(qb_virt_declared_virDomainGetName) *virDomainGetName;
-    __typeof__(qb_virt_declared_virDomainGetMaxMemory) *virDomainGetMaxMemory;
-    __typeof__(qb_virt_declared_virDomainSetMemoryFlags) *virDomainSetMemoryFlags;
-    __typeof__(qb_virt_declared_virDomainSetMemoryStatsPeriod) *virDomainSetMemoryStatsPeriod;
-    __typeof__(qb_virt_declared_virDomainGetMetadata) *virDomainGetMetadata;
-    __typeof__(qb_virt_declared_virDomainGetXMLDesc) *virDomainGetXMLDesc;
-    __typeof__(qb_virt_declared_virDomainMemoryStats) *virDomainMemoryStats;
-    __typeof__(qb_virt_declared_virConnectListAllDomains) *virConnectListAllDomains;
-    __typeof__(qb_virt_declared_virConnectGetAllDomainStats) *virConnectGetAllDomainStats;
-    __typeof__(qb_virt_declared_virDomainStatsRecordListFree) *virDomainStatsRecordListFree;
-    __typeof__(qb_virt_declared_virDomainIsActive) *virDomainIsActive;
-    __typeof__(qb_virt_declared_virConnectDomainEventRegisterAny) *virConnectDomainEventRegisterAny;
-    __typeof__(qb_virt_declared_virConnectDomainEventDeregisterAny) *virConnectDomainEventDeregisterAny;
-    __typeof__(qb_virt_declared_virEventRegisterDefaultImpl) *virEventRegisterDefaultImpl;
-    __typeof__(qb_virt_declared_virEventRunDefaultImpl) *virEventRunDefaultImpl;
-    __typeof__(qb_virt_declared_virGetLastError) *virGetLastError;
-    __typeof__(qb_virt_declared_virResetLastError) *virResetLastError;
-    __typeof__(qb_virt_declared_virGetLastErrorCode) *virGetLastErrorCode;
-    __typeof__(qb_virt_declared_virSetErrorFunc) *virSetErrorFunc;
+#define QB_VIRT_FIELD(name) __typeof__(qb_virt_declared_##name) *name;
+    QB_VIRT_FUNCTIONS(QB_VIRT_FIELD)
+#undef QB_VIRT_FIELD
 };
 // In a function, not a global of the header: Swift emits a header's functions where they are used, its globals
 // nowhere.
@@ -117,15 +123,15 @@ static inline struct qb_virt_functions *qb_virt_table(void) {
 }
 
 #define QB_VIRT_LIBRARY "libvirt.so.0"
-#define QB_VIRT_RESOLVE(name)                                                                                   \
-    do {                                                                                                         \
-        qb_virt_table()->name = (__typeof__(qb_virt_table()->name))dlsym(library, #name);                  \
-        if (!qb_virt_table()->name) {                                                                                \
+#define QB_VIRT_RESOLVE(name)                                                                                  \
+    do {                                                                                                       \
+        qb_virt_table()->name = (__typeof__(qb_virt_table()->name))dlsym(library, #name);                      \
+        if (!qb_virt_table()->name) {                                                                          \
             snprintf(qb_virt_table()->error, sizeof qb_virt_table()->error, "%s has no %s (libvirt too old?)", \
-                QB_VIRT_LIBRARY, #name);                                                                        \
-            return;                                                                                             \
-        }                                                                                                       \
-    } while (0)
+                QB_VIRT_LIBRARY, #name);                                                                       \
+            return;                                                                                            \
+        }                                                                                                      \
+    } while (0);
 
 static void qb_virt_load_once(void) {
     void *library = dlopen(QB_VIRT_LIBRARY, RTLD_NOW | RTLD_LOCAL);
@@ -134,35 +140,7 @@ static void qb_virt_load_once(void) {
         snprintf(qb_virt_table()->error, sizeof qb_virt_table()->error, "%s", reason ? reason : QB_VIRT_LIBRARY);
         return;
     }
-    QB_VIRT_RESOLVE(virInitialize);
-    QB_VIRT_RESOLVE(virConnectOpen);
-    QB_VIRT_RESOLVE(virConnectClose);
-    QB_VIRT_RESOLVE(virConnectGetVersion);
-    QB_VIRT_RESOLVE(virConnectSetKeepAlive);
-    QB_VIRT_RESOLVE(virConnectRegisterCloseCallback);
-    QB_VIRT_RESOLVE(virConnectUnregisterCloseCallback);
-    QB_VIRT_RESOLVE(virConnectIsAlive);
-    QB_VIRT_RESOLVE(virDomainLookupByName);
-    QB_VIRT_RESOLVE(virDomainFree);
-    QB_VIRT_RESOLVE(virDomainGetName);
-    QB_VIRT_RESOLVE(virDomainGetMaxMemory);
-    QB_VIRT_RESOLVE(virDomainSetMemoryFlags);
-    QB_VIRT_RESOLVE(virDomainSetMemoryStatsPeriod);
-    QB_VIRT_RESOLVE(virDomainGetMetadata);
-    QB_VIRT_RESOLVE(virDomainGetXMLDesc);
-    QB_VIRT_RESOLVE(virDomainMemoryStats);
-    QB_VIRT_RESOLVE(virConnectListAllDomains);
-    QB_VIRT_RESOLVE(virConnectGetAllDomainStats);
-    QB_VIRT_RESOLVE(virDomainStatsRecordListFree);
-    QB_VIRT_RESOLVE(virDomainIsActive);
-    QB_VIRT_RESOLVE(virConnectDomainEventRegisterAny);
-    QB_VIRT_RESOLVE(virConnectDomainEventDeregisterAny);
-    QB_VIRT_RESOLVE(virEventRegisterDefaultImpl);
-    QB_VIRT_RESOLVE(virEventRunDefaultImpl);
-    QB_VIRT_RESOLVE(virGetLastError);
-    QB_VIRT_RESOLVE(virResetLastError);
-    QB_VIRT_RESOLVE(virGetLastErrorCode);
-    QB_VIRT_RESOLVE(virSetErrorFunc);
+    QB_VIRT_FUNCTIONS(QB_VIRT_RESOLVE)
     qb_virt_table()->loaded = 1;
 }
 

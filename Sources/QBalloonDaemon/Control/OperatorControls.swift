@@ -85,14 +85,10 @@ package final class OperatorControls: Sendable {
         return current
     }
 
-    /// Keeps the round for the endpoints, and sends it (and its balloon changes) to the live feed.
-    func publish(_ snapshot: ControlSnapshot, changes: [Decision]) {
-        publish({ snapshot }, decisions: changes)
-    }
-
-    /// Keeps the round for the endpoints as what makes its snapshot: `make` runs when an endpoint first asks, or
-    /// now if someone follows the live feed, which gets the round and its balloon changes (those of `decisions`
-    /// that change a balloon). A round nobody asks about costs the loop nothing but what `make` holds.
+    /// Keeps the round for the endpoints, and sends it (and its balloon changes) to the live feed. The round is
+    /// kept as what makes its snapshot: `make` runs when an endpoint first asks, or now if someone follows the live
+    /// feed, which gets the round and those of `decisions` that change a balloon. A round nobody asks about costs
+    /// the loop nothing but what `make` holds.
     func publish(_ make: @escaping @Sendable () -> ControlSnapshot, decisions: [Decision]) {
         guard events.hasSubscribers else {
             latest.withLock { $0 = .pending(make) }
