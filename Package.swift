@@ -133,6 +133,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -188,7 +189,8 @@ let package = Package(
                 // The simulator too: it must decide as the daemon does.
                 "QBalloonSimulator",
                 "QBalloonDaemon", "QBalloonRules", "QBalloon", "QBalloonQMP", "QBalloonFakeQMP", "QBalloonJSON",
-                "QBalloonCore", "QBalloonTestSupport", .product(name: "Logging", package: "swift-log")]
+                "QBalloonCore", "QBalloonTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log")]
         ),
         .testTarget(
             name: "QBalloonQMPTests",
@@ -222,3 +224,10 @@ let package = Package(
         ),
     ]
 )
+
+// Members of a module are visible only where that module is imported (SE-0444). Without it, an extension of a
+// module some dependency imports leaks into every file: `String.contains(_:)` resolved to full Foundation's
+// (through TOMLKit), which linked Foundation and ICU's 32 MB of data into the binary.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [.enableUpcomingFeature("MemberImportVisibility")]
+}

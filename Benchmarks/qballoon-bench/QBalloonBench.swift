@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import QBalloon
+import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
 

@@ -1,5 +1,7 @@
 import Foundation
 import QBalloon
+import QBalloonCore
+import QBalloonFakeQMP
 import QBalloonRules
 import QBalloonSimulator
 

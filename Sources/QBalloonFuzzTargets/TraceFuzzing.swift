@@ -1,5 +1,6 @@
 import QBalloon
 import QBalloonCore
+import QBalloonFakeQMP
 import QBalloonRules
 import QBalloonSimulator
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import QBalloon
 import QBalloonCore
+import QBalloonFakeQMP
 import QBalloonJSON
 import QBalloonRules
 import QBalloonSimulator

@@ -1,6 +1,8 @@
 import Foundation
+import NIOHTTP1
 import QBalloonCore
 import QBalloonDaemon
+import QBalloonFakeQMP
 import QBalloonJSON
 import QBalloonTestSupport
 import Testing

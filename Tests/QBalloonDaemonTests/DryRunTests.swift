@@ -1,7 +1,10 @@
 import Foundation
+import InMemoryLogging
 import QBalloonDaemon
+import QBalloonFakeQMP
 import QBalloonJSON
 import QBalloonRules
+import QBalloonTestSupport
 import Testing
 
 /// A dry run decides and logs everything and never sends `balloon`.

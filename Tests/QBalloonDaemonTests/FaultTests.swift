@@ -1,6 +1,9 @@
+import InMemoryLogging
+import Logging
 import QBalloonDaemon
 import QBalloonFakeQMP
 import QBalloonRules
+import QBalloonTestSupport
 import Testing
 
 /// Faults stay with their VM: a VM that dies and comes back, a monitor that stops answering, a VM without

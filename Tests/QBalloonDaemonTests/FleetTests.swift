@@ -1,8 +1,10 @@
 import QBalloon
+import QBalloonCore
 import QBalloonDaemon
 import QBalloonFakeQMP
 import QBalloonQMP
 import QBalloonRules
+import QBalloonTestSupport
 import Testing
 
 /// Which VMs the daemon follows and how it holds their monitors: glob entries (virtual time; the socket

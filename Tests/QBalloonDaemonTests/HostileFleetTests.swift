@@ -1,4 +1,6 @@
 import Foundation
+import InMemoryLogging
+import Logging
 import QBalloonDaemon
 import QBalloonFakeQMP
 import QBalloonJSON

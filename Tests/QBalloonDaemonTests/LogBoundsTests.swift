@@ -1,8 +1,10 @@
 import Foundation
+import InMemoryLogging
 import Logging
 @testable import QBalloonDaemon
-import QBalloonTestSupport
+import QBalloonJSON
 @testable import QBalloonRules
+import QBalloonTestSupport
 import Testing
 
 /// What the daemon writes is bounded too: lines about one VM in its log, and the decision log's file.

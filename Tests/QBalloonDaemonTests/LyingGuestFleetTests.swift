@@ -1,6 +1,7 @@
 import QBalloonDaemon
 import QBalloonFakeQMP
 import QBalloonRules
+import QBalloonTestSupport
 import Testing
 
 /// Lying guests against the whole daemon, in virtual time: one claims nothing is available (so it is always

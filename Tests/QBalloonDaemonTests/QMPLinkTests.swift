@@ -1,3 +1,6 @@
+import FoundationEssentials
+import InMemoryLogging
+import Logging
 import QBalloonCore
 import QBalloonDaemon
 import QBalloonFakeQMP

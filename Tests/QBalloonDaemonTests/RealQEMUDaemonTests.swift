@@ -1,4 +1,6 @@
 import Foundation
+import InMemoryLogging
+import Logging
 import QBalloon
 import QBalloonDaemon
 import QBalloonQMP

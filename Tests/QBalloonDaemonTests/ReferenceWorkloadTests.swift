@@ -1,4 +1,5 @@
 import Foundation
+import QBalloonCore
 import QBalloonDaemon
 import QBalloonFakeQMP
 import QBalloonRules

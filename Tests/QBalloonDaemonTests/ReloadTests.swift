@@ -1,5 +1,10 @@
+import Foundation
+import InMemoryLogging
+import Logging
 import QBalloonDaemon
+import QBalloonFakeQMP
 import QBalloonRules
+import QBalloonTestSupport
 import Testing
 
 /// `reload()` (what SIGHUP does): a good config takes effect and VMs whose entry did not change keep their

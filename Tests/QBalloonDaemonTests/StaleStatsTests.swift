@@ -1,4 +1,5 @@
 import QBalloonDaemon
+import QBalloonFakeQMP
 import QBalloonRules
 import Testing
 

@@ -1,3 +1,4 @@
+import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
 import QBalloonTestSupport

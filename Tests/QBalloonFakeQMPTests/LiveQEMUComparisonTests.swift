@@ -1,4 +1,5 @@
 import Foundation
+import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
 import QBalloonTestSupport

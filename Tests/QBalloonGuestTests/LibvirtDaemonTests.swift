@@ -1,5 +1,6 @@
 import Foundation
 import QBalloonCore
+import QBalloonFakeQMP
 import QBalloonJSON
 import QBalloonLibvirt
 import QBalloonTestSupport

@@ -1,5 +1,6 @@
 import Foundation
 import QBalloon
+import QBalloonCore
 import QBalloonFakeQMP
 import QBalloonSimulator
 import QBalloonTestSupport

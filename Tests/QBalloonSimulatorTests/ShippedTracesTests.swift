@@ -1,5 +1,6 @@
 import Foundation
 import QBalloon
+import QBalloonCore
 import QBalloonTestSupport
 import Testing
 

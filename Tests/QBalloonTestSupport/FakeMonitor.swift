@@ -1,3 +1,4 @@
+import QBalloonCore
 import QBalloonFakeQMP
 import QBalloonQMP
 

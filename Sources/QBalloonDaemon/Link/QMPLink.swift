@@ -1,6 +1,7 @@
 import Logging
 import QBalloon
 import QBalloonCore
+import QBalloonJSON
 import QBalloonQMP
 
 /// A VM reached over its QMP monitor socket: the way into plain QEMU, Proxmox and any VM started with `-qmp`.

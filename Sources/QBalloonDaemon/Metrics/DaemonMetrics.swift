@@ -1,5 +1,6 @@
 import CoreMetrics
 import Prometheus
+import QBalloonCore
 import QBalloonRules
 import Synchronization
 

@@ -1,4 +1,5 @@
 import QBalloon
+import QBalloonCore
 
 /// What a recorded shape trace says, as shares of the guest's MemTotal so it scales to any RAM: the figures a
 /// fleet's VMs are drawn from.

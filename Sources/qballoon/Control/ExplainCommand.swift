@@ -1,6 +1,8 @@
 import ArgumentParser
+import NIOHTTP1
 import QBalloonCore
 import QBalloonDaemon
+import QBalloonJSON
 
 struct ExplainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

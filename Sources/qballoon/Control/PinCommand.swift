@@ -1,4 +1,5 @@
 import ArgumentParser
+import NIOHTTP1
 import QBalloonCore
 import QBalloonDaemon
 import QBalloonJSON

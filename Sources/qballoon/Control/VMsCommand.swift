@@ -1,5 +1,7 @@
 import ArgumentParser
+import NIOHTTP1
 import QBalloonDaemon
+import QBalloonJSON
 
 struct VMsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,6 +4,7 @@ import QBalloon
 import QBalloonCore
 import QBalloonDaemon
 import QBalloonFakeQMP
+import QBalloonJSON
 import QBalloonQMP
 import QBalloonRules
 import QBalloonTestSupport
