@@ -55,6 +55,8 @@ let package = Package(
         ),
         // The version `make release` stamps into the binary (a C macro, so a build flag can carry it).
         .target(name: "CBuildInfo"),
+        // glibc's malloc settings (`mallopt`), which the Glibc module does not import.
+        .target(name: "CMalloc"),
         .target(
             name: "QBalloonJSON",
             dependencies: ["CJansson"]
@@ -122,7 +124,7 @@ let package = Package(
         .executableTarget(
             name: "qballoon",
             dependencies: [
-                "CBuildInfo", "QBalloonCore", "QBalloonJSON",
+                "CBuildInfo", "CMalloc", "QBalloonCore", "QBalloonJSON",
                 "QBalloonQMP",
                 "QBalloonLibvirt",
                 "QBalloon",

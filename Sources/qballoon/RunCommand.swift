@@ -1,4 +1,5 @@
 import ArgumentParser
+import CMalloc
 import Logging
 import QBalloonCore
 import QBalloonDaemon
@@ -42,6 +43,9 @@ struct RunCommand: AsyncParsableCommand {
         }
         let loaded = try loadConfig(config)
         let logger = makeLogger(level: Logger.Level(rawValue: logLevel) ?? .info)
+        if qballoon_malloc_arenas() > 0 {
+            logger.debug("malloc: \(qballoon_malloc_arenas()) arena (MALLOC_ARENA_MAX chooses otherwise)")
+        }
         let daemon = try Daemon(
             config: loaded, options: .init(configPath: config, dryRun: dryRun, logger: logger, handlesSignals: true))
         try await daemon.run()

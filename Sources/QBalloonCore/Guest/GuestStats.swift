@@ -10,16 +10,52 @@
 /// stats.age(now: 1_700_000_002)       // 2 seconds
 /// ```
 public struct GuestStats: Sendable, Hashable {
-    public var swapIn: UInt64?
-    public var swapOut: UInt64?
-    public var majorFaults: UInt64?
-    public var minorFaults: UInt64?
-    public var free: UInt64?
-    public var total: UInt64?
-    public var available: UInt64?
-    public var diskCaches: UInt64?
-    public var hugetlbAllocations: UInt64?
-    public var hugetlbFailures: UInt64?
+    public var swapIn: UInt64? {
+        get { self[known: 0] }
+        set { self[known: 0] = newValue }
+    }
+    public var swapOut: UInt64? {
+        get { self[known: 1] }
+        set { self[known: 1] = newValue }
+    }
+    public var majorFaults: UInt64? {
+        get { self[known: 2] }
+        set { self[known: 2] = newValue }
+    }
+    public var minorFaults: UInt64? {
+        get { self[known: 3] }
+        set { self[known: 3] = newValue }
+    }
+    public var free: UInt64? {
+        get { self[known: 4] }
+        set { self[known: 4] = newValue }
+    }
+    public var total: UInt64? {
+        get { self[known: 5] }
+        set { self[known: 5] = newValue }
+    }
+    public var available: UInt64? {
+        get { self[known: 6] }
+        set { self[known: 6] = newValue }
+    }
+    public var diskCaches: UInt64? {
+        get { self[known: 7] }
+        set { self[known: 7] = newValue }
+    }
+    public var hugetlbAllocations: UInt64? {
+        get { self[known: 8] }
+        set { self[known: 8] = newValue }
+    }
+    public var hugetlbFailures: UInt64? {
+        get { self[known: 9] }
+        set { self[known: 9] = newValue }
+    }
+
+    // The ten fields as plain words and a bit each for whether it is reported (0 in the word when it is not, so
+    // that equal statistics compare equal): 104 bytes a sample instead of 192 with ten optionals. Every poll
+    // copies samples through the worker's async frames and the orchestrator's round.
+    private var w0: UInt64 = 0, w1: UInt64 = 0, w2: UInt64 = 0, w3: UInt64 = 0, w4: UInt64 = 0
+    private var w5: UInt64 = 0, w6: UInt64 = 0, w7: UInt64 = 0, w8: UInt64 = 0, w9: UInt64 = 0
     /// Every statistic QEMU sent, by its QEMU name (`stat-free-memory`...), reported or not (the all-ones value);
     /// newer QEMUs send more than the ones above. Made when asked: the ten above are kept as fields, the others by
     /// name (``others``), so a poll builds no dictionary.
@@ -39,11 +75,22 @@ public struct GuestStats: Sendable, Hashable {
     }
     /// The statistics QEMU sent beyond the ten above (`stat-oom-kills`...), by name; empty from QEMU 7.
     public private(set) var others: [String: UInt64] = [:]
+    // (Declared in this order, the stored values pack into 104 bytes.)
+    private var lastUpdateSeconds: Int64 = 0
+    /// Bit i: ``knownNames``[i] is reported.
+    private var reported: UInt16 = 0
     /// Which of ``knownNames`` QEMU sent as unreported (all-ones), one bit each: a nil field it did not send is left
     /// out of ``all``.
     private var sentUnreported: UInt16 = 0
+    private var hasLastUpdate = false
     /// When the guest last reported, in Unix seconds; `nil` if it never has.
-    public var lastUpdate: Int64?
+    public var lastUpdate: Int64? {
+        get { hasLastUpdate ? lastUpdateSeconds : nil }
+        set {
+            hasLastUpdate = newValue != nil
+            lastUpdateSeconds = newValue ?? 0
+        }
+    }
 
     /// QEMU's names of the ten statistics kept as fields, in the order of ``subscript(known:)``.
     public static let knownNames = [
@@ -95,31 +142,34 @@ public struct GuestStats: Sendable, Hashable {
     /// The field of ``knownNames``[index].
     subscript(known index: Int) -> UInt64? {
         get {
+            guard reported & (1 << index) != 0 else { return nil }
             switch index {
-            case 0: swapIn
-            case 1: swapOut
-            case 2: majorFaults
-            case 3: minorFaults
-            case 4: free
-            case 5: total
-            case 6: available
-            case 7: diskCaches
-            case 8: hugetlbAllocations
-            default: hugetlbFailures
+            case 0: return w0
+            case 1: return w1
+            case 2: return w2
+            case 3: return w3
+            case 4: return w4
+            case 5: return w5
+            case 6: return w6
+            case 7: return w7
+            case 8: return w8
+            default: return w9
             }
         }
         set {
+            if newValue == nil { reported &= ~(1 << index) } else { reported |= 1 << index }
+            let word = newValue ?? 0
             switch index {
-            case 0: swapIn = newValue
-            case 1: swapOut = newValue
-            case 2: majorFaults = newValue
-            case 3: minorFaults = newValue
-            case 4: free = newValue
-            case 5: total = newValue
-            case 6: available = newValue
-            case 7: diskCaches = newValue
-            case 8: hugetlbAllocations = newValue
-            default: hugetlbFailures = newValue
+            case 0: w0 = word
+            case 1: w1 = word
+            case 2: w2 = word
+            case 3: w3 = word
+            case 4: w4 = word
+            case 5: w5 = word
+            case 6: w6 = word
+            case 7: w7 = word
+            case 8: w8 = word
+            default: w9 = word
             }
         }
     }

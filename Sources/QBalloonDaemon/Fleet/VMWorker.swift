@@ -82,8 +82,8 @@ struct ImplausibleFigures: Error, CustomStringConvertible {
 
 /// Keeps one VM: connects (reconnecting with capped backoff after a failure), reads it when asked, sends the
 /// targets it is given, and publishes what it saw as ``VMFacts``. A child task of the orchestrator, and the only
-/// task a VM takes (its events arrive by callback); it owns and awaits every command it sends, so nothing of it
-/// is left running once ``run()`` returns.
+/// task a VM keeps (its events arrive by callback; connecting runs in a task of its own that the worker awaits);
+/// it owns and awaits every command it sends, so nothing of it is left running once ``run()`` returns.
 ///
 /// It never sleeps: the orchestrator asks for a read every interval (``Mailbox``), and a retry waits for the
 /// first poll after its backoff. A failure never leaves this VM's loop: it is logged, counted and retried.
@@ -113,16 +113,28 @@ final class VMWorker: Sendable {
     let settings: Settings
     let link: any VMLink
     let mailbox = Mailbox()
+    /// Turns to connect, shared by every worker of the daemon.
+    private let attachGate: AttachGate
     /// The lines about this VM the log may still take (shared with the orchestrator's lines about it).
     let logBudget = VMLogBudget()
     private let clock: DaemonClock
     private let logger: Logger
     private let state: Mutex<VMFacts>
 
-    init(settings: Settings, link: any VMLink, clock: DaemonClock, logger: Logger) {
+    /// - Parameter logger: what the worker logs with, as ``logger(_:for:)`` makes it.
+    init(settings: Settings, link: any VMLink, attachGate: AttachGate, clock: DaemonClock, logger: Logger) {
         self.settings = settings
         self.link = link
+        self.attachGate = attachGate
         self.clock = clock
+        self.logger = logger
+        self.state = Mutex(VMFacts(name: settings.name, link: link.description))
+    }
+
+    /// `logger` with the VM's name and address in its metadata (`vm.name`, and `qmp.socket` or `libvirt.uri`
+    /// and `libvirt.domain`): what the worker logs with, and what its link and connection should (QMP's client
+    /// keeps a `qmp.socket` already there rather than copy the metadata for it).
+    static func logger(_ logger: Logger, for settings: Settings) -> Logger {
         var logger = logger
         logger[metadataKey: "vm.name"] = "\(settings.name)"
         switch settings.address {
@@ -131,11 +143,11 @@ final class VMWorker: Sendable {
             logger[metadataKey: "libvirt.uri"] = "\(uri)"
             logger[metadataKey: "libvirt.domain"] = "\(domain)"
         }
-        self.logger = logger
-        self.state = Mutex(VMFacts(name: settings.name, link: link.description))
+        return logger
     }
 
     /// Logs a line about this VM, within its ``logBudget``.
+    @inline(never)
     private func log(_ level: Logger.Level, _ message: @autoclosure () -> String, metadata: Logger.Metadata? = nil) {
         logBudget.log(logger, level, message(), metadata: metadata, now: clock.seconds)
     }
@@ -178,82 +190,132 @@ final class VMWorker: Sendable {
             defer { mailbox.done() }
             switch work {
             case .stop(let restore):
-                if let restore {
-                    logger.info("restoring the guest to \(MemorySize.format(restore)) before exit")
-                    await send(restore, &session)
-                }
+                if let restore { await restoreBeforeExit(to: restore, &session) }
                 return true
             case .target(let bytes):
                 await send(bytes, &session)
             case .poll:
                 await poll(&session)
             case .disconnect:
-                log(.info, "the VM is shutting down: disconnected")
-                await detach(&session)
+                await disconnect(&session)
             }
             if session.generation != generation { return false }
         }
         return true
     }
 
+    @inline(never)
+    private func restoreBeforeExit(to bytes: UInt64, _ session: inout Session) async {
+        logger.info("restoring the guest to \(MemorySize.format(bytes)) before exit")
+        await send(bytes, &session)
+    }
+
+    @inline(never)
+    private func disconnect(_ session: inout Session) async {
+        log(.info, "the VM is shutting down: disconnected")
+        await detach(&session)
+    }
+
     // MARK: Reading
 
+    // The worker's functions are small and not inlined into `serve`: a task keeps memory for the deepest chain of
+    // async frames it ever had (in 1 KB slabs), and a function's frame holds the locals of every branch it has,
+    // its inlined callees' included (`serve` with them inlined took 2.8 KB; BENCHMARKS.md, issue 14).
+
+    @inline(never)
     nonisolated(nonsending) private func poll(_ session: inout Session) async {
         guard session.connection != nil || clock.now() >= session.retryAt else { return }
         switch settings.connect {
         case .perPoll:
-            do {
-                let connection = try await link.connect(statsInterval: settings.statsInterval) { _ in }
-                let reading: VMReading
-                do {
-                    reading = try await connection.read(includingActual: true)
-                } catch {
-                    await connection.close()
-                    throw error
-                }
-                await connection.close()
-                state.withLock { facts in
-                    facts.deflateOnOOM = connection.deflateOnOOM
-                    facts.qemu = connection.qemu
-                    facts.floorBytes = connection.floorBytes
-                }
-                try checkPlausible(reading, ramBytes: connection.ramBytes)
-                record(reading, ramBytes: connection.ramBytes, session: &session)
-            } catch {
-                failed(error, &session)
-            }
+            await pollOnce(&session)
         case .persistent:
             if session.connection == nil {
-                do {
-                    let connection = try await link.connect(statsInterval: settings.statsInterval) { [self] event in
-                        switch event {
-                        case .actualChanged(let actual):
-                            state.withLock { facts in
-                                if let ram = facts.ramBytes, actual > ram &+ BalloonPages.size {
-                                    facts.implausibleActual = actual
-                                } else {
-                                    facts.actual = actual
-                                }
-                            }
-                        case .shutdown: mailbox.disconnect()
-                        }
-                    }
-                    attach(connection, &session)
-                } catch {
-                    failed(error, &session)
-                    return
-                }
+                guard await open(&session) else { return }
             }
             guard let connection = session.connection else { return }
+            await read(connection, &session)
+        }
+    }
+
+    /// Reads the VM on the open connection; a failure closes it.
+    @inline(never)
+    nonisolated(nonsending) private func read(_ connection: any VMConnection, _ session: inout Session) async {
+        do {
+            let readActual = session.polls % Self.actualCheckEvery == 0 || state.withLock { $0.actual == nil }
+            let reading = try await connection.read(includingActual: readActual)
+            session.polls += 1
+            try checkPlausible(reading, ramBytes: connection.ramBytes)
+            record(reading, ramBytes: connection.ramBytes, session: &session)
+        } catch {
+            await detach(&session)
+            failed(error, &session)
+        }
+    }
+
+    /// Opens the connection that stays open; false if it failed (counted, retried after a backoff).
+    @inline(never)
+    nonisolated(nonsending) private func open(_ session: inout Session) async -> Bool {
+        do {
+            let connection = try await connect { [self] event in
+                switch event {
+                case .actualChanged(let actual):
+                    state.withLock { facts in
+                        if let ram = facts.ramBytes, actual > ram &+ BalloonPages.size {
+                            facts.implausibleActual = actual
+                        } else {
+                            facts.actual = actual
+                        }
+                    }
+                case .shutdown: mailbox.disconnect()
+                }
+            }
+            attach(connection, &session)
+            return true
+        } catch {
+            failed(error, &session)
+            return false
+        }
+    }
+
+    /// `connect = "per_poll"`: connects, reads everything, closes.
+    @inline(never)
+    nonisolated(nonsending) private func pollOnce(_ session: inout Session) async {
+        do {
+            let connection = try await connect { _ in }
+            let reading: VMReading
             do {
-                let readActual = session.polls % Self.actualCheckEvery == 0 || state.withLock { $0.actual == nil }
-                let reading = try await connection.read(includingActual: readActual)
-                session.polls += 1
-                try checkPlausible(reading, ramBytes: connection.ramBytes)
-                record(reading, ramBytes: connection.ramBytes, session: &session)
+                reading = try await connection.read(includingActual: true)
             } catch {
-                await detach(&session)
-                failed(error, &session)
+                await connection.close()
+                throw error
+            }
+            await connection.close()
+            state.withLock { facts in
+                facts.deflateOnOOM = connection.deflateOnOOM
+                facts.qemu = connection.qemu
+                facts.floorBytes = connection.floorBytes
+            }
+            try checkPlausible(reading, ramBytes: connection.ramBytes)
+            record(reading, ramBytes: connection.ramBytes, session: &session)
+        } catch {
+            failed(error, &session)
+        }
+    }
+
+    /// Opens a connection in a turn of the attach gate, in a task of its own: opening a session (greeting,
+    /// negotiation, finding the balloon) is the deepest call stack a worker has, and a task keeps the memory of
+    /// its deepest stack for as long as it lives; this one's is freed when it ends (~4 KB a VM, BENCHMARKS.md).
+    nonisolated(nonsending) private func connect(
+        events: @escaping @Sendable (VMEvent) -> Void
+    ) async throws -> any VMConnection {
+        try await attachGate.withTurn {
+            // Unstructured, so that not even the child's own record is kept in this task's memory; cancelled with it.
+            let link = self.link, statsInterval = settings.statsInterval
+            let opening = Task { try await link.connect(statsInterval: statsInterval, events: events) }
+            return try await withTaskCancellationHandler {
+                try await opening.value
+            } onCancel: {
+                opening.cancel()
             }
         }
     }
@@ -278,6 +340,7 @@ final class VMWorker: Sendable {
         log(.info, "attached", metadata: metadata)
     }
 
+    @inline(never)
     private func detach(_ session: inout Session) async {
         guard let connection = session.connection else { return }
         session.connection = nil
@@ -336,6 +399,7 @@ final class VMWorker: Sendable {
 
     // MARK: Changing
 
+    @inline(never)
     private func send(_ bytes: UInt64, _ session: inout Session) async {
         do {
             switch settings.connect {
@@ -345,7 +409,7 @@ final class VMWorker: Sendable {
                 }
                 try await connection.setTarget(bytes)
             case .perPoll:
-                let connection = try await link.connect(statsInterval: settings.statsInterval) { _ in }
+                let connection = try await connect { _ in }
                 do {
                     try await connection.setTarget(bytes)
                 } catch {

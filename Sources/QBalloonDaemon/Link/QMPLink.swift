@@ -93,9 +93,12 @@ struct QMPConnection: VMConnection {
     var preferredExecutor: (any TaskExecutor)? { device.client.taskExecutor }
 
     nonisolated(nonsending) func read(includingActual: Bool) async throws -> VMReading {
-        try await QMPLink.judged {
+        // Not through `judged`: its closure and generic frames would be two more on every poll's stack.
+        do {
             let actual = includingActual ? try await device.actual() : nil
             return VMReading(actual: actual, stats: try await device.stats())
+        } catch {
+            throw QMPLink.judge(error)
         }
     }
 

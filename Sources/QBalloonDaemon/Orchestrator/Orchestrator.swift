@@ -65,6 +65,11 @@ package final class Orchestrator: Service, Sendable {
     private let reloadWaiters = Mutex<[CheckedContinuation<ReloadOutcome, Never>]>([])
     /// The libvirt connections of the config's `libvirt` entries.
     private let libvirt: LibvirtHubs
+    /// Turns to connect: at most this many VMs are being attached at once (``AttachGate``).
+    private let attachGate = AttachGate(limit: Orchestrator.attachingAtOnce)
+    /// Enough that a few dozen monitors that accept and then hang (each holding its turn until the command
+    /// timeout) leave the rest to attach.
+    static let attachingAtOnce = 64
 
     package init(config: QBalloonConfig, options: Options, logger: Logger) {
         self.initialConfig = config
@@ -424,10 +429,10 @@ package final class Orchestrator: Service, Sendable {
         }
         for (name, member) in wanted where loop.running[name] == nil {
             let settings = workerSettings(member, config)
-            var vmLogger = logger
-            vmLogger[metadataKey: "vm.name"] = "\(name)"
+            // One logger for the VM's worker, its link and its connection: one copy of its metadata per VM.
+            let vmLogger = VMWorker.logger(logger, for: settings)
             let link = self.link(for: member, commandTimeout: settings.commandTimeout, logger: vmLogger)
-            let worker = VMWorker(settings: settings, link: link, clock: options.clock, logger: logger)
+            let worker = VMWorker(settings: settings, link: link, attachGate: attachGate, clock: options.clock, logger: vmLogger)
             loop.running[name] = (member, worker)
             group.addTask { await worker.run() }
         }

@@ -113,7 +113,8 @@ public final class QMPClient: Sendable {
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> QMPClient {
         var socketLogger = logger
-        socketLogger[metadataKey: "qmp.socket"] = "\(address)"
+        // Kept when the caller's logger names the socket already: no copy of its metadata per connection.
+        if socketLogger[metadataKey: "qmp.socket"] == nil { socketLogger[metadataKey: "qmp.socket"] = "\(address)" }
         let logger = socketLogger
         try Self.checkSocketPath(address)
         let (events, continuation) = AsyncStream.makeStream(
@@ -130,6 +131,11 @@ public final class QMPClient: Sendable {
         let made = Mutex<NIOLoopBound<QMPChannelHandler<SuspendedCaller>>?>(nil)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
+            // Each connection keeps its receive buffer between reads. A poll's reply is ~0.5 KB, so the first
+            // read's 1 KB (NIO's default is 2 KB) holds it; a larger message grows the next reads, up to 64 KB.
+            .channelOption(
+                ChannelOptions.recvAllocator,
+                value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handler = QMPChannelHandler<SuspendedCaller>(
