@@ -77,3 +77,23 @@ private final class Order: Sendable {
         #expect(gate.counts.free == 1)
     }
 }
+
+/// A turn held past the gate's hold limit goes to the next worker while its body still runs: hung monitors delay
+/// the others' attaching, never stop it.
+@Suite struct AttachGateHoldTests {
+    @Test func aTurnHeldTooLongGoesToTheNext() async throws {
+        let gate = AttachGate(limit: 1, holdLimit: .milliseconds(20))
+        let hung = Task {
+            try await gate.withTurn {
+                // A monitor that never greets: runs until cancelled.
+                while !Task.isCancelled { try await Task.sleep(for: .milliseconds(5)) }
+                throw CancellationError()
+            }
+        }
+        while gate.counts.free != 0 { await Task.yield() }
+        #expect(try await gate.withTurn { 1 } == 1, "the next worker got the turn while the first still holds its body")
+        hung.cancel()
+        _ = try? await hung.value
+        #expect(gate.counts.free == 1, "given back once, not twice")
+    }
+}

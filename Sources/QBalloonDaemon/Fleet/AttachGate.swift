@@ -8,8 +8,10 @@ import Synchronization
 /// half-made sessions is the daemon's peak, kept by the process long after (a 1000-VM daemon's peak was a
 /// few MB above what it needs to poll them). With a turn each, attaching takes the same few seconds.
 ///
-/// A turn is held only while connecting, never while polling; a worker waiting for one is cancelled like any
-/// other wait.
+/// A turn is held only while connecting, never while polling, and for ``holdLimit`` at most: a monitor that
+/// accepts and then never greets keeps its worker waiting until the command timeout, but gives its turn back
+/// after the hold limit, so hung monitors can delay the others' attaching by that much at most, never stop it.
+/// A worker waiting for a turn is cancelled like any other wait.
 final class AttachGate: Sendable {
     private struct Waiter {
         let id: Int
@@ -37,11 +39,16 @@ final class AttachGate: Sendable {
 
     /// How many turns there are.
     let limit: Int
+    /// The longest a body keeps its turn; nil: until it returns.
+    let holdLimit: Duration?
     private let state: Mutex<State>
 
-    /// - Parameter limit: the most workers connecting at once (at least 1).
-    init(limit: Int) {
+    /// - Parameters:
+    ///   - limit: the most workers connecting at once (at least 1).
+    ///   - holdLimit: how long a turn may be kept before it goes to the next worker, the body still running.
+    init(limit: Int, holdLimit: Duration? = nil) {
         self.limit = max(1, limit)
+        self.holdLimit = holdLimit
         self.state = Mutex(State(free: max(1, limit)))
     }
 
@@ -49,8 +56,30 @@ final class AttachGate: Sendable {
     /// cancelled while it waits (`body` does not run then).
     nonisolated(nonsending) func withTurn<T>(_ body: nonisolated(nonsending) () async throws -> T) async throws -> T {
         guard await enter() else { throw CancellationError() }
-        defer { leave() }
+        let turn = Turn(gate: self)
+        let expiry = holdLimit.map { limit in
+            Task {
+                do { try await Task.sleep(for: limit) } catch { return }
+                turn.giveBack()
+            }
+        }
+        defer {
+            expiry?.cancel()
+            turn.giveBack()
+        }
         return try await body()
+    }
+
+    /// One turn, given back once: when its body returns or when it has been held too long, whichever is first.
+    private final class Turn: Sendable {
+        let gate: AttachGate
+        let given = Atomic<Bool>(false)
+
+        init(gate: AttachGate) { self.gate = gate }
+
+        func giveBack() {
+            if !given.exchange(true, ordering: .acquiringAndReleasing) { gate.leave() }
+        }
     }
 
     /// Turns free now and workers waiting for one (for tests and the log).

@@ -66,10 +66,12 @@ package final class Orchestrator: Service, Sendable {
     /// The libvirt connections of the config's `libvirt` entries.
     private let libvirt: LibvirtHubs
     /// Turns to connect: at most this many VMs are being attached at once (``AttachGate``).
-    private let attachGate = AttachGate(limit: Orchestrator.attachingAtOnce)
-    /// Enough that a few dozen monitors that accept and then hang (each holding its turn until the command
-    /// timeout) leave the rest to attach.
+    private let attachGate = AttachGate(limit: Orchestrator.attachingAtOnce, holdLimit: Orchestrator.attachTurn)
     static let attachingAtOnce = 64
+    /// A connection still opening after this gives its turn to the next VM (it goes on opening): monitors that
+    /// accept and then hang delay the others' attaching by this at most. A session normally opens in
+    /// milliseconds; 10,000 VMs attach in ~5 s, 64 at a time.
+    static let attachTurn: Duration = .seconds(2)
 
     package init(config: QBalloonConfig, options: Options, logger: Logger) {
         self.initialConfig = config
