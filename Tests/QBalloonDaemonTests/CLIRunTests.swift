@@ -87,7 +87,7 @@ struct CLIRunTests {
             #expect(process.terminationReason == .exit)
             #expect(process.terminationStatus == 0, "\(stderr())")
             for vm in ["first", "second"] {
-                #expect(try await fleet.guest(vm).target == 2 * Self.gib, "\(vm) did not get its max back")
+                #expect(try await fleet.guest(vm).target == 2 * Self.gib, "\(vm) did not get its max back; the daemon said:\n\(stderr())")
             }
             let decisions = try String(contentsOfFile: fleet.directory + "/decisions.jsonl", encoding: .utf8)
                 .split(separator: "\n").map { try JSON.decode(String($0)) }

@@ -207,6 +207,14 @@ final class VMWorker: Sendable {
     @inline(never)
     private func restoreBeforeExit(to bytes: UInt64, _ session: inout Session) async {
         logger.info("restoring the guest to \(MemorySize.format(bytes)) before exit")
+        // A connection lost a moment ago (a poll that timed out, a QEMU restarting) is opened again now, not
+        // after its backoff: the daemon is leaving, and a guest left ballooned down stays so.
+        if settings.connect == .persistent, session.connection == nil {
+            guard await open(&session) else {
+                log(.warning, "cannot restore the guest before exit: it cannot be reached")
+                return
+            }
+        }
         await send(bytes, &session)
     }
 
