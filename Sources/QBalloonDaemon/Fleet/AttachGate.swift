@@ -82,7 +82,7 @@ final class AttachGate: Sendable {
         }
     }
 
-    /// Turns free now and workers waiting for one (for tests and the log).
+    /// Turns free now and workers waiting for one (for tests).
     var counts: (free: Int, waiting: Int) {
         state.withLock { ($0.free, $0.waiters.count - $0.head) }
     }
