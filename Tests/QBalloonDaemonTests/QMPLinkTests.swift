@@ -40,6 +40,41 @@ struct QMPLinkTests {
         }
     }
 
+    @Test func aReadWithoutATaskGivesWhatTheTasksReadGives() async throws {
+        try await Self.withServer { server, link, _ in
+            let connection = try #require(try await link.connect(statsInterval: 1) { _ in } as? any TasklessReading)
+            let byTask = try await connection.read(includingActual: true)
+            let withActual = try await Self.readWithoutTask(connection, includingActual: true).get()
+            #expect(withActual.actual == byTask.actual)
+            #expect(withActual.stats.total == byTask.stats.total && withActual.stats.lastUpdate != nil)
+            let statsOnly = try await Self.readWithoutTask(connection, includingActual: false).get()
+            #expect(statsOnly.actual == nil && statsOnly.stats.total == byTask.stats.total)
+            await server.stop()
+            let failed = await Self.readWithoutTask(connection, includingActual: true)
+            #expect(throws: QMPError.self) { try failed.get() }
+            await connection.close()
+        }
+    }
+
+    @Test func aReadWithoutATaskOfAMisbehavingMonitorIsMisconduct() async throws {
+        try await Self.withServer(faults: FakeQMPFaults(garbageOn: .only(["query-balloon"]))) { _, link, _ in
+            let connection = try #require(try await link.connect(statsInterval: 1) { _ in } as? any TasklessReading)
+            let result = await Self.readWithoutTask(connection, includingActual: true)
+            let error = #expect(throws: VMLinkError.self) { try result.get() }
+            #expect(error?.kind == .misconduct)
+            await connection.close()
+        }
+    }
+
+    /// Starts a read without a task on the connection's thread, as the orchestrator does, and waits for it.
+    static func readWithoutTask(_ connection: any TasklessReading, includingActual: Bool) async -> Result<VMReading, any Error> {
+        await withCheckedContinuation { continuation in
+            connection.onReadThread {
+                connection.read(includingActual: includingActual) { continuation.resume(returning: $0) }
+            }
+        }
+    }
+
     @Test func balloonMovesArriveAsEvents() async throws {
         try await Self.withServer { server, link, _ in
             let (events, delivered) = AsyncStream.makeStream(of: VMEvent.self)

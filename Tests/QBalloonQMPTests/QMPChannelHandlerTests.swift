@@ -1,8 +1,10 @@
 import Logging
 import NIOCore
 import NIOEmbedded
+import QBalloonCore
 import QBalloonJSON
 import QBalloonQMP
+import Synchronization
 import Testing
 
 private let address = "unix:/x.qmp"
@@ -31,35 +33,27 @@ private func value<Value>(_ future: EventLoopFuture<Value>) -> Value? {
     return value
 }
 
-/// A promise as the handler's waiter: the embedded loop completes it inline, so a test reads the outcome at once.
-/// (``QMPClient`` resumes a suspended task instead; QMPClientResumeTests cover that over a socket.) Each answer
-/// is counted: a promise would ignore a second one, a suspended task would not survive it.
-private struct PromiseWaiter: QMPReplyWaiter {
-    let promise: EventLoopPromise<JSON>
-    let answers: Answers
-
-    func succeed(_ value: JSON) {
-        answers.count += 1
-        promise.succeed(value)
-    }
-
-    func fail(_ error: QMPError) {
-        answers.count += 1
-        promise.fail(error)
+/// A promise behind the handler's callback waiter: the embedded loop completes it inline, so a test reads the
+/// outcome at once. (``QMPClient`` resumes a suspended task instead; QMPClientResumeTests cover that over a socket.)
+/// Each answer is counted: a promise would ignore a second one, a suspended task would not survive it.
+private func promiseWaiter(_ promise: EventLoopPromise<JSON>, _ answers: Answers) -> QMPCaller {
+    .callback { result in
+        answers.count.add(1, ordering: .relaxed)
+        promise.completeWith(result.mapError { $0 as any Error })
     }
 }
 
 /// How many times one waiter was answered.
-private final class Answers {
-    var count = 0
+private final class Answers: Sendable {
+    let count = Atomic<Int>(0)
 }
 
-/// The handler behind the real frame decoder on an `EmbeddedChannel`, connected, so its greeting timer runs
+/// The handler (which decodes with the real frame decoder) on an `EmbeddedChannel`, connected, so its greeting timer runs
 /// on the embedded loop's clock. Every test ends with ``finish()``, which closes the channel: the handler
 /// then fails whatever is still pending, so no promise is left behind.
 private struct Harness {
     let channel = EmbeddedChannel()
-    let handler: QMPChannelHandler<PromiseWaiter>
+    let handler: QMPChannelHandler
     let ready: EventLoopPromise<QMPGreeting>
     let events: AsyncStream<QMPEvent>
     /// Every waiter given to the handler, by request id, to check in ``finish()`` that each was answered once.
@@ -69,14 +63,17 @@ private struct Harness {
         var answers: [(id: Int, answers: Answers)] = []
     }
 
-    init(greetingTimeout: TimeAmount = .seconds(5)) throws {
+    init(
+        greetingTimeout: TimeAmount = .seconds(5), readBudget: RateBudget = RateBudget(burst: 1_048_576, perSecond: 1_048_576),
+        maxMessageBytes: Int = 16 << 20
+    ) throws {
         ready = channel.eventLoop.makePromise()
         let (events, continuation) = AsyncStream.makeStream(of: QMPEvent.self)
         self.events = events
         handler = QMPChannelHandler(
             address: address, ready: ready, events: continuation, greetingTimeout: greetingTimeout,
+            readBudget: readBudget, maxMessageBytes: maxMessageBytes,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-        try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(QMPFrameDecoder()))
         try channel.pipeline.syncOperations.addHandler(handler)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4444)).wait()
     }
@@ -110,7 +107,7 @@ private struct Harness {
         let promise = channel.eventLoop.makePromise(of: JSON.self)
         let answers = Answers()
         waiters.answers.append((id, answers))
-        handler.send(command, id: id, timeout: timeout, waiter: PromiseWaiter(promise: promise, answers: answers))
+        handler.send(command, id: id, timeout: timeout, waiter: promiseWaiter(promise, answers))
         return promise.futureResult
     }
 
@@ -124,7 +121,7 @@ private struct Harness {
         let leftOver = try channel.finish(acceptAlreadyClosed: true)
         #expect(leftOver.isClean, "left over: \(leftOver)")
         for (id, answers) in waiters.answers {
-            #expect(answers.count == 1, "request \(id) was answered \(answers.count) times")
+            #expect(answers.count.load(ordering: .relaxed) == 1, "request \(id) was answered \(answers.count.load(ordering: .relaxed)) times")
         }
     }
 }
@@ -161,6 +158,62 @@ private struct Harness {
         try harness.receive(#"{"return": 2, "id": 2}"# + "\r\n" + #"{"return": 1, "id": 1}"# + "\r\n")
         #expect(value(first) == .int(1))
         #expect(value(second) == .int(2))
+        try harness.finish()
+    }
+
+    @Test func messagesSplitAnywhereAcrossReadsAreReadWhole() throws {
+        let harness = try Harness()
+        // The greeting in three reads, the negotiation's reply and a command's reply in one, split mid-number.
+        let text = greetingText
+        let cut1 = text.index(text.startIndex, offsetBy: 7), cut2 = text.index(text.startIndex, offsetBy: 60)
+        try harness.receive(String(text[..<cut1]))
+        try harness.receive(String(text[cut1..<cut2]))
+        #expect(try harness.sent() == nil, "half a greeting is no greeting")
+        try harness.receive(String(text[cut2...]))
+        _ = try harness.sent()
+        let reply = harness.execute(QMPCommand("query-balloon"), id: 1)
+        try harness.receive(#"{"return": {}, "id": -1}"# + "\r\n" + #"{"return": {"actual": 10737"#)
+        #expect(value(harness.ready.futureResult) == greeting)
+        #expect(try harness.sent()?["id"] == .int(1))
+        #expect(result(reply) == nil)
+        try harness.receive(#"41824}, "id": 1}"# + "\r\n")
+        #expect(value(reply) == .object(["actual": .int(1 << 30)]))
+        // Byte by byte.
+        let second = harness.execute(QMPCommand("query-status"), id: 2)
+        _ = try harness.sent()
+        for byte in #"{"return": {"running": true}, "id": 2}"# + "\r\n" { try harness.receive(String(byte)) }
+        #expect(value(second) == .object(["running": .bool(true)]))
+        try harness.finish()
+    }
+
+    @Test func aMonitorOverItsReadBudgetIsCutOff() throws {
+        let harness = try Harness(readBudget: RateBudget(burst: 1024, perSecond: 1))
+        try harness.receive(greetingText)
+        _ = try harness.sent()
+        try harness.receive(#"{"return": {}, "id": -1}"# + "\r\n")
+        let reply = harness.execute(QMPCommand("query-balloon"), id: 1)
+        _ = try harness.sent()
+        // Whitespace counts: no message limit sees it.
+        try harness.receive(String(repeating: " ", count: 2000))
+        let error = try #require(failure(reply))
+        #expect(error.code == .protocolViolation)
+        #expect(error.detail.contains("read budget exceeded: more than 1 KiB at once"), "\(error.detail)")
+        #expect(!harness.channel.isActive)
+        try harness.finish()
+    }
+
+    @Test func nothingIsReadAfterAMessageOverTheLimit() throws {
+        let harness = try Harness(maxMessageBytes: 256)
+        try harness.receive(greetingText)
+        _ = try harness.sent()
+        try harness.receive(#"{"return": {}, "id": -1}"# + "\r\n")
+        let reply = harness.execute(QMPCommand("query-balloon"), id: 1)
+        _ = try harness.sent()
+        // An oversized message, then what would be the reply: the reply is never taken.
+        try harness.receive(#"{"event": ""# + String(repeating: "x", count: 300) + #""}"# + "\r\n" + #"{"return": 1, "id": 1}"# + "\r\n")
+        let error = try #require(failure(reply))
+        #expect(error.code == .protocolViolation)
+        #expect(error.detail.contains("256"), "\(error.detail)")
         try harness.finish()
     }
 

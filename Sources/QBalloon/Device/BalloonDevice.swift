@@ -123,11 +123,56 @@ public struct BalloonDevice: Sendable, BalloonControl {
 
     /// The guest's current size: RAM minus what it has given back so far (not the target).
     nonisolated(nonsending) public func actual() async throws -> UInt64 {
-        let reply = try await run(queryBalloon)
+        try actual(in: try await run(queryBalloon))
+    }
+
+    private func actual(in reply: JSON) throws(BalloonError) -> UInt64 {
         guard let actual = reply["actual"]?.uint64Value else {
             throw BalloonError(code: .badReply, address: address, detail: "query-balloon returned no 'actual': \(BalloonError.excerpt(reply))")
         }
         return actual
+    }
+
+    /// Reads the guest's statistics and, when asked, `actual`, as ``stats()`` and ``actual()`` do, without a task:
+    /// `done` is called once, on the connection's event loop, with the same values or errors. What a daemon that
+    /// polls many VMs from their event loops calls (``QMPClient/onEventLoop(_:)``).
+    package func read(
+        includingActual: Bool, done: @escaping @Sendable (Result<(actual: UInt64?, stats: GuestStats), any Error>) -> Void
+    ) {
+        guard includingActual else {
+            readStats(actual: nil, done: done)
+            return
+        }
+        client.send(queryBalloon) { [self] reply in
+            switch reply {
+            case .success(let value):
+                do throws(BalloonError) {
+                    readStats(actual: try actual(in: value), done: done)
+                } catch {
+                    done(.failure(error))
+                }
+            case .failure(let error):
+                done(.failure(Self.balloonError(error, client)))
+            }
+        }
+    }
+
+    private func readStats(
+        actual: UInt64?, done: @escaping @Sendable (Result<(actual: UInt64?, stats: GuestStats), any Error>) -> Void
+    ) {
+        // The closure keeps the client only (for the address of an error), not a copy of the device.
+        client.send(getGuestStats) { [client] reply in
+            switch reply {
+            case .success(let value):
+                do throws(BalloonError) {
+                    done(.success((actual, try GuestStats(qomValue: value, address: "\(client.address)"))))
+                } catch {
+                    done(.failure(error))
+                }
+            case .failure(let error):
+                done(.failure(error))
+            }
+        }
     }
 
     /// The VM's RAM: base memory plus hot-plugged memory. The balloon can never go above it.
@@ -216,9 +261,14 @@ public struct BalloonDevice: Sendable, BalloonControl {
     nonisolated(nonsending) private func run(_ command: QMPCommand) async throws -> JSON {
         do {
             return try await client.execute(command)
-        } catch let error as QMPError where error.serverError?.errorClass == "DeviceNotActive" {
-            throw Self.noDevice(client)
+        } catch let error as QMPError {
+            throw Self.balloonError(error, client)
         }
+    }
+
+    /// QEMU's "no device" as ``BalloonError``; any other error as it is.
+    private static func balloonError(_ error: QMPError, _ client: QMPClient) -> any Error {
+        error.serverError?.errorClass == "DeviceNotActive" ? noDevice(client) : error
     }
 }
 

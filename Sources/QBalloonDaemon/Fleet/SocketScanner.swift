@@ -22,20 +22,23 @@ package final class SocketScanner: Sendable {
         self.clock = clock
     }
 
+    /// The sockets, sorted. With one pattern whose folder did not change, the very array the last scan returned
+    /// (comparing it with that one costs nothing).
     package func sockets(matching patterns: [String]) -> [String] {
-        var found: Set<String> = []
+        var found: [[String]] = []
         for pattern in patterns {
             let folder = SocketScanMemory.folder(of: pattern).flatMap(Self.stamp(of:))
             let scannedAt = clock.now()
             if let known = memory.withLock({ $0.sockets(for: pattern, folder: folder) }) {
-                found.formUnion(known)
+                found.append(known)
                 continue
             }
-            let sockets = Self.scan(pattern)
+            let sockets = Set(Self.scan(pattern)).sorted()
             memory.withLock { $0.remember(sockets, for: pattern, folder: folder, scannedAt: scannedAt) }
-            found.formUnion(sockets)
+            found.append(sockets)
         }
-        return found.sorted()
+        if found.count == 1 { return found[0] }
+        return Set(found.joined()).sorted()
     }
 
     /// Scans without remembering anything.

@@ -85,6 +85,10 @@ struct ImplausibleFigures: Error, CustomStringConvertible {
 /// task a VM keeps (its events arrive by callback; connecting runs in a task of its own that the worker awaits);
 /// it owns and awaits every command it sends, so nothing of it is left running once ``run()`` returns.
 ///
+/// A poll of an attached QMP connection does not wake the task: the orchestrator starts the read on the
+/// connection's event loop (``readWithoutTask(_:)``) and the reply is recorded there. The task judges only what
+/// that cannot settle (a failure, a VM that had a problem, figures that cannot be true: ``Mailbox/Work/readDone(_:)``).
+///
 /// It never sleeps: the orchestrator asks for a read every interval (``Mailbox``), and a retry waits for the
 /// first poll after its backoff. A failure never leaves this VM's loop: it is logged, counted and retried.
 final class VMWorker: Sendable {
@@ -109,6 +113,8 @@ final class VMWorker: Sendable {
 
     /// Numbers every connection any worker opens.
     private static let connectionIDs = Atomic<Int>(0)
+    /// Reads on the connection now, for ``actualCheckEvery``.
+    private let polls = Atomic<Int>(0)
 
     let settings: Settings
     let link: any VMLink
@@ -160,7 +166,6 @@ final class VMWorker: Sendable {
         var connection: (any VMConnection)?
         /// Changes whenever ``connection`` does.
         var generation = 0
-        var polls = 0
         var backoff: Backoff
         var quarantineBackoff: Backoff
         /// No attempt before this moment of the daemon's clock.
@@ -196,6 +201,8 @@ final class VMWorker: Sendable {
                 await send(bytes, &session)
             case .poll:
                 await poll(&session)
+            case .readDone(let outcome):
+                await judge(outcome, &session)
             case .disconnect:
                 await disconnect(&session)
             }
@@ -249,9 +256,58 @@ final class VMWorker: Sendable {
     @inline(never)
     nonisolated(nonsending) private func read(_ connection: any VMConnection, _ session: inout Session) async {
         do {
-            let readActual = session.polls % Self.actualCheckEvery == 0 || state.withLock { $0.actual == nil }
-            let reading = try await connection.read(includingActual: readActual)
-            session.polls += 1
+            let reading = try await connection.read(includingActual: readsActual())
+            try checkPlausible(reading, ramBytes: connection.ramBytes)
+            record(reading, ramBytes: connection.ramBytes, session: &session)
+        } catch {
+            await detach(&session)
+            failed(error, &session)
+        }
+    }
+
+    /// Whether this poll reads `actual` too (every ``actualCheckEvery``th, and while it is not known); counts it.
+    private func readsActual() -> Bool {
+        let count = polls.wrappingAdd(1, ordering: .relaxed).oldValue
+        return count % Self.actualCheckEvery == 0 || state.withLock { $0.actual == nil }
+    }
+
+    /// Reads the VM without waking the worker's task: called on the connection's event loop (``PollBatch``), with
+    /// what ``Mailbox/poll()`` returned. The reply is recorded there when it needs no judgment; otherwise it goes to
+    /// the task (``judge(_:_:)``).
+    func readWithoutTask(_ read: TasklessRead) {
+        let connection = read.connection
+        connection.read(includingActual: readsActual()) { [self] result in
+            if case .success(let reading) = result, settle(reading, ramBytes: connection.ramBytes) {
+                mailbox.tasklessDone(nil)
+            } else {
+                mailbox.tasklessDone(ReadOutcome(generation: read.generation, result: result))
+            }
+        }
+    }
+
+    /// Records a reading that needs no judgment: the VM had no problem, and its figures can be true. False, and
+    /// nothing recorded, otherwise.
+    private func settle(_ reading: VMReading, ramBytes: UInt64) -> Bool {
+        state.withLock { facts in
+            guard facts.problem == nil else { return false }
+            let actual = reading.actual ?? facts.implausibleActual ?? facts.actual
+            guard Plausibility.check(actual: actual, stats: reading.stats, previous: facts.stats, ramBytes: ramBytes) == nil else {
+                return false
+            }
+            if let actual = reading.actual { facts.actual = actual }
+            facts.ramBytes = ramBytes
+            facts.stats = reading.stats
+            return true
+        }
+    }
+
+    /// What a read without a task brought back and could not settle, judged as the task's own read would be.
+    @inline(never)
+    private func judge(_ outcome: ReadOutcome, _ session: inout Session) async {
+        // From a connection closed since (the task detached it): nothing to judge.
+        guard outcome.generation == session.generation, let connection = session.connection else { return }
+        do {
+            let reading = try outcome.result.get()
             try checkPlausible(reading, ramBytes: connection.ramBytes)
             record(reading, ramBytes: connection.ramBytes, session: &session)
         } catch {
@@ -331,7 +387,10 @@ final class VMWorker: Sendable {
     private func attach(_ connection: any VMConnection, _ session: inout Session) {
         session.connection = connection
         session.generation += 1
-        session.polls = 0
+        polls.store(0, ordering: .relaxed)
+        if settings.connect == .persistent, let taskless = connection as? any TasklessReading {
+            mailbox.allowTaskless(TasklessRead(connection: taskless, generation: session.generation))
+        }
         state.withLock { facts in
             facts.attached = true
             facts.connections += 1
@@ -351,6 +410,7 @@ final class VMWorker: Sendable {
     @inline(never)
     private func detach(_ session: inout Session) async {
         guard let connection = session.connection else { return }
+        mailbox.allowTaskless(nil)
         session.connection = nil
         session.generation += 1
         state.withLock { $0.attached = false }

@@ -83,12 +83,20 @@ public struct QMPLink: VMLink {
     }
 }
 
-/// An open QMP session with a VM whose balloon was found.
-struct QMPConnection: VMConnection {
+/// An open QMP session with a VM whose balloon was found. A class: the worker keeps it twice (as its connection and
+/// as the one read without a task), and a struct this size would be boxed apart for each.
+final class QMPConnection: TasklessReading {
     let device: BalloonDevice
     let ramBytes: UInt64
     let deflateOnOOM: Bool?
     let qemu: String
+
+    init(device: BalloonDevice, ramBytes: UInt64, deflateOnOOM: Bool?, qemu: String) {
+        self.device = device
+        self.ramBytes = ramBytes
+        self.deflateOnOOM = deflateOnOOM
+        self.qemu = qemu
+    }
 
     var preferredExecutor: (any TaskExecutor)? { device.client.taskExecutor }
 
@@ -99,6 +107,21 @@ struct QMPConnection: VMConnection {
             return VMReading(actual: actual, stats: try await device.stats())
         } catch {
             throw QMPLink.judge(error)
+        }
+    }
+
+    var readThread: ObjectIdentifier { device.client.eventLoopID }
+
+    func onReadThread(_ work: @escaping @Sendable () -> Void) {
+        device.client.onEventLoop(work)
+    }
+
+    func read(includingActual: Bool, done: @escaping @Sendable (Result<VMReading, any Error>) -> Void) {
+        device.read(includingActual: includingActual) { result in
+            switch result {
+            case .success(let reading): done(.success(VMReading(actual: reading.actual, stats: reading.stats)))
+            case .failure(let error): done(.failure(QMPLink.judge(error)))
+            }
         }
     }
 

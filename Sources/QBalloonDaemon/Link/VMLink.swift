@@ -53,6 +53,19 @@ extension VMConnection {
     public var floorBytes: UInt64? { nil }
 }
 
+/// A connection the daemon can read without a task (QMP's): from the thread its I/O runs on, with a callback. A
+/// poll then wakes no task: the orchestrator starts the reads of every connection that shares a thread in one job
+/// there (``PollBatch``), and each reply is recorded where it is read.
+package protocol TasklessReading: VMConnection {
+    /// The thread the connection's reads run on (its event loop): the same for connections that share it.
+    var readThread: ObjectIdentifier { get }
+    /// Runs `work` on that thread.
+    func onReadThread(_ work: @escaping @Sendable () -> Void)
+    /// Reads as ``VMConnection/read(includingActual:)`` does, with the same values and errors; called on the read
+    /// thread, `done` is called once, on it, and must return quickly.
+    func read(includingActual: Bool, done: @escaping @Sendable (Result<VMReading, any Error>) -> Void)
+}
+
 /// One read of a VM.
 public struct VMReading: Sendable, Hashable {
     /// The balloon's `actual`, when it was read.

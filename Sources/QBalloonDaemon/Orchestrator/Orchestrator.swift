@@ -277,7 +277,9 @@ package final class Orchestrator: Service, Sendable {
                     metadata: ["vm.name": "\(decision.vm)"])
             }
         }
-        for worker in loop.workers { worker.mailbox.poll() }
+        var polls = PollBatch()
+        for worker in loop.workers { polls.poll(worker) }
+        polls.start()
 
         // Each VM's state as shown, made once for whoever shows it this round.
         let watched = options.metrics != nil || options.notifier != nil || options.onRound != nil || options.control != nil

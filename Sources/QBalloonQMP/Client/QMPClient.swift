@@ -80,12 +80,14 @@ public final class QMPClient: Sendable {
     public let events: AsyncStream<QMPEvent>
     private let options: Options
     private let channel: Channel
-    private let handler: NIOLoopBound<QMPChannelHandler<SuspendedCaller>>
+    private let handler: NIOLoopBound<QMPChannelHandler>
     private let nextID = Atomic<Int>(1)
+    /// The same for every client on the same event loop.
+    package let eventLoopID: ObjectIdentifier
 
     private init(
         address: Endpoint, greeting: QMPGreeting, events: AsyncStream<QMPEvent>, options: Options,
-        channel: Channel, handler: NIOLoopBound<QMPChannelHandler<SuspendedCaller>>
+        channel: Channel, handler: NIOLoopBound<QMPChannelHandler>
     ) {
         self.address = address
         self.greeting = greeting
@@ -93,6 +95,7 @@ public final class QMPClient: Sendable {
         self.options = options
         self.channel = channel
         self.handler = handler
+        self.eventLoopID = ObjectIdentifier(channel.eventLoop as AnyObject)
     }
 
     /// Connects, reads the greeting and negotiates capabilities.
@@ -128,7 +131,7 @@ public final class QMPClient: Sendable {
         let limits = options
         // The handler as made for this channel: a monitor may close the connection the moment the session opens
         // (an event flood right after negotiation), and then it is no longer in the pipeline to be looked up.
-        let made = Mutex<NIOLoopBound<QMPChannelHandler<SuspendedCaller>>?>(nil)
+        let made = Mutex<NIOLoopBound<QMPChannelHandler>?>(nil)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(connectTimeout)
             // Each connection keeps its receive buffer between reads. A poll's reply is ~0.5 KB, so the first
@@ -138,14 +141,12 @@ public final class QMPClient: Sendable {
                 value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 1024, maximum: 65536))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = QMPChannelHandler<SuspendedCaller>(
+                    let handler = QMPChannelHandler(
                         address: "\(address)", ready: ready, events: continuation, eventHandler: eventHandler,
                         greetingTimeout: connectTimeout, maxPendingCommands: limits.maxPendingCommands,
-                        eventBudget: limits.eventBudget, logger: logger)
+                        eventBudget: limits.eventBudget, readBudget: limits.readBudget, maxMessageBytes: maxBytes,
+                        maxDepth: maxDepth, logger: logger)
                     made.withLock { $0 = NIOLoopBound(handler, eventLoop: channel.eventLoop) }
-                    try channel.pipeline.syncOperations.addHandler(QMPReadBudgetHandler(budget: limits.readBudget))
-                    try channel.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(QMPFrameDecoder(maxMessageBytes: maxBytes, maxDepth: maxDepth)))
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -207,7 +208,7 @@ public final class QMPClient: Sendable {
         // the session ends): exactly once, because the session state machine gives each caller back once.
         return try await withTaskCancellationHandler {
             try await Self.suspend { continuation in
-                let caller = SuspendedCaller(continuation: continuation)
+                let caller = QMPCaller.task(continuation)
                 if loop.inEventLoop {
                     handler.value.send(command, id: id, timeout: timeAmount, waiter: caller)
                 } else {
@@ -225,11 +226,36 @@ public final class QMPClient: Sendable {
         }
     }
 
-    /// Suspends the calling task until the handler answers `SuspendedCaller` (a checked continuation: see there).
+    /// Suspends the calling task until the handler answers it (a checked continuation: see ``QMPCaller``).
     nonisolated(nonsending)
-    private static func suspend(_ body: (SuspendedCaller.Continuation) -> Void) async throws -> JSON {
+    private static func suspend(_ body: (QMPCaller.Continuation) -> Void) async throws -> JSON {
         try await withCheckedThrowingContinuation(body)
     }
+
+    /// Sends a command made beforehand and calls `onReply` with its `return` value or its error, once, on the
+    /// connection's event loop (it must return quickly): a command without a task, for a program that polls many
+    /// VMs from their event loops (``onEventLoop(_:)``). Errors as ``execute(_:arguments:timeout:)``'s; nothing
+    /// cancels it but its timeout and the connection's end.
+    package func send(
+        _ command: QMPCommand, timeout: Duration? = nil, onReply: @escaping @Sendable (Result<JSON, QMPError>) -> Void
+    ) {
+        let id = nextID.add(1, ordering: .relaxed).oldValue
+        let timeAmount = TimeAmount(timeout ?? options.commandTimeout)
+        let handler = self.handler
+        let loop = channel.eventLoop
+        if loop.inEventLoop {
+            handler.value.send(command, id: id, timeout: timeAmount, waiter: .callback(onReply))
+        } else {
+            loop.execute { handler.value.send(command, id: id, timeout: timeAmount, waiter: .callback(onReply)) }
+        }
+    }
+
+    /// Runs `work` on the connection's event loop (one job for many connections that share the loop: see
+    /// ``eventLoopID``).
+    package func onEventLoop(_ work: @escaping @Sendable () -> Void) {
+        channel.eventLoop.execute(work)
+    }
+
 
     /// Closes the connection; commands still waiting fail with `connectionClosed`.
     public func close() async {
