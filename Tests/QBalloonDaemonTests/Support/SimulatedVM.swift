@@ -214,9 +214,7 @@ private struct SimulatedLink: VMLink {
     }
 }
 
-/// Read without a task as QMP's connections are (``TasklessReading``): the daemon's polls then take the same path in
-/// virtual time as on a real host. The "thread" is a task started for each read.
-private struct SimulatedConnection: TasklessReading {
+private struct SimulatedConnection: VMConnection {
     let vm: SimulatedVM
     let generation: Int
     let id: Int
@@ -243,22 +241,6 @@ private struct SimulatedConnection: TasklessReading {
                 break
             }
             return VMReading(actual: state.lying ? state.guest.scenario.ram * 2 : state.guest.actual, stats: stats)
-        }
-    }
-
-    var readThread: ObjectIdentifier { ObjectIdentifier(SimulatedVM.self) }
-
-    func onReadThread(_ work: @escaping @Sendable () -> Void) {
-        Task { work() }
-    }
-
-    func read(includingActual: Bool, done: @escaping @Sendable (Result<VMReading, any Error>) -> Void) {
-        Task {
-            do {
-                done(.success(try await read(includingActual: includingActual)))
-            } catch {
-                done(.failure(error))
-            }
         }
     }
 
