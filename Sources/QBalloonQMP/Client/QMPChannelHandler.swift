@@ -120,11 +120,8 @@ package final class QMPChannelHandler: ChannelInboundHandler {
             let frame: QMPFrame?
             do {
                 frame = try decoder.decode(buffer: &bytes)
-            } catch let error as QMPFrameSplitter.FrameError {
-                stopped = true
-                run(machine.receivedGarbage(error.description))
-                return
             } catch {
+                // A `QMPFrameSplitter.FrameError` (over a limit, not an object) says what is wrong in its text.
                 stopped = true
                 run(machine.receivedGarbage("\(error)"))
                 return

@@ -208,12 +208,7 @@ public final class QMPClient: Sendable {
         // the session ends): exactly once, because the session state machine gives each caller back once.
         return try await withTaskCancellationHandler {
             try await Self.suspend { continuation in
-                let caller = QMPCaller.task(continuation)
-                if loop.inEventLoop {
-                    handler.value.send(command, id: id, timeout: timeAmount, waiter: caller)
-                } else {
-                    loop.execute { handler.value.send(command, id: id, timeout: timeAmount, waiter: caller) }
-                }
+                Self.submit(command, id: id, timeout: timeAmount, caller: .task(continuation), handler: handler, loop: loop)
                 // A task cancelled before this call ran its cancellation handler at once, and that cancel reached
                 // the loop ahead of the send above, where it found nothing to cancel: cancel again, after the send.
                 // (The handler ignores a second cancel of the same id.)
@@ -239,14 +234,20 @@ public final class QMPClient: Sendable {
     package func send(
         _ command: QMPCommand, timeout: Duration? = nil, onReply: @escaping @Sendable (Result<JSON, QMPError>) -> Void
     ) {
-        let id = nextID.add(1, ordering: .relaxed).oldValue
-        let timeAmount = TimeAmount(timeout ?? options.commandTimeout)
-        let handler = self.handler
-        let loop = channel.eventLoop
+        Self.submit(
+            command, id: nextID.add(1, ordering: .relaxed).oldValue, timeout: TimeAmount(timeout ?? options.commandTimeout),
+            caller: .callback(onReply), handler: handler, loop: channel.eventLoop)
+    }
+
+    /// Hands a command to the handler on its event loop: at once when already there, else as a job on it.
+    private static func submit(
+        _ command: QMPCommand, id: Int, timeout: TimeAmount, caller: QMPCaller,
+        handler: NIOLoopBound<QMPChannelHandler>, loop: any EventLoop
+    ) {
         if loop.inEventLoop {
-            handler.value.send(command, id: id, timeout: timeAmount, waiter: .callback(onReply))
+            handler.value.send(command, id: id, timeout: timeout, waiter: caller)
         } else {
-            loop.execute { handler.value.send(command, id: id, timeout: timeAmount, waiter: .callback(onReply)) }
+            loop.execute { handler.value.send(command, id: id, timeout: timeout, waiter: caller) }
         }
     }
 
