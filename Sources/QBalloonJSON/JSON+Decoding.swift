@@ -10,6 +10,17 @@ extension JSON {
     ///   - keys: member names met often, made into strings once (``JSONKeys``).
     /// - Throws: ``JSONError`` naming the problem and where the parser gave up.
     public static func decode(_ bytes: UnsafeRawBufferPointer, limits: JSONLimits = .default, keys: JSONKeys? = nil) throws -> JSON {
+        try withDecoded(bytes, limits: limits, keys: keys) { $0.json }
+    }
+
+    /// Decodes one JSON value from `bytes` with jansson, as ``decode(_:limits:keys:)`` does (same limits, same
+    /// errors), and lets `body` read it in place: a decoder that wants a few members of a message it meets all the
+    /// time reads them from jansson's tree without building a ``JSON`` value (issue 14).
+    /// - Parameter body: reads the value; the node and every node reached from it are valid only during the call.
+    public static func withDecoded<Result>(
+        _ bytes: UnsafeRawBufferPointer, limits: JSONLimits = .default, keys: JSONKeys? = nil,
+        _ body: (JSONNode) throws -> Result
+    ) throws -> Result {
         guard bytes.count <= limits.maxBytes else {
             throw JSONError(
                 code: .tooLarge,
@@ -19,11 +30,11 @@ extension JSON {
         // jansson refuses `\u0000` in strings; with wide integers it must not get the chance to read one as
         // the marker, so such input goes to jansson as it is and gets its error.
         if scan.wideIntegers.isEmpty || scan.hasNulEscape {
-            return try parse(bytes, allowNul: false, wideIntegers: false, keys: keys)
+            return try parse(bytes, allowNul: false, wideIntegers: false, keys: keys, body)
         }
         let rewritten = scan.rewritingWideIntegers(bytes)
-        return try rewritten.withUnsafeBytes { (buffer) throws -> JSON in
-            try parse(buffer, allowNul: true, wideIntegers: true, keys: keys)
+        return try rewritten.withUnsafeBytes { (buffer) throws -> Result in
+            try parse(buffer, allowNul: true, wideIntegers: true, keys: keys, body)
         }
     }
 
@@ -40,14 +51,16 @@ extension JSON {
         }
     }
 
-    private static func parse(_ bytes: UnsafeRawBufferPointer, allowNul: Bool, wideIntegers: Bool, keys: JSONKeys?) throws -> JSON {
+    private static func parse<Result>(
+        _ bytes: UnsafeRawBufferPointer, allowNul: Bool, wideIntegers: Bool, keys: JSONKeys?, _ body: (JSONNode) throws -> Result
+    ) throws -> Result {
         var error = json_error_t()
         let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self)
         guard let root = json_loadb(base, bytes.count, qb_json_flags_decode(allowNul ? 1 : 0), &error) else {
             throw JSONError(code: .syntax, message: syntaxMessage(error))
         }
         defer { qb_json_decref(root) }
-        return JanssonTree(wideIntegers: wideIntegers, keys: keys).value(of: root)
+        return try body(JSONNode(root, markerNuls: wideIntegers ? 1 : 0, keys: keys))
     }
 
     private static func syntaxMessage(_ error: json_error_t) -> String {
@@ -63,7 +76,6 @@ extension JSON {
 /// a NUL byte (which valid JSON text can only carry as an escape) then `#`.
 enum WideIntegerMarker {
     static let escaped: [UInt8] = escaped(nuls: 1)
-    static let decodedPrefix: (UInt8, UInt8) = (0, UInt8(ascii: "#"))
 
     /// The marker as jansson writes it, with `nuls` NUL bytes before the `#`, from the opening quote on.
     static func escaped(nuls: Int) -> [UInt8] {
@@ -71,22 +83,98 @@ enum WideIntegerMarker {
     }
 }
 
-/// Walks a jansson tree once and builds the Swift value.
-private struct JanssonTree {
-    let wideIntegers: Bool
-    let keys: JSONKeys?
+/// One value of a JSON text jansson decoded, read where jansson keeps it (``JSON/withDecoded(_:limits:keys:_:)``):
+/// members are looked up in jansson's table, numbers read without a ``JSON`` tree. Like an unsafe buffer pointer,
+/// a node is valid only during the call that hands it out; ``json`` copies it into a value that lasts.
+///
+/// ```swift
+/// let total = try JSON.withDecoded(bytes) { $0["return"]?["stats"]?["stat-total-memory"]?.uint64Value }
+/// ```
+public struct JSONNode {
+    private let node: UnsafeMutablePointer<json_t>
+    /// How many NUL bytes start the marked string of an integer above `Int64.max` (``WideIntegerMarker``); 0 when
+    /// the tree holds none.
+    private let markerNuls: Int
+    private let keys: JSONKeys?
 
-    func value(of node: UnsafeMutablePointer<json_t>) -> JSON {
-        switch json_type(rawValue: UInt32(qb_json_type(node))) {
+    init(_ node: UnsafeMutablePointer<json_t>, markerNuls: Int, keys: JSONKeys?) {
+        self.node = node
+        self.markerNuls = markerNuls
+        self.keys = keys
+    }
+
+    private var type: json_type { json_type(rawValue: UInt32(qb_json_type(node))) }
+
+    /// The member `key` of an object; `nil` for a missing member or a value that is not an object.
+    public subscript(key: String) -> JSONNode? {
+        guard type == JSON_OBJECT else { return nil }
+        var key = key
+        return key.withUTF8 { name in
+            name.withMemoryRebound(to: CChar.self) { name in
+                json_object_getn(node, name.baseAddress, name.count).map { JSONNode($0, markerNuls: markerNuls, keys: keys) }
+            }
+        }
+    }
+
+    public var isObject: Bool { type == JSON_OBJECT }
+
+    /// How many members an object has, how many elements an array; 0 for any other value.
+    public var count: Int {
+        switch type {
+        case JSON_OBJECT: json_object_size(node)
+        case JSON_ARRAY: json_array_size(node)
+        default: 0
+        }
+    }
+
+    /// Calls `body` with each member of an object, in the text's order (a name given twice: once, with the last
+    /// value), its name as UTF-8 bytes valid during the call; nothing for any other value.
+    public func forEachMember(_ body: (UnsafeRawBufferPointer, JSONNode) throws -> Void) rethrows {
+        guard type == JSON_OBJECT else { return }
+        var iterator = json_object_iter(node)
+        while let current = iterator {
+            let name = UnsafeRawBufferPointer(start: json_object_iter_key(current), count: json_object_iter_key_len(current))
+            try body(name, JSONNode(json_object_iter_value(current), markerNuls: markerNuls, keys: keys))
+            iterator = json_object_iter_next(node, current)
+        }
+    }
+
+    /// The value as an unsigned 64-bit integer, if it is a non-negative integer: ``JSON/uint64Value`` of ``json``.
+    public var uint64Value: UInt64? {
+        switch type {
+        case JSON_INTEGER:
+            let value = json_integer_value(node)
+            return value >= 0 ? UInt64(value) : nil
+        case JSON_STRING:
+            return wideInteger
+        default:
+            return nil
+        }
+    }
+
+    /// The value as a signed 64-bit integer, if it is an integer that fits: ``JSON/int64Value`` of ``json``.
+    public var int64Value: Int64? {
+        type == JSON_INTEGER ? Int64(json_integer_value(node)) : nil
+    }
+
+    /// A string that stands for an integer above `Int64.max` (``WideIntegerMarker``): that integer.
+    private var wideInteger: UInt64? {
+        guard markerNuls > 0 else { return nil }
+        let length = json_string_length(node)
+        let bytes = UnsafeRawBufferPointer(start: json_string_value(node), count: length)
+        guard length > markerNuls + 1, bytes.prefix(markerNuls).allSatisfy({ $0 == 0 }), bytes[markerNuls] == UInt8(ascii: "#") else {
+            return nil
+        }
+        return UInt64(String(decoding: bytes.dropFirst(markerNuls + 1), as: UTF8.self))
+    }
+
+    /// The value as a ``JSON`` tree (built once, walking jansson's).
+    public var json: JSON {
+        switch type {
         case JSON_OBJECT:
             var members = [String: JSON](minimumCapacity: json_object_size(node))
-            var iterator = json_object_iter(node)
-            while let current = iterator {
-                let keyLength = json_object_iter_key_len(current)
-                let bytes = UnsafeRawBufferPointer(start: json_object_iter_key(current), count: keyLength)
-                let key = keys?.name(bytes) ?? String(decoding: bytes, as: UTF8.self)
-                members[key] = value(of: json_object_iter_value(current))
-                iterator = json_object_iter_next(node, current)
+            forEachMember { name, value in
+                members[keys?.name(name) ?? String(decoding: name, as: UTF8.self)] = value.json
             }
             return .object(members)
         case JSON_ARRAY:
@@ -94,19 +182,12 @@ private struct JanssonTree {
             var elements = [JSON]()
             elements.reserveCapacity(count)
             for index in 0..<count {
-                elements.append(value(of: json_array_get(node, index)))
+                elements.append(JSONNode(json_array_get(node, index), markerNuls: markerNuls, keys: keys).json)
             }
             return .array(elements)
         case JSON_STRING:
-            let length = json_string_length(node)
-            let bytes = UnsafeRawBufferPointer(start: json_string_value(node), count: length)
-            if wideIntegers, length > 2, bytes[0] == WideIntegerMarker.decodedPrefix.0,
-                bytes[1] == WideIntegerMarker.decodedPrefix.1,
-                let wide = UInt64(String(decoding: bytes.dropFirst(2), as: UTF8.self))
-            {
-                return .uint(wide)
-            }
-            return .string(String(decoding: bytes, as: UTF8.self))
+            if let wide = wideInteger { return .uint(wide) }
+            return .string(String(decoding: UnsafeRawBufferPointer(start: json_string_value(node), count: json_string_length(node)), as: UTF8.self))
         case JSON_INTEGER:
             return .int(Int64(json_integer_value(node)))
         case JSON_REAL:

@@ -60,6 +60,24 @@ extension JSON {
     }
 }
 
+extension JSON {
+    /// Lets `body` read this value as a ``JSONNode``: jansson's tree of its text, as
+    /// ``withDecoded(_:limits:keys:_:)`` gives it (for a reader of nodes that is given a value as a tree).
+    public func withNode(_ body: (JSONNode) -> Void) {
+        var builder = JanssonBuilder(markerNuls: 1)
+        var root = builder.node(for: self)
+        if builder.sawWideInteger, builder.longestNulRun >= builder.markerNuls {
+            // A string holds as many NULs in a row as the marker: rebuild with a marker no string can hold.
+            root.map(qb_json_decref)
+            builder = JanssonBuilder(markerNuls: builder.longestNulRun + 1)
+            root = builder.node(for: self)
+        }
+        guard let root = root ?? json_null() else { return }
+        defer { qb_json_decref(root) }
+        body(JSONNode(root, markerNuls: builder.sawWideInteger ? builder.markerNuls : 0, keys: nil))
+    }
+}
+
 private struct JanssonBuilder {
     /// How many NUL bytes start the marker string of a wide integer.
     let markerNuls: Int

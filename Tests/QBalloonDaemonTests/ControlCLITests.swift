@@ -527,7 +527,7 @@ struct ControlCLITests {
 
             // q: the program ends, the shell's screen and the terminal's settings come back.
             try await terminal.send("q")
-            try await Self.eventually("top exited") { try await terminal.pane().contains("exited with 0") }
+            try await Self.eventually("top exited") { try await terminal.ended(with: 0) }
             try await terminal.expectRestored()
         }
     }
@@ -541,7 +541,7 @@ struct ControlCLITests {
             defer { terminal.close() }
             try await Self.eventually("top shows alpha") { try await terminal.pane().contains { $0.hasPrefix(">alpha ") } }
             await daemon.stop()
-            try await Self.eventually("top exited") { try await terminal.pane().contains("exited with 1") }
+            try await Self.eventually("top exited") { try await terminal.ended(with: 1) }
             let text = try await terminal.pane().joined(separator: "\n")
             #expect(text.contains("qballoon: lost the daemon at \(socket): it "), "\(text)")
             try await terminal.expectRestored()
@@ -603,6 +603,13 @@ struct TerminalSession {
     }
 
     /// Out of the alternate screen, the cursor shown, the line discipline back (canonical, echo).
+    /// The command ended with `status` and `stty -a` has printed all of its settings (its last one is `extproc`:
+    /// a pane read between its lines saw only some of them).
+    func ended(with status: Int32) async throws -> Bool {
+        let lines = try await pane()
+        return lines.contains("exited with \(status)") && lines.contains { $0.contains("extproc") }
+    }
+
     func expectRestored(sourceLocation: SourceLocation = #_sourceLocation) async throws {
         let text = try await pane().joined(separator: "\n")
         #expect(try await show("#{alternate_on}") == "0", sourceLocation: sourceLocation)

@@ -103,6 +103,26 @@ private func readyMachine() -> Machine {
         #expect(machine.received(reply(2)) == .succeed(2, .object([:])))
     }
 
+    /// A reply whose value the handler keeps (it hands the caller jansson's node): routed as `received` routes it.
+    @Test func aReturnKeptByTheCallerIsRoutedTheSameWay() {
+        var machine = Machine(address: address)
+        _ = machine.received(.greeting(greeting))
+        _ = machine.send(QMPCommand("query-balloon"), id: 1)
+        // The negotiation's reply: the session gets ready and sends what waited, no caller answered.
+        #expect(machine.receivedReturn(id: .int(Int64(Machine.negotiationID))) == .other(.ready(greeting, writes: [QMPCommand("query-balloon").encoded(id: 1)])))
+        _ = machine.send(QMPCommand("query-balloon"), id: 2)
+        #expect(machine.receivedReturn(id: .int(2)) == .answer(2))
+        #expect(machine.receivedReturn(id: .int(1)) == .answer(1))
+        // Nobody asked for id 9: the same violation as `received` reports.
+        var twin = machine
+        let violation = twin.received(reply(9))
+        guard case .close = violation else {
+            Issue.record("expected the session to close, got \(violation)")
+            return
+        }
+        #expect(machine.receivedReturn(id: .int(9)) == .other(violation))
+    }
+
     @Test func commandsWhenReadyAreWrittenAtOnce() throws {
         var machine = readyMachine()
         let qomGet = QMPCommand("qom-get", arguments: ["path": "/machine", "property": "type"])

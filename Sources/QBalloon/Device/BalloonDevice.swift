@@ -161,11 +161,11 @@ public struct BalloonDevice: Sendable, BalloonControl {
         actual: UInt64?, done: @escaping @Sendable (Result<(actual: UInt64?, stats: GuestStats), any Error>) -> Void
     ) {
         // The closure keeps the client only (for the address of an error), not a copy of the device.
-        client.send(getGuestStats) { [client] reply in
+        client.send(getGuestStats) { [client] (reply: Result<JSONNode, QMPError>) in
             switch reply {
             case .success(let value):
                 do throws(BalloonError) {
-                    done(.success((actual, try GuestStats(qomValue: value, address: "\(client.address)"))))
+                    done(.success((actual, try GuestStats(qomNode: value, address: "\(client.address)"))))
                 } catch {
                     done(.failure(error))
                 }

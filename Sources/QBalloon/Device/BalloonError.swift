@@ -38,6 +38,7 @@ public struct BalloonError: Error, Sendable, Hashable, CustomStringConvertible {
 
     /// A reply as an error message shows it: its first 200 bytes, and how long it was if longer.
     public static func excerpt(_ value: JSON) -> String {
-        PeerText.excerpt(value.encodedString(), limit: 200)
+        // Members in key order: the same reply reads the same in every error (a dictionary's order varies).
+        PeerText.excerpt(value.encodedString(sortedKeys: true), limit: 200)
     }
 }

@@ -23,7 +23,8 @@ extension GuestStats {
                 detail: "guest-stats reply has \(stats.count) statistics (QEMU sends about a dozen; limit \(Self.maxStatistics))")
         }
         self.init(qemuNames: [:], lastUpdate: lastUpdate)
-        for (name, stat) in stats {
+        // In name order: of several bad values, the error names the same one every time.
+        for (name, stat) in stats.sorted(by: { $0.key < $1.key }) {
             guard let number = stat.uint64Value else {
                 throw BalloonError(
                     code: .badReply, address: address(),
@@ -31,5 +32,29 @@ extension GuestStats {
             }
             record(name, number)
         }
+    }
+
+    /// Reads the same value as ``init(qomValue:address:)``, in place in jansson's tree: what a poll decodes, with no
+    /// ``JSON`` tree built for it. The same figures, and for a reply of another shape the same error (it is read
+    /// as a tree then, and that says what is wrong).
+    public init(qomNode node: JSONNode, address: @autoclosure () -> String) throws(BalloonError) {
+        if let stats = node["stats"], stats.isObject, stats.count <= Self.maxStatistics, let seconds = node["last-update"],
+            let lastUpdate = seconds.int64Value ?? seconds.uint64Value.map({ Int64(clamping: $0) })
+        {
+            var read = GuestStats(qemuNames: [:], lastUpdate: lastUpdate)
+            var allNumbers = true
+            stats.forEachMember { name, stat in
+                guard allNumbers, let number = stat.uint64Value else {
+                    allNumbers = false
+                    return
+                }
+                read.record(utf8Name: name, number)
+            }
+            if allNumbers {
+                self = read
+                return
+            }
+        }
+        try self.init(qomValue: node.json, address: address())
     }
 }

@@ -130,6 +130,10 @@ public struct GuestStats: Sendable, Hashable {
             others[name] = value
             return
         }
+        record(known: index, value)
+    }
+
+    private mutating func record(known index: Int, _ value: UInt64) {
         if value == Self.unreported {
             sentUnreported |= 1 << index
             self[known: index] = nil
@@ -137,6 +141,31 @@ public struct GuestStats: Sendable, Hashable {
             sentUnreported &= ~(1 << index)
             self[known: index] = value
         }
+    }
+
+    /// ``knownNames`` as UTF-8 bytes one after the other, and where each one is: for ``record(utf8Name:_:)``.
+    private static let knownNameBytes = Array(knownNames.joined().utf8)
+    private static let knownNameRanges = knownNames.reduce(into: [Range<Int>]()) { ranges, name in
+        let start = ranges.last?.upperBound ?? 0
+        ranges.append(start..<(start + name.utf8.count))
+    }
+
+    /// Takes one statistic as ``record(_:_:)`` does, its name given as UTF-8 bytes (a decoder's, read in place): a
+    /// known name is matched without making a string of it.
+    public mutating func record(utf8Name name: UnsafeRawBufferPointer, _ value: UInt64) {
+        let known = Self.knownNameBytes.withUnsafeBytes { all -> Int? in
+            for (index, range) in Self.knownNameRanges.enumerated() where range.count == name.count {
+                var offset = 0
+                while offset < name.count, all[range.lowerBound + offset] == name[offset] { offset += 1 }
+                if offset == name.count { return index }
+            }
+            return nil
+        }
+        guard let known else {
+            others[String(decoding: name, as: UTF8.self)] = value
+            return
+        }
+        record(known: known, value)
     }
 
     /// The field of ``knownNames``[index].

@@ -20,12 +20,27 @@ package enum QMPCaller: Sendable {
 
     case task(Continuation)
     case callback(@Sendable (Result<JSON, QMPError>) -> Void)
+    /// A callback that reads the reply's value where jansson decoded it (the node is valid during the call only):
+    /// ``QMPClient/send(_:timeout:onRead:)``, for a reply read every poll (issue 14).
+    case reader(@Sendable (Result<JSONNode, QMPError>) -> Void)
 
-    /// The command succeeded with `value`.
+    /// The command succeeded with `value`, as jansson decoded it: what the handler answers with.
+    package func succeed(_ value: JSONNode) {
+        switch self {
+        case .task(let continuation): continuation.resume(returning: value.json)
+        case .callback(let onReply): onReply(.success(value.json))
+        case .reader(let onRead): onRead(.success(value))
+        }
+    }
+
+    /// The command succeeded with `value`, given as a tree.
     package func succeed(_ value: JSON) {
         switch self {
         case .task(let continuation): continuation.resume(returning: value)
         case .callback(let onReply): onReply(.success(value))
+        case .reader(let onRead):
+            // Not the handler's way (it gives a reader jansson's node of the reply): the tree is read back into one.
+            value.withNode { onRead(.success($0)) }
         }
     }
 
@@ -34,6 +49,7 @@ package enum QMPCaller: Sendable {
         switch self {
         case .task(let continuation): continuation.resume(throwing: error)
         case .callback(let onReply): onReply(.failure(error))
+        case .reader(let onRead): onRead(.failure(error))
         }
     }
 }

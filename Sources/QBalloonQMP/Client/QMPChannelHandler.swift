@@ -117,29 +117,35 @@ package final class QMPChannelHandler: ChannelInboundHandler {
     /// Handles every whole message in `bytes`, leaving the start of an incomplete one.
     private func decodeAll(_ bytes: inout ByteBuffer) {
         while !stopped {
-            let frame: QMPFrame?
             do {
-                frame = try decoder.decode(buffer: &bytes)
+                guard try decoder.next(in: &bytes, received) else { return }
             } catch {
                 // A `QMPFrameSplitter.FrameError` (over a limit, not an object) says what is wrong in its text.
                 stopped = true
                 run(machine.receivedGarbage("\(error)"))
                 return
             }
-            guard let frame else { return }
-            received(frame)
         }
     }
 
-    private func received(_ frame: QMPFrame) {
-        switch frame {
-        case .json(let json):
+    private func received(_ message: Result<JSONNode, JSONError>) {
+        switch message {
+        case .success(let node):
+            // A successful reply, the message of every poll, goes to its caller as jansson decoded it: the caller
+            // builds what it reads (a JSON tree, or only a VM's statistics).
+            if let value = node["return"] {
+                switch machine.receivedReturn(id: node["id"]?.json) {
+                case .answer(let waiter): waiter.succeed(value)
+                case .other(let action): run(action)
+                }
+                return
+            }
             do {
-                run(machine.received(try QMPMessage(json)))
+                run(machine.received(try QMPMessage(node.json)))
             } catch {
                 run(machine.receivedGarbage(error.description))
             }
-        case .invalid(let error):
+        case .failure(let error):
             run(machine.receivedGarbage("QEMU sent invalid JSON: \(error.message)"))
         }
     }

@@ -239,6 +239,17 @@ public final class QMPClient: Sendable {
             caller: .callback(onReply), handler: handler, loop: channel.eventLoop)
     }
 
+    /// Sends a command made beforehand as ``send(_:timeout:onReply:)`` does, and lets `onRead` read its `return`
+    /// value where jansson decoded it (``JSONNode``, valid during the call only): a reply read every poll costs no
+    /// ``JSON`` tree (issue 14).
+    package func send(
+        _ command: QMPCommand, timeout: Duration? = nil, onRead: @escaping @Sendable (Result<JSONNode, QMPError>) -> Void
+    ) {
+        Self.submit(
+            command, id: nextID.add(1, ordering: .relaxed).oldValue, timeout: TimeAmount(timeout ?? options.commandTimeout),
+            caller: .reader(onRead), handler: handler, loop: channel.eventLoop)
+    }
+
     /// Hands a command to the handler on its event loop: at once when already there, else as a job on it.
     private static func submit(
         _ command: QMPCommand, id: Int, timeout: TimeAmount, caller: QMPCaller,

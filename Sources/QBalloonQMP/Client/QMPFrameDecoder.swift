@@ -27,6 +27,22 @@ package struct QMPFrameDecoder: NIOSingleStepByteToMessageDecoder {
     }
 
     package mutating func decode(buffer: inout ByteBuffer) throws -> QMPFrame? {
+        var frame: QMPFrame?
+        _ = try next(in: &buffer) { message in
+            switch message {
+            case .success(let node): frame = .json(node.json)
+            case .failure(let error): frame = .invalid(error)
+            }
+        }
+        return frame
+    }
+
+    /// Splits the next message off `buffer` and hands it to `body` as jansson decoded it (the node is valid during
+    /// the call only), or why it is not JSON: what ``QMPChannelHandler`` reads a reply with, building no ``JSON``
+    /// tree for a caller that reads it in place (issue 14). False, and `body` not called, when `buffer` ends inside
+    /// a message.
+    /// - Throws: when the stream cannot be split (``QMPFrameSplitter/FrameError``).
+    package mutating func next(in buffer: inout ByteBuffer, _ body: (Result<JSONNode, JSONError>) -> Void) throws -> Bool {
         while true {
             let frame = try buffer.withUnsafeReadableBytes { bytes throws(QMPFrameSplitter.FrameError) in
                 try splitter.next(in: bytes)
@@ -35,19 +51,20 @@ package struct QMPFrameDecoder: NIOSingleStepByteToMessageDecoder {
             case .skip(let count):
                 buffer.moveReaderIndex(forwardBy: count)
             case .needMoreData:
-                return nil
+                return false
             case .message(let count):
                 defer { buffer.moveReaderIndex(forwardBy: count) }
-                return buffer.withUnsafeReadableBytes { bytes in
+                buffer.withUnsafeReadableBytes { bytes in
                     do {
-                        return .json(
-                            try JSON.decode(UnsafeRawBufferPointer(rebasing: bytes[0..<count]), limits: limits, keys: Self.keys))
-                    } catch let error as JSONError {
-                        return .invalid(error)
+                        try JSON.withDecoded(UnsafeRawBufferPointer(rebasing: bytes[0..<count]), limits: limits, keys: Self.keys) {
+                            body(.success($0))
+                        }
                     } catch {
-                        return .invalid(JSONError(code: .syntax, message: "\(error)"))
+                        // Only decoding throws (`body` does not), and it throws JSONError.
+                        body(.failure(error as? JSONError ?? JSONError(code: .syntax, message: "\(error)")))
                     }
                 }
+                return true
             }
         }
     }

@@ -62,7 +62,12 @@ package struct QMPFrameSplitter: Sendable {
             started = true
             scanned = 0
         }
+        // The scan state lives in locals while the loop runs (stored back when it stops): kept in the struct, every
+        // byte wrote it to memory.
         var index = scanned
+        var depth = self.depth
+        var inString = self.inString
+        var escaped = self.escaped
         let count = bytes.count
         while index < count {
             let byte = bytes[index]
@@ -96,6 +101,9 @@ package struct QMPFrameSplitter: Sendable {
             }
         }
         scanned = index
+        self.depth = depth
+        self.inString = inString
+        self.escaped = escaped
         if scanned > maxMessageBytes { throw .tooLarge(limit: maxMessageBytes) }
         return .needMoreData
     }

@@ -165,6 +165,25 @@ package struct QMPSessionStateMachine<Context> {
         }
     }
 
+    /// What to do after a successful reply whose value the caller of the machine keeps: ``receivedReturn(id:)``.
+    package enum ReturnAction {
+        /// Complete this caller's command with the reply's value.
+        case answer(Context)
+        /// Anything else the reply leads to, as for ``received(_:)``.
+        case other(Action)
+    }
+
+    /// A successful reply arrived; its value stays with the caller of the machine, which hands it to whoever the
+    /// machine names (the handler gives a caller jansson's node of it, read without a ``JSON`` tree: issue 14).
+    /// Otherwise the same as ``received(_:)`` with ``QMPMessage/success(id:value:)``.
+    package mutating func receivedReturn(id: JSON?) -> ReturnAction {
+        // The machine hands a reply's value back untouched; it never looks at it.
+        switch received(.success(id: id, value: .null)) {
+        case .succeed(let context, _): .answer(context)
+        case let other: .other(other)
+        }
+    }
+
     /// The timer fired: fails every command whose deadline is not after `now`. Their replies, if they ever
     /// come, are dropped.
     package mutating func timerFired(now: NIODeadline) -> TimerAction {
@@ -328,3 +347,4 @@ extension QMPMessage {
         }
     }
 }
+extension QMPSessionStateMachine.ReturnAction: Equatable where Context: Equatable {}
