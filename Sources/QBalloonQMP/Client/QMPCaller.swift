@@ -2,7 +2,8 @@ import QBalloonJSON
 
 /// Who waits for a ``QMPClient`` command's reply: the suspended task of ``QMPClient/execute(_:arguments:timeout:)``,
 /// resumed straight from the event loop when the reply is read, or the callback of
-/// ``QMPClient/send(_:timeout:onReply:)``, called there (no task at all: how the daemon polls a thousand VMs).
+/// ``QMPClient/send(_:timeout:onReply:)`` or ``QMPClient/send(_:timeout:onRead:)``, called there (no task at all: how
+/// the daemon polls a thousand VMs; the second reads the reply in jansson's tree, without a ``JSON`` value).
 /// What ``QMPChannelHandler`` hands to ``QMPSessionStateMachine`` as the pending command's context; the machine gives
 /// each one back exactly once (with the reply, a timeout, a cancellation or the session's end), and the handler
 /// answers it then, on the event loop.
