@@ -13,8 +13,10 @@ struct CLIRunTests {
 
     static let executable = TestEnvironment.qballoon
 
+    /// Commands may take 5 s: nothing here waits for a timeout, and with the whole suite starting at once a fake
+    /// monitor of this process once took over 1 s to answer, so the restore at exit gave up on a guest.
     static func config(_ fleet: TestFleet, secondMin: String, broken: Bool = false) -> String {
-        TestConfig.daemon(extra: """
+        TestConfig.daemon(commandTimeout: "5s", extra: """
             restore_on_exit = true
             decision_log = "\(fleet.directory)/decisions.jsonl"
             """) + TestConfig.defaults(broken ? #"shares = "many""# : "") + TestConfig.vm("first", in: fleet)
