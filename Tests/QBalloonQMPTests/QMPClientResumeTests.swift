@@ -43,8 +43,10 @@ struct QMPClientResumeTests {
 
     @Test("cancelled while waiting, then the reply comes: dropped, and the next command gets its own")
     func cancelWhilePendingThenReply() async throws {
+        // The reply comes 2.5 s after the command, the cancel 100 ms after: the margin is for a loaded machine, where
+        // the test's wake-up from its sleep can come late (with 0.4 s, the reply once came first, under a full suite).
         var faults = FakeQMPFaults()
-        faults.replyDelay = 0.4
+        faults.replyDelay = 2.5
         faults.delayOn = .only(["query-balloon"])
         try await FakeMonitor.with(faults: faults) { server in
             let client = try await QMPClient.connect(to: server.boundAddress, options: FakeMonitor.quick)
@@ -64,8 +66,9 @@ struct QMPClientResumeTests {
 
     @Test("timed out, then the late reply comes with nothing else waiting: dropped, the session goes on")
     func timeoutThenLateReply() async throws {
+        // The timeout fires 50 ms after the send, the reply comes 2 s after: a margin for a loaded machine.
         var faults = FakeQMPFaults()
-        faults.replyDelay = 0.3
+        faults.replyDelay = 2
         faults.delayOn = .only(["query-balloon"])
         try await FakeMonitor.with(faults: faults) { server in
             let client = try await QMPClient.connect(to: server.boundAddress, options: FakeMonitor.quick)
@@ -73,7 +76,7 @@ struct QMPClientResumeTests {
                 _ = try await client.execute("query-balloon", timeout: .milliseconds(50))
             }
             #expect(error?.description == "\(server.boundAddress): query-balloon: no reply within 50ms")
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .milliseconds(2500))
             #expect(client.isActive, "a late reply is no protocol violation")
             #expect(try await client.execute("query-status")["running"] != nil)
             await client.close()
@@ -88,11 +91,14 @@ struct QMPClientResumeTests {
         try await FakeMonitor.with(faults: faults) { server in
             let client = try await QMPClient.connect(to: server.boundAddress, options: FakeMonitor.quick)
             let errors = await withTaskGroup(of: QMPError?.self) { group in
+                // The hung commands wait far longer than the rest of the test takes, so none ends by its timeout.
                 for _ in 0..<8 {
-                    group.addTask { await FakeMonitor.qmpError { _ = try await client.execute("query-balloon") } }
+                    group.addTask {
+                        await FakeMonitor.qmpError { _ = try await client.execute("query-balloon", timeout: .seconds(40)) }
+                    }
                 }
-                // Let the hung commands go out before the one QEMU closes on.
-                _ = try? await client.execute("query-status")
+                // Let the hung commands go out before the one QEMU closes on (this one waits behind them, in vain).
+                _ = try? await client.execute("query-status", timeout: .seconds(1))
                 group.addTask {
                     await FakeMonitor.qmpError { _ = try await client.execute("balloon", arguments: ["value": .int(1 << 30)]) }
                 }
