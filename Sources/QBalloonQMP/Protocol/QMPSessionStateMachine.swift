@@ -177,8 +177,19 @@ package struct QMPSessionStateMachine<Context> {
     /// machine names (the handler gives a caller jansson's node of it, read without a ``JSON`` tree: issue 14).
     /// Otherwise the same as ``received(_:)`` with ``QMPMessage/success(id:value:)``.
     package mutating func receivedReturn(id: JSON?) -> ReturnAction {
+        // Every poll's reply comes here: in a ready session it goes straight to its command, without the copies of
+        // the state and the message that `received(_:)`'s match makes.
+        if case .ready = state {
+            var answered: Context?
+            let action = reply(id: id) { (_: QMPCommand, context: Context) -> Action in
+                answered = context
+                return .none
+            }
+            if let answered { return .answer(answered) }
+            return .other(action)
+        }
         // The machine hands a reply's value back untouched; it never looks at it.
-        switch received(.success(id: id, value: .null)) {
+        return switch received(.success(id: id, value: .null)) {
         case .succeed(let context, _): .answer(context)
         case let other: .other(other)
         }
@@ -296,11 +307,12 @@ package struct QMPSessionStateMachine<Context> {
             return violation("a reply without an id")
         }
         guard let number = id.int64Value.map(Int.init) else { return violation("a reply with an id we never sent: \(id)") }
-        // QEMU answers in order, so the match is nearly always the first.
-        guard let index = pending.firstIndex(where: { $0.id == number }) else {
-            return violation("a reply with an id we never sent: \(number)")
-        }
-        let entry = pending.remove(at: index)
+        // QEMU answers in order, so the match is nearly always the first. The ids are read in place (a search
+        // through the elements would copy each entry, its caller and command included).
+        var index = pending.startIndex
+        while index < pending.endIndex, pending[index].id != number { index += 1 }
+        guard index < pending.endIndex else { return violation("a reply with an id we never sent: \(number)") }
+        let entry = index == pending.startIndex ? pending.removeFirst() : pending.remove(at: index)
         // No caller: it timed out or was cancelled, and this is the late reply.
         guard let context = entry.context else { return .none }
         return action(entry.command, context)
