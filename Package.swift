@@ -141,7 +141,7 @@ let package = Package(
         .executableTarget(
             name: "qballoon-bench",
             dependencies: [
-                "QBalloonCore", "QBalloonJSON",
+                "QBalloonCore", "QBalloonJSON", "CJansson",
                 "QBalloonQMP",
                 "QBalloon",
                 "QBalloonRules",

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measures one polling client of scripts/bench-daemon.sh over a fixed window, and prints the final report.
 
-  measure --label L --side daemon|floor|python --vms N --interval S --window W --client PID --fleet PID [--fleet PID ...]
+  measure --label L --side daemon|floor|nio-floor|python --vms N --interval S --window W --client PID --fleet PID [--fleet PID ...]
           [--commands-per-poll C] [--rounds FILE] [--log FILE] [--attach-seconds X]
       Samples /proc before and after W seconds and prints one JSON object:
       - the client's CPU (utime + stime of /proc/PID/stat, all threads) as % of one core over the window,
@@ -147,18 +147,23 @@ def report(args):
             print(f"python/daemon at {vms} VMs: CPU {fmt(ratios[str(vms)]['cpu'])}x, "
                   f"CPU per poll {fmt(ratios[str(vms)]['cpu_per_poll'])}x, RSS {fmt(ratios[str(vms)]['rss'])}x")
 
-    # The floor (scripts/bench_daemon_floor.c) is what the socket and jansson cost: what the daemon adds is the rest.
-    over_floor = {}
-    for vms in sorted({r["vms"] for r in runs}):
-        d, f = by.get(("daemon", vms)), by.get(("floor", vms))
-        if d and f and d["cpu_us_per_poll"] and f["cpu_us_per_poll"]:
-            over_floor[str(vms)] = {
-                "cpu": round(d["cpu_pct"] / f["cpu_pct"], 2) if f["cpu_pct"] else None,
-                "us_per_poll_over_floor": round(d["cpu_us_per_poll"] - f["cpu_us_per_poll"], 1),
-            }
-            print(f"daemon/floor at {vms} VMs: CPU {fmt(over_floor[str(vms)]['cpu'])}x; per poll "
-                  f"{d['cpu_us_per_poll']:.0f} us against the floor's {f['cpu_us_per_poll']:.0f} "
-                  f"({over_floor[str(vms)]['us_per_poll_over_floor']:.0f} us over it)")
+    # The floor (scripts/bench_daemon_floor.c) is what the socket and jansson cost; the NIO floor
+    # (qballoon-bench --nio-floor) the same through swift-nio's channels: what the daemon adds is the rest.
+    def over(floor_side):
+        result = {}
+        for vms in sorted({r["vms"] for r in runs}):
+            d, f = by.get(("daemon", vms)), by.get((floor_side, vms))
+            if d and f and d["cpu_us_per_poll"] and f["cpu_us_per_poll"]:
+                result[str(vms)] = {
+                    "cpu": round(d["cpu_pct"] / f["cpu_pct"], 2) if f["cpu_pct"] else None,
+                    "us_per_poll_over_floor": round(d["cpu_us_per_poll"] - f["cpu_us_per_poll"], 1),
+                }
+                print(f"daemon/{floor_side} at {vms} VMs: CPU {fmt(result[str(vms)]['cpu'])}x; per poll "
+                      f"{d['cpu_us_per_poll']:.0f} us against the {floor_side}'s {f['cpu_us_per_poll']:.0f} "
+                      f"({result[str(vms)]['us_per_poll_over_floor']:.0f} us over it)")
+        return result
+    over_floor = over("floor")
+    over_nio_floor = over("nio-floor")
 
     targets = {}
     d1 = next((r for r in runs if r["side"] == "daemon" and r["vms"] == 1000 and r["interval_s"] == 1), None)
@@ -176,7 +181,8 @@ def report(args):
         print(f"target {name}: {'met' if met else 'MISSED'}")
     load = {"before": args.load_before, "after": args.load_after, "cpus": os.cpu_count()}
     print(f"load average: {args.load_before} before, {args.load_after} after, on {os.cpu_count()} CPUs")
-    print(json.dumps({"runs": runs, "ratios_python_over_daemon": ratios, "daemon_over_floor": over_floor, "targets": targets,
+    print(json.dumps({"runs": runs, "ratios_python_over_daemon": ratios, "daemon_over_floor": over_floor,
+                      "daemon_over_nio_floor": over_nio_floor, "targets": targets,
                       "targets_met": all(targets.values()) if targets else None, "load": load}))
 
 
@@ -185,7 +191,7 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     m = sub.add_parser("measure")
     m.add_argument("--label", required=True)
-    m.add_argument("--side", required=True, choices=["daemon", "floor", "python"])
+    m.add_argument("--side", required=True, choices=["daemon", "floor", "nio-floor", "python"])
     m.add_argument("--vms", type=int, required=True)
     m.add_argument("--interval", type=float, required=True)
     m.add_argument("--window", type=float, required=True)

@@ -24,6 +24,8 @@ struct BenchOptions {
     var simulate = false
     var simulateVMs = 100
     var simulateHours = 24.0
+    /// Run only the NIO floor of `scripts/bench-daemon.sh` (NIOFloor.swift): poll these sockets every interval.
+    var nioFloor: (interval: Double, pattern: String)?
 
     enum ProfileTarget: String {
         case client, minimal, decode, foundation
@@ -41,6 +43,7 @@ struct BenchOptions {
                qballoon-bench --profile client|client-on-loop|minimal --qmp PATH [--count N]
                qballoon-bench --profile decode|foundation --payload FILE [--count N]
                qballoon-bench --simulate [--vms N] [--hours H]
+               qballoon-bench --nio-floor INTERVAL_SECONDS 'DIR/*.qmp'
         """
 
     init(arguments: [String]) throws {
@@ -99,6 +102,12 @@ struct BenchOptions {
                     throw UsageError(description: "\(flag): '\(text)' is not a number of hours from 0 to 168")
                 }
                 simulateHours = hours
+            case "--nio-floor":
+                let text = try value(flag)
+                guard let interval = Double(text), interval > 0, interval <= 3600 else {
+                    throw UsageError(description: "\(flag): '\(text)' is not a number of seconds from 0 to 3600")
+                }
+                nioFloor = (interval, try value(flag))
             case "-h", "--help": throw UsageError(description: Self.usage)
             default: throw UsageError(description: "unknown option '\(flag)'\n\(Self.usage)")
             }

@@ -31,6 +31,10 @@ struct QBalloonBench {
     }
 
     static func run(_ options: BenchOptions) async throws {
+        if let floor = options.nioFloor {
+            try await NIOFloor.run(interval: floor.interval, pattern: floor.pattern)
+            return
+        }
         if options.simulate {
             try simulate(options)
             return
