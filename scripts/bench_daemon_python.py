@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The polling loop a user would script instead of running qballoon, with the qemu.qmp library (PyPI).
+"""The polling loop a user would script instead of running qballoon, with the qemu.qmp library (from pip).
 
 For scripts/bench-daemon.sh: it holds one connection per VM, finds each balloon and turns guest-stats
 polling on (as `qballoon run` does when it attaches), then every interval, for every VM at once
