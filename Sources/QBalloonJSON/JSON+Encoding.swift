@@ -63,7 +63,7 @@ extension JSON {
 extension JSON {
     /// Lets `body` read this value as a ``JSONNode``: jansson's tree of its text, as
     /// ``withDecoded(_:limits:keys:_:)`` gives it (for a reader of nodes that is given a value as a tree).
-    public func withNode(_ body: (JSONNode) -> Void) {
+    package func withNode(_ body: (JSONNode) -> Void) {
         var builder = JanssonBuilder(markerNuls: 1)
         var root = builder.node(for: self)
         if builder.sawWideInteger, builder.longestNulRun >= builder.markerNuls {

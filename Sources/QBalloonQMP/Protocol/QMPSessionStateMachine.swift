@@ -177,19 +177,13 @@ package struct QMPSessionStateMachine<Context> {
     /// machine names (the handler gives a caller jansson's node of it, read without a ``JSON`` tree: issue 14).
     /// Otherwise the same as ``received(_:)`` with ``QMPMessage/success(id:value:)``.
     package mutating func receivedReturn(id: JSON?) -> ReturnAction {
-        // Every poll's reply comes here: in a ready session it goes straight to its command, without the copies of
-        // the state and the message that `received(_:)`'s match makes.
-        if case .ready = state {
-            var answered: Context?
-            let action = reply(id: id) { (_: QMPCommand, context: Context) -> Action in
-                answered = context
-                return .none
-            }
-            if let answered { return .answer(answered) }
-            return .other(action)
-        }
-        // The machine hands a reply's value back untouched; it never looks at it.
-        return switch received(.success(id: id, value: .null)) {
+        // The machine hands a reply's value back untouched; it never looks at it. Every poll's reply comes here: in a
+        // ready session it goes straight to its command, without the copies of the state and the message that
+        // `received(_:)`'s match makes.
+        let action =
+            if case .ready = state { reply(id: id) { _, context in .succeed(context, .null) } }
+            else { received(.success(id: id, value: .null)) }
+        return switch action {
         case .succeed(let context, _): .answer(context)
         case let other: .other(other)
         }
