@@ -144,6 +144,7 @@ let package = Package(
                 "QBalloonCore", "QBalloonJSON", "CJansson",
                 "QBalloonQMP",
                 "QBalloon",
+                "QBalloonDaemon",
                 "QBalloonRules",
                 "QBalloonSimulator",
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import CJansson
 import Foundation
 import NIOCore
 import NIOPosix
+import QBalloonDaemon
 import QBalloonJSON
 import Synchronization
 
@@ -14,9 +15,11 @@ import Synchronization
 ///   round START DURATION ERRORS for each round: its Unix start time, how long it took, replies missing or bad
 enum NIOFloor {
     static func run(interval: Double, pattern: String) async throws {
-        let paths = try glob(pattern)
+        // The sockets the daemon would find for the same pattern.
+        let paths = SocketScanner.sockets(matching: [pattern])
+        guard !paths.isEmpty else { throw FloorError(description: "no socket matches \(pattern)") }
         let group = MultiThreadedEventLoopGroup.singleton
-        let started = DispatchTime.now()
+        let started = monotonicNanoseconds()
         var vms: [(channel: Channel, command: ByteBuffer)] = []
         vms.reserveCapacity(paths.count)
         let round = Round(count: paths.count)
@@ -38,7 +41,8 @@ enum NIOFloor {
         // The VMs of each loop, written to by one task on that loop per round.
         var byLoop: [ObjectIdentifier: (loop: EventLoop, vms: [(Channel, ByteBuffer)])] = [:]
         for vm in vms { byLoop[ObjectIdentifier(vm.channel.eventLoop), default: (vm.channel.eventLoop, [])].vms.append(vm) }
-        var next = DispatchTime.now()
+        var next = monotonicNanoseconds()
+        let step = UInt64(interval * 1e9)
         while true {
             round.start(wall: Date().timeIntervalSince1970)
             for (loop, members) in byLoop.values {
@@ -46,9 +50,9 @@ enum NIOFloor {
                     for (channel, command) in members { channel.writeAndFlush(command, promise: nil) }
                 }
             }
-            next = next + interval
-            let now = DispatchTime.now()
-            if next > now { try await Task.sleep(nanoseconds: next.uptimeNanoseconds - now.uptimeNanoseconds) } else { next = now }
+            next += step
+            let now = monotonicNanoseconds()
+            if next > now { try await Task.sleep(nanoseconds: next - now) } else { next = now }
             round.finishIfOpen()
         }
     }
@@ -69,24 +73,16 @@ enum NIOFloor {
                 _ = try await handler.next(
                     on: channel,
                     sending: #"{"execute":"qom-set","arguments":{"path":"\#(balloon)","property":"guest-stats-polling-interval","value":\#(statsInterval)}}"#)
-                handler.polling = true
+                // Read on the loop, so set there.
+                try await channel.eventLoop.submit { handler.polling = true }.get()
                 return balloon
             }
         }
         throw FloorError(description: "\(path): no balloon device")
     }
 
-    private static func glob(_ pattern: String) throws -> [String] {
-        var found = glob_t()
-        defer { globfree(&found) }
-        guard Glibc.glob(pattern, 0, nil, &found) == 0, found.gl_pathc > 0 else {
-            throw FloorError(description: "no socket matches \(pattern)")
-        }
-        return (0..<Int(found.gl_pathc)).compactMap { found.gl_pathv[$0].map { String(cString: $0) } }
-    }
-
-    private static func seconds(since start: DispatchTime) -> Double {
-        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
+    private static func seconds(since start: UInt64) -> Double {
+        Double(monotonicNanoseconds() - start) / 1e9
     }
 
     struct FloorError: Error, CustomStringConvertible {
@@ -98,7 +94,7 @@ enum NIOFloor {
     final class Round: Sendable {
         private struct State {
             var start = 0.0
-            var startedAt = DispatchTime.now()
+            var startedAt: UInt64 = 0
             var open = false
         }
         private let count: Int
@@ -108,7 +104,7 @@ enum NIOFloor {
         init(count: Int) { self.count = count }
 
         func start(wall: Double) {
-            state.withLock { $0 = State(start: wall, startedAt: .now(), open: true) }
+            state.withLock { $0 = State(start: wall, startedAt: monotonicNanoseconds(), open: true) }
             replies.store(0, ordering: .relaxed)
         }
 
@@ -132,8 +128,7 @@ enum NIOFloor {
         }
 
         private static func line(_ state: State, errors: Int) -> String {
-            let took = Double(DispatchTime.now().uptimeNanoseconds - state.startedAt.uptimeNanoseconds) / 1e9
-            return String(format: "round %.3f %.4f %d", state.start, took, errors)
+            String(format: "round %.3f %.4f %d", state.start, seconds(since: state.startedAt), errors)
         }
 
         static func emit(_ line: String) {
